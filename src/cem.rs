@@ -1,0 +1,493 @@
+//! CEM and DCEM (paper alg. 1): one solver, hard or soft elites chosen by `tau`.
+//!
+//! Minimises `f(x)` for a batch of independent problems at once (`x` of shape `[batch, nx]`)
+//! with an isotropic-per-coordinate Gaussian sampling distribution:
+//!
+//! ```text
+//! for t in 1..=T:
+//!     X_i = clamp(mu + sigma * eps_i, lb, ub),  eps_i ~ N(0, I)      (N samples, reparameterised)
+//!     v_i = f(X_i)                                                     (evaluate)
+//!     v   = (v - mean v) / (std v + 1e-6)                              (if `normalize`)
+//!     I   = LML_k(-v / tau)       (tau > 0: DCEM)   or   top-k(-v)     (tau = 0: CEM)
+//!     mu  = sum_i I_i X_i / k,   sigma^2 = sum_i I_i (X_i - mu)^2 / k  (paper prop. 3)
+//! return clamp(mu, lb, ub)
+//! ```
+//!
+//! With `tau > 0` the returned `mu` is differentiable with respect to anything `f` closes over
+//! (and the initial `mu`, `sigma`): samples are reparameterised and the soft top-k has an
+//! implicit backward (see [`crate::lml`]). `tau = 0` is plain CEM. The paper's `tau` is used:
+//! the reference implementation's `temp` is `1 / tau`.
+//!
+//! Differences from the reference implementation, on purpose:
+//! - the early stop (`iter_eps`) is decided per batch row: a row whose mean moved less than
+//!   `iter_eps` keeps its `mu` and `sigma` from then on, and the loop ends when every row has;
+//! - `sigma` never falls below `sigma_floor`, so hard CEM with bounds cannot collapse it to 0;
+//! - NaN and infinite objective values rank last (they are replaced by the row's worst finite
+//!   value plus one before normalising) and are counted in [`CemSolution::non_finite`].
+
+use burn::tensor::{Device, Tensor, TensorData};
+use rand::{Rng, RngExt};
+use rand_distr::StandardNormal;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::lml::{self, Jacobian};
+
+/// Options of the CEM/DCEM solver. Defaults are the paper's DCEM settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CemConfig {
+    /// Samples drawn per iteration and batch row (N). At least 2.
+    pub n_sample: usize,
+    /// Elites kept per iteration (k), `1 <= n_elite <= n_sample`.
+    pub n_elite: usize,
+    /// Iterations (T), at least 1.
+    pub n_iter: usize,
+    /// Soft top-k temperature. `0` selects hard elites (plain CEM); `> 0` is DCEM. The reference
+    /// code's `temp` is `1 / tau`.
+    pub tau: f64,
+    /// Lower bound every sample (and the result) is clamped to, if any.
+    pub lb: Option<f64>,
+    /// Upper bound every sample (and the result) is clamped to, if any.
+    pub ub: Option<f64>,
+    /// Initial standard deviation when the caller gives none.
+    pub init_sigma: f64,
+    /// Standardise the values per row and iteration before the top-k, so that `tau` does not
+    /// depend on the objective's scale.
+    pub normalize: bool,
+    /// Per-row early stop: a row is done once its mean moves less than this (L2 norm) in one
+    /// iteration. `0` disables the test.
+    pub iter_eps: f64,
+    /// Smallest standard deviation the sampler may reach.
+    pub sigma_floor: f64,
+}
+
+impl Default for CemConfig {
+    fn default() -> Self {
+        Self {
+            n_sample: 100,
+            n_elite: 10,
+            n_iter: 10,
+            tau: 1.0,
+            lb: None,
+            ub: None,
+            init_sigma: 1.0,
+            normalize: true,
+            iter_eps: 1e-4,
+            sigma_floor: 1e-6,
+        }
+    }
+}
+
+impl CemConfig {
+    /// Checks every option; the error names the first bad one.
+    pub fn validate(&self) -> Result<()> {
+        if self.n_sample < 2 {
+            return Err(Error::option("n_sample", format!("must be at least 2, got {}", self.n_sample)));
+        }
+        if self.n_elite < 1 || self.n_elite > self.n_sample {
+            return Err(Error::option(
+                "n_elite",
+                format!("must be in 1..=n_sample ({}), got {}", self.n_sample, self.n_elite),
+            ));
+        }
+        if self.n_iter < 1 {
+            return Err(Error::option("n_iter", "must be at least 1"));
+        }
+        if !(self.tau >= 0.0) || !self.tau.is_finite() {
+            return Err(Error::option("tau", format!("must be finite and >= 0 (0 = hard CEM), got {}", self.tau)));
+        }
+        for (field, b) in [("lb", self.lb), ("ub", self.ub)] {
+            if let Some(b) = b {
+                if b.is_nan() {
+                    return Err(Error::option(field, "must not be NaN"));
+                }
+            }
+        }
+        if let (Some(lb), Some(ub)) = (self.lb, self.ub) {
+            if lb >= ub {
+                return Err(Error::option("ub", format!("must be greater than lb ({lb}), got {ub}")));
+            }
+        }
+        if !(self.init_sigma > 0.0) || !self.init_sigma.is_finite() {
+            return Err(Error::option("init_sigma", format!("must be finite and > 0, got {}", self.init_sigma)));
+        }
+        if !(self.iter_eps >= 0.0) || !self.iter_eps.is_finite() {
+            return Err(Error::option("iter_eps", format!("must be finite and >= 0, got {}", self.iter_eps)));
+        }
+        if !(self.sigma_floor > 0.0) || !self.sigma_floor.is_finite() {
+            return Err(Error::option("sigma_floor", format!("must be finite and > 0, got {}", self.sigma_floor)));
+        }
+        Ok(())
+    }
+
+    /// Whether the elites are hard (plain CEM).
+    pub fn is_hard(&self) -> bool {
+        self.tau == 0.0
+    }
+}
+
+/// The starting distribution of a solve: mean `[batch, nx]` and standard deviation
+/// `[batch, nx]` or `[batch, 1]` (one scalar per row).
+#[derive(Clone, Debug)]
+pub struct CemInit {
+    /// Initial mean.
+    pub mu: Tensor<2>,
+    /// Initial standard deviation.
+    pub sigma: Tensor<2>,
+}
+
+impl CemInit {
+    /// Mean `mu` and standard deviation `sigma` everywhere, for `batch` problems of size `nx`.
+    pub fn scalar(batch: usize, nx: usize, mu: f64, sigma: f64, device: &Device) -> Self {
+        Self {
+            mu: Tensor::zeros([batch, nx], device).add_scalar(mu),
+            sigma: Tensor::ones([batch, 1], device).mul_scalar(sigma),
+        }
+    }
+
+    /// Given mean and standard deviation tensors (checked by the solver).
+    pub fn new(mu: Tensor<2>, sigma: Tensor<2>) -> Self {
+        Self { mu, sigma }
+    }
+}
+
+/// What the iteration callback sees after each iteration.
+pub struct IterState<'a> {
+    /// Iteration index, from 0.
+    pub iter: usize,
+    /// This iteration's samples `[batch, n_sample, nx]`.
+    pub samples: &'a Tensor<3>,
+    /// Their objective values `[batch, n_sample]` (non-finite ones as returned by `f`).
+    pub values: &'a Tensor<2>,
+    /// The (soft) elite weights `[batch, n_sample]`, each row summing to `n_elite`.
+    pub weights: &'a Tensor<2>,
+    /// The updated mean `[batch, nx]`.
+    pub mu: &'a Tensor<2>,
+    /// The updated standard deviation `[batch, nx]`.
+    pub sigma: &'a Tensor<2>,
+    /// Which rows were still iterating.
+    pub active: &'a [bool],
+    /// Lowest finite value seen so far per row.
+    pub best_value: &'a [f64],
+}
+
+/// Optional hooks into a solve.
+#[derive(Default)]
+pub struct CemHooks<'a> {
+    /// Called after every iteration (logging, plots).
+    pub on_iter: Option<&'a mut dyn FnMut(&IterState<'_>)>,
+    /// Applied to the samples after sampling and clamping, before evaluation (e.g. a projection
+    /// onto a feasible set). Must keep the shape.
+    pub project: Option<&'a mut dyn FnMut(Tensor<3>) -> Tensor<3>>,
+}
+
+/// The result of a solve.
+#[derive(Clone, Debug)]
+pub struct CemSolution {
+    /// The final mean, clamped to `[lb, ub]`: the solution `[batch, nx]`.
+    pub mu: Tensor<2>,
+    /// The final standard deviation `[batch, nx]`.
+    pub sigma: Tensor<2>,
+    /// Lowest finite objective value seen per row over all iterations (`inf` if none).
+    pub best_value: Vec<f64>,
+    /// Iterations each row ran before it stopped.
+    pub iterations: Vec<usize>,
+    /// Number of NaN or infinite objective values met (ranked last).
+    pub non_finite: usize,
+}
+
+/// The CEM/DCEM solver, built from a validated [`CemConfig`].
+#[derive(Clone, Debug)]
+pub struct Cem {
+    config: CemConfig,
+}
+
+impl Cem {
+    /// Validates `config` and builds the solver.
+    pub fn new(config: CemConfig) -> Result<Self> {
+        config.validate()?;
+        Ok(Self { config })
+    }
+
+    /// The solver's options.
+    pub fn config(&self) -> &CemConfig {
+        &self.config
+    }
+
+    /// Minimises `f` from `init`. `f` maps samples `[batch, n_sample, nx]` to values
+    /// `[batch, n_sample]`. Noise comes from `rng`, so a seeded generator gives a reproducible
+    /// solve (and the same noise for CEM and DCEM).
+    pub fn solve<F, R>(&self, f: F, init: CemInit, rng: &mut R) -> Result<CemSolution>
+    where
+        F: FnMut(Tensor<3>) -> Tensor<2>,
+        R: Rng + ?Sized,
+    {
+        self.solve_with(f, init, rng, CemHooks::default())
+    }
+
+    /// [`Cem::solve`] with an iteration callback and/or a projection of the samples.
+    pub fn solve_with<F, R>(
+        &self,
+        mut f: F,
+        init: CemInit,
+        rng: &mut R,
+        mut hooks: CemHooks<'_>,
+    ) -> Result<CemSolution>
+    where
+        F: FnMut(Tensor<3>) -> Tensor<2>,
+        R: Rng + ?Sized,
+    {
+        let c = &self.config;
+        let (mut mu, mut sigma) = check_init(init)?;
+        let [batch, nx] = mu.dims();
+        let (n, k) = (c.n_sample, c.n_elite);
+        let device = mu.device();
+        let dtype = mu.dtype();
+
+        let mut active = vec![true; batch];
+        let mut iterations = vec![0usize; batch];
+        let mut best_value = vec![f64::INFINITY; batch];
+        let mut non_finite = 0usize;
+
+        for iter in 0..c.n_iter {
+            // Sample N points per row from N(mu, sigma^2), reparameterised.
+            let eps = sample_noise(rng, [batch, n, nx], &device, dtype);
+            let mut x = mu.clone().unsqueeze_dim::<3>(1) + sigma.clone().unsqueeze_dim::<3>(1) * eps;
+            x = clamp(x, c.lb, c.ub);
+            if let Some(project) = hooks.project.as_mut() {
+                x = project(x);
+                if x.dims() != [batch, n, nx] {
+                    return Err(Error::shape("projection callback output", format!("[{batch}, {n}, {nx}]"), x.dims()));
+                }
+            }
+
+            // Evaluate the objective.
+            let values = f(x.clone());
+            if values.dims() != [batch, n] {
+                return Err(Error::shape("objective output", format!("[{batch}, {n}]"), values.dims()));
+            }
+
+            // Soft (or hard) top-k of the values: the elite weights.
+            let host = lml::read_f64(&values)?;
+            let (weights, bad) = elite_weights(&values, &host, [batch, n], c)?;
+            non_finite += bad;
+            for (b, row) in host.chunks(n).enumerate() {
+                if active[b] {
+                    let m = row.iter().copied().filter(|v| v.is_finite()).fold(f64::INFINITY, f64::min);
+                    best_value[b] = best_value[b].min(m);
+                }
+            }
+
+            // Maximum weighted likelihood update (paper prop. 3).
+            let w3 = weights.clone().unsqueeze_dim::<3>(1); // [B, 1, N]
+            let mu_new = w3.clone().matmul(x.clone()).reshape([batch, nx]).div_scalar(k as f64);
+            let centred = x.clone() - mu_new.clone().unsqueeze_dim::<3>(1);
+            let var = w3.matmul(centred.square()).reshape([batch, nx]).div_scalar(k as f64);
+            let sigma_new = var.clamp_min(c.sigma_floor * c.sigma_floor).sqrt();
+
+            // Per-row early stop.
+            let was_active = active.clone();
+            let sigma_full = sigma.clone().expand([batch, nx]);
+            if c.iter_eps > 0.0 {
+                let moved = lml::read_f64(&(mu_new.clone() - mu.clone()).square().sum_dim(1))?;
+                for b in 0..batch {
+                    if active[b] && moved[b].sqrt() < c.iter_eps {
+                        active[b] = false;
+                    }
+                }
+            }
+            if was_active.iter().all(|a| *a) {
+                mu = mu_new;
+                sigma = sigma_new;
+            } else {
+                let frozen = row_mask(&was_active, nx, &device);
+                mu = mu_new.mask_where(frozen.clone(), mu);
+                sigma = sigma_new.mask_where(frozen, sigma_full);
+            }
+            for b in 0..batch {
+                if was_active[b] {
+                    iterations[b] = iter + 1;
+                }
+            }
+
+            if let Some(cb) = hooks.on_iter.as_mut() {
+                let sigma_view = sigma.clone().expand([batch, nx]);
+                cb(&IterState {
+                    iter,
+                    samples: &x,
+                    values: &values,
+                    weights: &weights,
+                    mu: &mu,
+                    sigma: &sigma_view,
+                    active: &was_active,
+                    best_value: &best_value,
+                });
+            }
+            if !active.iter().any(|a| *a) {
+                break;
+            }
+        }
+        let sigma = sigma.expand([batch, nx]);
+        Ok(CemSolution {
+            mu: clamp(mu, c.lb, c.ub),
+            sigma,
+            best_value,
+            iterations,
+            non_finite,
+        })
+    }
+}
+
+/// Checks the initial distribution's shapes and returns `(mu, sigma)`.
+fn check_init(init: CemInit) -> Result<(Tensor<2>, Tensor<2>)> {
+    let [batch, nx] = init.mu.dims();
+    if batch == 0 || nx == 0 {
+        return Err(Error::shape("CemInit::mu", "[batch >= 1, nx >= 1]", init.mu.dims()));
+    }
+    let sd = init.sigma.dims();
+    if sd != [batch, nx] && sd != [batch, 1] {
+        return Err(Error::shape("CemInit::sigma", format!("[{batch}, {nx}] or [{batch}, 1]"), sd));
+    }
+    let s = lml::read_f64(&init.sigma)?;
+    if let Some(v) = s.iter().find(|v| !(**v > 0.0) || !v.is_finite()) {
+        return Err(Error::option("init sigma", format!("every entry must be finite and > 0, found {v}")));
+    }
+    let m = lml::read_f64(&init.mu)?;
+    if let Some(v) = m.iter().find(|v| !v.is_finite()) {
+        return Err(Error::option("init mu", format!("every entry must be finite, found {v}")));
+    }
+    Ok((init.mu, init.sigma))
+}
+
+/// Standard normal noise of `shape`, drawn from `rng` on the host.
+fn sample_noise<R: Rng + ?Sized>(rng: &mut R, shape: [usize; 3], device: &Device, dtype: burn::tensor::DType) -> Tensor<3> {
+    let len = shape.iter().product();
+    let data = if dtype == burn::tensor::DType::F64 {
+        let v: Vec<f64> = (0..len).map(|_| rng.sample(StandardNormal)).collect();
+        TensorData::new(v, shape)
+    } else {
+        let v: Vec<f32> = (0..len).map(|_| rng.sample(StandardNormal)).collect();
+        TensorData::new(v, shape)
+    };
+    Tensor::from_data(data, (device, dtype))
+}
+
+fn clamp<const D: usize>(x: Tensor<D>, lb: Option<f64>, ub: Option<f64>) -> Tensor<D> {
+    match (lb, ub) {
+        (Some(l), Some(u)) => x.clamp(l, u),
+        (Some(l), None) => x.clamp_min(l),
+        (None, Some(u)) => x.clamp_max(u),
+        (None, None) => x,
+    }
+}
+
+/// A `[batch, nx]` mask that is true on the rows that are no longer active.
+fn row_mask(active: &[bool], nx: usize, device: &Device) -> Tensor<2, burn::tensor::Bool> {
+    let data: Vec<bool> = active.iter().flat_map(|a| std::iter::repeat_n(!*a, nx)).collect();
+    Tensor::from_data(TensorData::new(data, [active.len(), nx]), device)
+}
+
+/// The elite weights of one iteration, `[batch, n]` rows summing to `n_elite`, and the number of
+/// non-finite values met. Computed on the host; when `values` is tracked the exact Jacobian of
+/// the map values -> weights (normalisation and soft top-k together) is attached.
+pub(crate) fn elite_weights(
+    values: &Tensor<2>,
+    host: &[f64],
+    [batch, n]: [usize; 2],
+    c: &CemConfig,
+) -> Result<(Tensor<2>, usize)> {
+    let device = values.device();
+    let dtype = values.dtype();
+    let k = c.n_elite as f64;
+    let mut clean = host.to_vec();
+    let mut bad = 0;
+    for row in clean.chunks_mut(n) {
+        let worst = row.iter().copied().filter(|v| v.is_finite()).fold(f64::NEG_INFINITY, f64::max);
+        let fill = if worst.is_finite() { worst + 1.0 } else { 0.0 };
+        for v in row.iter_mut() {
+            if !v.is_finite() {
+                *v = fill;
+                bad += 1;
+            }
+        }
+    }
+    // Normalise per row: v <- (v - mean) / (std + 1e-6), std with n - 1 as the reference does.
+    let mut centred = clean.clone();
+    let mut scale = vec![1.0; batch];
+    let mut std = vec![0.0; batch];
+    if c.normalize {
+        for (b, row) in centred.chunks_mut(n).enumerate() {
+            let mean = row.iter().sum::<f64>() / n as f64;
+            row.iter_mut().for_each(|v| *v -= mean);
+            std[b] = (row.iter().map(|v| v * v).sum::<f64>() / (n - 1) as f64).sqrt();
+            scale[b] = 1.0 / (std[b] + 1e-6);
+        }
+    }
+    // LML input: x = -v / tau, i.e. the top-k of the negated (normalised) values.
+    let mut y = vec![0.0; batch * n];
+    if c.is_hard() || c.n_elite >= n {
+        if c.n_elite >= n {
+            y.iter_mut().for_each(|v| *v = 1.0);
+        } else {
+            for ((row, out), b) in centred.chunks(n).zip(y.chunks_mut(n)).zip(0..) {
+                let neg: Vec<f64> = row.iter().map(|v| -v * scale[b]).collect();
+                lml::hard_top_k(&neg, c.n_elite, out);
+            }
+        }
+        let w = Tensor::from_data(TensorData::new(y, [batch, n]), (&device, dtype));
+        return Ok((w, bad));
+    }
+    let z: Vec<f64> = centred
+        .chunks(n)
+        .enumerate()
+        .flat_map(|(b, row)| {
+            let s = scale[b] / c.tau;
+            row.iter().map(move |v| -v * s)
+        })
+        .collect();
+    lml::solve_rows(&z, n, k, lml::tolerance(dtype, k), &mut y);
+    let value = Tensor::from_data(TensorData::new(y.clone(), [batch, n]), (&device, dtype));
+    if !values.is_tracked() {
+        return Ok((value, bad));
+    }
+    // Jacobian of values -> weights. With d = y(1-y)/tau, w = d/sum(d), c the centred values,
+    // s their std, and q = d*c - d (w.c):
+    //   J = -(1/(s+eps)) [diag(d) - d w^T - q c^T / ((n-1) s (s+eps))]
+    // (without normalisation: J = -[diag(d) - d w^T]).
+    let mut diag = vec![0.0; batch * n];
+    let mut u1 = vec![0.0; batch * n];
+    let mut v1 = vec![0.0; batch * n];
+    let mut u2 = vec![0.0; batch * n];
+    let mut v2 = vec![0.0; batch * n];
+    let mut d = vec![0.0; n];
+    let mut w = vec![0.0; n];
+    for b in 0..batch {
+        let r = b * n..(b + 1) * n;
+        lml::lml_jacobian_row(&z[r.clone()], &y[r.clone()], c.tau, &mut d, &mut w);
+        let sc = scale[b];
+        let wc: f64 = if c.normalize {
+            w.iter().zip(&centred[r.clone()]).map(|(a, b)| a * b).sum()
+        } else {
+            0.0
+        };
+        let kappa = (n - 1) as f64 * std[b] / sc;
+        for i in 0..n {
+            let j = b * n + i;
+            diag[j] = -d[i] * sc;
+            u1[j] = d[i] * sc;
+            v1[j] = w[i];
+            if c.normalize && kappa > 0.0 {
+                let q = d[i] * centred[j] - d[i] * wc;
+                u2[j] = q * sc / kappa;
+                v2[j] = centred[j];
+            }
+        }
+    }
+    let mut rank1 = vec![(u1, v1)];
+    if c.normalize {
+        rank1.push((u2, v2));
+    }
+    let weights = lml::attach_jacobian(value, values.clone(), host, Jacobian { diag, rank1 })?;
+    Ok((weights, bad))
+}

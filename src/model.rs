@@ -1,0 +1,40 @@
+//! The [`Model`] trait: batched, differentiable rollouts of action sequences.
+//!
+//! A model answers "what does this action sequence cost from this start state?" for a whole
+//! batch at once, on burn tensors. When the inputs (or the model's parameters) are tracked by
+//! autodiff, the returned costs are on the tape, which is what lets a planner be differentiated
+//! through. The ground-truth differentiable cartpole and a learned latent dynamics model are two
+//! implementations; planners do not care which one they are given.
+
+use burn::tensor::Tensor;
+
+use crate::error::Result;
+
+/// What a rollout returns.
+#[derive(Clone, Debug)]
+pub struct Rollout {
+    /// Cost of each sequence, `[batch]` (lower is better).
+    pub cost: Tensor<1>,
+    /// The visited states `[batch, horizon + 1, state_dim]` when asked for, else `None`.
+    pub states: Option<Tensor<3>>,
+}
+
+/// A batched model of the environment's dynamics and cost.
+pub trait Model {
+    /// Length of a state vector.
+    fn state_dim(&self) -> usize;
+
+    /// Length of one action.
+    fn action_dim(&self) -> usize;
+
+    /// Rolls out `actions` (`[batch, horizon, action_dim]`) from `states` (`[batch, state_dim]`)
+    /// and returns the cost of each sequence; with `keep_states` also the visited states.
+    ///
+    /// Implementations return an error for wrong shapes instead of panicking.
+    fn rollout(&self, states: Tensor<2>, actions: Tensor<3>, keep_states: bool) -> Result<Rollout>;
+
+    /// The cost of each sequence (a rollout without the states).
+    fn cost(&self, states: Tensor<2>, actions: Tensor<3>) -> Result<Tensor<1>> {
+        Ok(self.rollout(states, actions, false)?.cost)
+    }
+}

@@ -1,0 +1,56 @@
+//! The [`Planner`] trait and the model-predictive-control warm start.
+
+use burn::tensor::{Tensor, s};
+
+use crate::error::Result;
+use crate::model::Model;
+
+/// Diagnostics of one planning call.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PlanDiagnostics {
+    /// Predicted cost of the returned plan per batch row (lower is better), when known.
+    pub cost: Vec<f64>,
+    /// Optimiser iterations run per batch row.
+    pub iterations: Vec<usize>,
+    /// Non-finite costs met (and ranked last) while planning.
+    pub non_finite: usize,
+}
+
+/// A plan: an action sequence per batch row.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    /// Planned actions `[batch, horizon, action_dim]`; on the autodiff tape when the planner was
+    /// differentiable and its inputs were tracked.
+    pub actions: Tensor<3>,
+    /// What the planner reports about the solve.
+    pub diagnostics: PlanDiagnostics,
+}
+
+impl Plan {
+    /// The first action of each row, `[batch, action_dim]`: what model-predictive control executes.
+    pub fn first_action(&self) -> Tensor<2> {
+        let [b, _, a] = self.actions.dims();
+        self.actions.clone().slice(s![.., 0..1, ..]).reshape([b, a])
+    }
+}
+
+/// Solves "which action sequence minimises the model's cost from these states".
+pub trait Planner {
+    /// Plans from `states` (`[batch, state_dim]`) under `model`.
+    fn plan(&mut self, model: &dyn Model, states: Tensor<2>) -> Result<Plan>;
+
+    /// Forgets warm-start state between episodes.
+    fn reset(&mut self);
+}
+
+/// The MPC warm start: the previous plan moved one step earlier, its last step filled with
+/// `fill` (PlaNet and the DCEM reference start the next solve from this).
+pub fn shift_plan(actions: Tensor<3>, fill: f64) -> Tensor<3> {
+    let [b, h, a] = actions.dims();
+    if h <= 1 {
+        return actions.zeros_like().add_scalar(fill);
+    }
+    let rest = actions.clone().slice(s![.., 1..h, ..]);
+    let tail = Tensor::<3>::zeros([b, 1, a], &actions.device()).add_scalar(fill);
+    Tensor::cat(vec![rest, tail], 1)
+}

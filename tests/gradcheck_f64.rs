@@ -1,0 +1,163 @@
+//! Finite-difference checks of every custom backward, in f64.
+//!
+//! This binary switches the CPU device to f64 before it creates any tensor, so it holds only
+//! f64 tests. Relative error here is `max_i |autodiff_i - fd_i| / max_i |fd_i|`, with central
+//! differences of step 1e-6.
+
+use std::sync::Once;
+
+use burn::tensor::{DType, Device, FloatDType, Tensor, TensorData};
+use dcem::cem::{Cem, CemConfig, CemInit};
+use dcem::gd::{GdConfig, unrolled_gd};
+use dcem::lml::{lml, lml_with_stats};
+use rand::{Rng, SeedableRng, rngs::ChaCha8Rng};
+
+fn device() -> Device {
+    static INIT: Once = Once::new();
+    INIT.call_once(|| {
+        let mut d = Device::flex();
+        d.configure(FloatDType::F64).expect("configure f64 before any tensor exists");
+    });
+    let d = Device::flex().autodiff();
+    assert_eq!(Tensor::<1>::zeros([1], &d).dtype(), DType::F64);
+    d
+}
+
+fn tensor(v: &[f64], shape: [usize; 2], device: &Device) -> Tensor<2> {
+    Tensor::from_data(TensorData::new(v.to_vec(), shape), device)
+}
+
+fn to_vec<const D: usize>(t: Tensor<D>) -> Vec<f64> {
+    t.into_data().try_into_vec::<f64>().expect("f64 data")
+}
+
+/// Central finite differences of `loss` at `x`.
+fn fd_grad(x: &[f64], h: f64, mut loss: impl FnMut(&[f64]) -> f64) -> Vec<f64> {
+    let mut g = vec![0.0; x.len()];
+    let mut xp = x.to_vec();
+    for i in 0..x.len() {
+        xp[i] = x[i] + h;
+        let up = loss(&xp);
+        xp[i] = x[i] - h;
+        let down = loss(&xp);
+        xp[i] = x[i];
+        g[i] = (up - down) / (2.0 * h);
+    }
+    g
+}
+
+fn rel_err(a: &[f64], fd: &[f64]) -> f64 {
+    let scale = fd.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    assert!(scale > 1e-8, "gradient is numerically zero: the check would prove nothing");
+    a.iter().zip(fd).fold(0.0f64, |m, (a, b)| m.max((a - b).abs())) / scale
+}
+
+fn random(n: usize, scale: f64, rng: &mut ChaCha8Rng) -> Vec<f64> {
+    (0..n).map(|_| scale * (2.0 * rng.random::<f64>() - 1.0)).collect()
+}
+
+#[test]
+fn lml_gradient_matches_finite_differences() {
+    let device = device();
+    let mut rng = ChaCha8Rng::seed_from_u64(1);
+    for &(b, n, k, tau) in &[(3, 12, 3.0, 1.0), (2, 20, 5.0, 0.3), (2, 8, 2.5, 2.0), (1, 100, 10.0, 1.0)] {
+        let x = random(b * n, 2.0, &mut rng);
+        let g = random(b * n, 1.0, &mut rng);
+        let gt = tensor(&g, [b, n], &device);
+        let xt = tensor(&x, [b, n], &device).require_grad();
+        let loss = (lml(xt.clone(), k, tau).unwrap() * gt.clone()).sum();
+        let grads = loss.backward();
+        let auto = to_vec(xt.grad(&grads).unwrap());
+        let fd = fd_grad(&x, 1e-6, |xv| {
+            let y = lml(tensor(xv, [b, n], &device.clone().without_autodiff()), k, tau).unwrap();
+            to_vec(y).iter().zip(&g).map(|(a, b)| a * b).sum()
+        });
+        let err = rel_err(&auto, &fd);
+        assert!(err <= 1e-6, "LML b={b} n={n} k={k} tau={tau}: relative error {err:e}");
+    }
+}
+
+#[test]
+fn lml_rows_sum_to_k_in_f64() {
+    let device = device().without_autodiff();
+    let mut rng = ChaCha8Rng::seed_from_u64(2);
+    for &(n, k, tau) in &[(100, 10.0, 1.0), (1000, 10.0, 1.0), (50, 1.0, 0.01), (7, 6.0, 5.0), (30, 2.5, 0.1)] {
+        let x = random(4 * n, 3.0, &mut rng);
+        let (y, stats) = lml_with_stats(tensor(&x, [4, n], &device), k, tau).unwrap();
+        for row in to_vec(y).chunks(n) {
+            let s: f64 = row.iter().sum();
+            assert!((s - k).abs() <= 1e-10 * k, "n={n} k={k} tau={tau}: sum {s}");
+        }
+        assert!(stats.max_residual <= 1e-10 * k);
+    }
+}
+
+/// f(x) = sum_j a_j (x_j - theta_j)^2 + 0.3 sin(3 x_j): smooth, with parameters theta.
+fn objective(theta: Tensor<2>, a: Tensor<2>) -> impl FnMut(Tensor<3>) -> Tensor<2> {
+    move |x: Tensor<3>| {
+        let th = theta.clone().unsqueeze_dim::<3>(1);
+        let aa = a.clone().unsqueeze_dim::<3>(1);
+        let quad = (x.clone() - th).square() * aa;
+        let wiggle = x.mul_scalar(3.0).sin().mul_scalar(0.3);
+        (quad + wiggle).sum_dim(2).squeeze_dim::<2>(2)
+    }
+}
+
+#[test]
+fn dcem_solution_gradient_matches_finite_differences() {
+    let device = device();
+    let plain = device.clone().without_autodiff();
+    let (b, nx) = (2, 3);
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    let theta = random(b * nx, 1.0, &mut rng);
+    let a: Vec<f64> = (0..b * nx).map(|i| 0.5 + 0.25 * (i % 3) as f64).collect();
+    let c = random(b * nx, 1.0, &mut rng);
+    for (normalize, tau) in [(true, 1.0), (false, 0.5), (true, 0.2)] {
+        let cfg = CemConfig {
+            n_sample: 30,
+            n_elite: 6,
+            n_iter: 10,
+            tau,
+            normalize,
+            iter_eps: 0.0,
+            init_sigma: 1.5,
+            ..Default::default()
+        };
+        let solver = Cem::new(cfg).unwrap();
+        let solve = |theta_t: Tensor<2>, dev: &Device| {
+            let mut noise = ChaCha8Rng::seed_from_u64(42);
+            let f = objective(theta_t, tensor(&a, [b, nx], dev));
+            solver.solve(f, CemInit::scalar(b, nx, 0.0, 1.5, dev), &mut noise).unwrap().mu
+        };
+        let theta_t = tensor(&theta, [b, nx], &device).require_grad();
+        let mu = solve(theta_t.clone(), &device);
+        let loss = (mu * tensor(&c, [b, nx], &device)).sum();
+        let grads = loss.backward();
+        let auto = to_vec(theta_t.grad(&grads).unwrap());
+        let fd = fd_grad(&theta, 1e-6, |th| {
+            let mu = to_vec(solve(tensor(th, [b, nx], &plain), &plain));
+            mu.iter().zip(&c).map(|(m, c)| m * c).sum()
+        });
+        let err = rel_err(&auto, &fd);
+        assert!(err <= 1e-6, "DCEM normalize={normalize} tau={tau}: relative error {err:e}\n{auto:?}\n{fd:?}");
+    }
+}
+
+#[test]
+fn unrolled_gd_gradient_matches_finite_differences() {
+    let device = device();
+    let plain = device.clone().without_autodiff();
+    let theta = [0.7, -1.2, 0.4];
+    // f(y) = sum (y - theta)^2 + 0.5 sin(2y): grad = 2 (y - theta) + cos(2y).
+    let run = |th: Tensor<2>, dev: &Device| {
+        let grad = |y: Tensor<2>| (y.clone() - th.clone()).mul_scalar(2.0) + y.mul_scalar(2.0).cos();
+        let y0 = Tensor::<2>::zeros([1, 3], dev);
+        unrolled_gd(&GdConfig::default(), grad, y0).unwrap().pop().unwrap()
+    };
+    let th = tensor(&theta, [1, 3], &device).require_grad();
+    let loss = run(th.clone(), &device).square().sum();
+    let auto = to_vec(th.grad(&loss.backward()).unwrap());
+    let fd = fd_grad(&theta, 1e-6, |t| to_vec(run(tensor(t, [1, 3], &plain), &plain)).iter().map(|v| v * v).sum());
+    let err = rel_err(&auto, &fd);
+    assert!(err <= 1e-6, "unrolled GD: relative error {err:e}");
+}
