@@ -13,12 +13,24 @@ const B: usize = 64;
 const NX: usize = 20;
 
 fn solver() -> Cem {
-    Cem::new(CemConfig { n_sample: 100, n_elite: 10, n_iter: 10, tau: 1.0, iter_eps: 0.0, ..Default::default() })
-        .expect("valid config")
+    Cem::new(CemConfig {
+        n_sample: 100,
+        n_elite: 10,
+        n_iter: 10,
+        tau: 1.0,
+        iter_eps: 0.0,
+        ..Default::default()
+    })
+    .expect("valid config")
 }
 
 fn quadratic(target: Tensor<2>) -> impl FnMut(Tensor<3>) -> Tensor<2> {
-    move |x: Tensor<3>| (x - target.clone().unsqueeze_dim::<3>(1)).square().sum_dim(2).squeeze_dim::<2>(2)
+    move |x: Tensor<3>| {
+        (x - target.clone().unsqueeze_dim::<3>(1))
+            .square()
+            .sum_dim(2)
+            .squeeze_dim::<2>(2)
+    }
 }
 
 fn bench_dcem(c: &mut Criterion) {
@@ -31,7 +43,13 @@ fn bench_dcem(c: &mut Criterion) {
     let target = Tensor::<2>::random([B, NX], Distribution::Normal(0.0, 1.0), &plain);
     group.bench_function("fwd/nx20_b64_n100_k10_t10", |bench| {
         bench.iter(|| {
-            let sol = cem.solve(quadratic(target.clone()), CemInit::scalar(B, NX, 0.0, 1.0, &plain), &mut rng).expect("solve");
+            let sol = cem
+                .solve(
+                    quadratic(target.clone()),
+                    CemInit::scalar(B, NX, 0.0, 1.0, &plain),
+                    &mut rng,
+                )
+                .expect("solve");
             black_box(sol.mu.into_data())
         })
     });
@@ -41,7 +59,13 @@ fn bench_dcem(c: &mut Criterion) {
     group.bench_function("fwd_bwd/nx20_b64_n100_k10_t10", |bench| {
         bench.iter(|| {
             let t = target.clone().require_grad();
-            let sol = cem.solve(quadratic(t.clone()), CemInit::scalar(B, NX, 0.0, 1.0, &ad), &mut rng).expect("solve");
+            let sol = cem
+                .solve(
+                    quadratic(t.clone()),
+                    CemInit::scalar(B, NX, 0.0, 1.0, &ad),
+                    &mut rng,
+                )
+                .expect("solve");
             let grads = sol.mu.sum().backward();
             black_box(t.grad(&grads).map(|g| g.into_data()))
         })

@@ -34,20 +34,36 @@ struct ExampleConfig {
 }
 
 fn main() -> anyhow::Result<()> {
-    let path = std::env::args().nth(1).unwrap_or_else(|| "configs/dcem_example.toml".into());
+    let path = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "configs/dcem_example.toml".into());
     let text = std::fs::read_to_string(&path).with_context(|| format!("reading config {path}"))?;
-    let cfg: ExampleConfig = toml::from_str(&text).with_context(|| format!("parsing config {path}"))?;
-    anyhow::ensure!(cfg.batch >= 1 && cfg.nx >= 1 && cfg.steps >= 1, "batch, nx and steps must be >= 1");
-    anyhow::ensure!(cfg.lr > 0.0 && cfg.lr.is_finite(), "lr must be finite and > 0");
+    let cfg: ExampleConfig =
+        toml::from_str(&text).with_context(|| format!("parsing config {path}"))?;
+    anyhow::ensure!(
+        cfg.batch >= 1 && cfg.nx >= 1 && cfg.steps >= 1,
+        "batch, nx and steps must be >= 1"
+    );
+    anyhow::ensure!(
+        cfg.lr > 0.0 && cfg.lr.is_finite(),
+        "lr must be finite and > 0"
+    );
     let solver = Cem::new(cfg.cem.clone())?;
 
     let device = Device::flex().autodiff();
     device.seed(cfg.seed);
-    let x_star = Tensor::<2>::random([cfg.batch, cfg.nx], Distribution::Uniform(-1.5, 1.5), &device);
+    let x_star = Tensor::<2>::random(
+        [cfg.batch, cfg.nx],
+        Distribution::Uniform(-1.5, 1.5),
+        &device,
+    );
     let mut theta = Tensor::<2>::zeros([cfg.batch, cfg.nx], &device);
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
 
-    println!("learning theta through DCEM: {} problems of dimension {}, {} steps", cfg.batch, cfg.nx, cfg.steps);
+    println!(
+        "learning theta through DCEM: {} problems of dimension {}, {} steps",
+        cfg.batch, cfg.nx, cfg.steps
+    );
     let start = Instant::now();
     let mut first = None;
     let mut last = 0.0;
@@ -56,7 +72,9 @@ fn main() -> anyhow::Result<()> {
         let t3 = th.clone().unsqueeze_dim::<3>(1);
         let f = |x: Tensor<3>| {
             let quad = (x.clone() - t3.clone()).square();
-            (quad + x.mul_scalar(4.0).sin().mul_scalar(0.5)).sum_dim(2).squeeze_dim::<2>(2)
+            (quad + x.mul_scalar(4.0).sin().mul_scalar(0.5))
+                .sum_dim(2)
+                .squeeze_dim::<2>(2)
         };
         let init = CemInit::scalar(cfg.batch, cfg.nx, 0.0, cfg.cem.init_sigma, &device);
         let sol = solver.solve(f, init, &mut rng)?;

@@ -83,19 +83,28 @@ impl CemConfig {
     /// Checks every option; the error names the first bad one.
     pub fn validate(&self) -> Result<()> {
         if self.n_sample < 2 {
-            return Err(Error::option("n_sample", format!("must be at least 2, got {}", self.n_sample)));
+            return Err(Error::option(
+                "n_sample",
+                format!("must be at least 2, got {}", self.n_sample),
+            ));
         }
         if self.n_elite < 1 || self.n_elite > self.n_sample {
             return Err(Error::option(
                 "n_elite",
-                format!("must be in 1..=n_sample ({}), got {}", self.n_sample, self.n_elite),
+                format!(
+                    "must be in 1..=n_sample ({}), got {}",
+                    self.n_sample, self.n_elite
+                ),
             ));
         }
         if self.n_iter < 1 {
             return Err(Error::option("n_iter", "must be at least 1"));
         }
         if !(self.tau >= 0.0) || !self.tau.is_finite() {
-            return Err(Error::option("tau", format!("must be finite and >= 0 (0 = hard CEM), got {}", self.tau)));
+            return Err(Error::option(
+                "tau",
+                format!("must be finite and >= 0 (0 = hard CEM), got {}", self.tau),
+            ));
         }
         for (field, b) in [("lb", self.lb), ("ub", self.ub)] {
             if let Some(b) = b {
@@ -106,17 +115,29 @@ impl CemConfig {
         }
         if let (Some(lb), Some(ub)) = (self.lb, self.ub) {
             if lb >= ub {
-                return Err(Error::option("ub", format!("must be greater than lb ({lb}), got {ub}")));
+                return Err(Error::option(
+                    "ub",
+                    format!("must be greater than lb ({lb}), got {ub}"),
+                ));
             }
         }
         if !(self.init_sigma > 0.0) || !self.init_sigma.is_finite() {
-            return Err(Error::option("init_sigma", format!("must be finite and > 0, got {}", self.init_sigma)));
+            return Err(Error::option(
+                "init_sigma",
+                format!("must be finite and > 0, got {}", self.init_sigma),
+            ));
         }
         if !(self.iter_eps >= 0.0) || !self.iter_eps.is_finite() {
-            return Err(Error::option("iter_eps", format!("must be finite and >= 0, got {}", self.iter_eps)));
+            return Err(Error::option(
+                "iter_eps",
+                format!("must be finite and >= 0, got {}", self.iter_eps),
+            ));
         }
         if !(self.sigma_floor > 0.0) || !self.sigma_floor.is_finite() {
-            return Err(Error::option("sigma_floor", format!("must be finite and > 0, got {}", self.sigma_floor)));
+            return Err(Error::option(
+                "sigma_floor",
+                format!("must be finite and > 0, got {}", self.sigma_floor),
+            ));
         }
         Ok(())
     }
@@ -253,19 +274,28 @@ impl Cem {
         for iter in 0..c.n_iter {
             // Sample N points per row from N(mu, sigma^2), reparameterised.
             let eps = sample_noise(rng, [batch, n, nx], &device, dtype);
-            let mut x = mu.clone().unsqueeze_dim::<3>(1) + sigma.clone().unsqueeze_dim::<3>(1) * eps;
+            let mut x =
+                mu.clone().unsqueeze_dim::<3>(1) + sigma.clone().unsqueeze_dim::<3>(1) * eps;
             x = clamp(x, c.lb, c.ub);
             if let Some(project) = hooks.project.as_mut() {
                 x = project(x);
                 if x.dims() != [batch, n, nx] {
-                    return Err(Error::shape("projection callback output", format!("[{batch}, {n}, {nx}]"), x.dims()));
+                    return Err(Error::shape(
+                        "projection callback output",
+                        format!("[{batch}, {n}, {nx}]"),
+                        x.dims(),
+                    ));
                 }
             }
 
             // Evaluate the objective.
             let values = f(x.clone());
             if values.dims() != [batch, n] {
-                return Err(Error::shape("objective output", format!("[{batch}, {n}]"), values.dims()));
+                return Err(Error::shape(
+                    "objective output",
+                    format!("[{batch}, {n}]"),
+                    values.dims(),
+                ));
             }
 
             // Soft (or hard) top-k of the values: the elite weights.
@@ -274,16 +304,27 @@ impl Cem {
             non_finite += bad;
             for (b, row) in host.chunks(n).enumerate() {
                 if active[b] {
-                    let m = row.iter().copied().filter(|v| v.is_finite()).fold(f64::INFINITY, f64::min);
+                    let m = row
+                        .iter()
+                        .copied()
+                        .filter(|v| v.is_finite())
+                        .fold(f64::INFINITY, f64::min);
                     best_value[b] = best_value[b].min(m);
                 }
             }
 
             // Maximum weighted likelihood update (paper prop. 3).
             let w3 = weights.clone().unsqueeze_dim::<3>(1); // [B, 1, N]
-            let mu_new = w3.clone().matmul(x.clone()).reshape([batch, nx]).div_scalar(k as f64);
+            let mu_new = w3
+                .clone()
+                .matmul(x.clone())
+                .reshape([batch, nx])
+                .div_scalar(k as f64);
             let centred = x.clone() - mu_new.clone().unsqueeze_dim::<3>(1);
-            let var = w3.matmul(centred.square()).reshape([batch, nx]).div_scalar(k as f64);
+            let var = w3
+                .matmul(centred.square())
+                .reshape([batch, nx])
+                .div_scalar(k as f64);
             let sigma_new = var.clamp_min(c.sigma_floor * c.sigma_floor).sqrt();
 
             // Per-row early stop.
@@ -343,25 +384,44 @@ impl Cem {
 fn check_init(init: CemInit) -> Result<(Tensor<2>, Tensor<2>)> {
     let [batch, nx] = init.mu.dims();
     if batch == 0 || nx == 0 {
-        return Err(Error::shape("CemInit::mu", "[batch >= 1, nx >= 1]", init.mu.dims()));
+        return Err(Error::shape(
+            "CemInit::mu",
+            "[batch >= 1, nx >= 1]",
+            init.mu.dims(),
+        ));
     }
     let sd = init.sigma.dims();
     if sd != [batch, nx] && sd != [batch, 1] {
-        return Err(Error::shape("CemInit::sigma", format!("[{batch}, {nx}] or [{batch}, 1]"), sd));
+        return Err(Error::shape(
+            "CemInit::sigma",
+            format!("[{batch}, {nx}] or [{batch}, 1]"),
+            sd,
+        ));
     }
     let s = lml::read_f64(&init.sigma)?;
     if let Some(v) = s.iter().find(|v| !(**v > 0.0) || !v.is_finite()) {
-        return Err(Error::option("init sigma", format!("every entry must be finite and > 0, found {v}")));
+        return Err(Error::option(
+            "init sigma",
+            format!("every entry must be finite and > 0, found {v}"),
+        ));
     }
     let m = lml::read_f64(&init.mu)?;
     if let Some(v) = m.iter().find(|v| !v.is_finite()) {
-        return Err(Error::option("init mu", format!("every entry must be finite, found {v}")));
+        return Err(Error::option(
+            "init mu",
+            format!("every entry must be finite, found {v}"),
+        ));
     }
     Ok((init.mu, init.sigma))
 }
 
 /// Standard normal noise of `shape`, drawn from `rng` on the host.
-fn sample_noise<R: Rng + ?Sized>(rng: &mut R, shape: [usize; 3], device: &Device, dtype: burn::tensor::DType) -> Tensor<3> {
+fn sample_noise<R: Rng + ?Sized>(
+    rng: &mut R,
+    shape: [usize; 3],
+    device: &Device,
+    dtype: burn::tensor::DType,
+) -> Tensor<3> {
     let len = shape.iter().product();
     let data = if dtype == burn::tensor::DType::F64 {
         let v: Vec<f64> = (0..len).map(|_| rng.sample(StandardNormal)).collect();
@@ -384,7 +444,10 @@ fn clamp<const D: usize>(x: Tensor<D>, lb: Option<f64>, ub: Option<f64>) -> Tens
 
 /// A `[batch, nx]` mask that is true on the rows that are no longer active.
 fn row_mask(active: &[bool], nx: usize, device: &Device) -> Tensor<2, burn::tensor::Bool> {
-    let data: Vec<bool> = active.iter().flat_map(|a| std::iter::repeat_n(!*a, nx)).collect();
+    let data: Vec<bool> = active
+        .iter()
+        .flat_map(|a| std::iter::repeat_n(!*a, nx))
+        .collect();
     Tensor::from_data(TensorData::new(data, [active.len(), nx]), device)
 }
 
@@ -403,7 +466,11 @@ pub(crate) fn elite_weights(
     let mut clean = host.to_vec();
     let mut bad = 0;
     for row in clean.chunks_mut(n) {
-        let worst = row.iter().copied().filter(|v| v.is_finite()).fold(f64::NEG_INFINITY, f64::max);
+        let worst = row
+            .iter()
+            .copied()
+            .filter(|v| v.is_finite())
+            .fold(f64::NEG_INFINITY, f64::max);
         let fill = if worst.is_finite() { worst + 1.0 } else { 0.0 };
         for v in row.iter_mut() {
             if !v.is_finite() {

@@ -69,8 +69,7 @@ impl BoxSpace {
     /// Whether `x` has the right length and lies inside the box (NaN is never inside).
     pub fn contains(&self, x: &[f64]) -> bool {
         x.len() == self.dim()
-            && x
-                .iter()
+            && x.iter()
                 .zip(self.low.iter().zip(&self.high))
                 .all(|(v, (l, h))| *v >= *l && *v <= *h)
     }
@@ -394,7 +393,9 @@ impl<E: Env> VecEnv<E> {
     /// Steps every environment with its row of `actions` (`[n_envs, action_dim]`, row-major).
     pub fn step(&mut self, actions: &[f64]) -> Result<VecStep> {
         if !self.started {
-            return Err(Error::NeedsReset("call VecEnv::reset before the first step".into()));
+            return Err(Error::NeedsReset(
+                "call VecEnv::reset before the first step".into(),
+            ));
         }
         if actions.len() != self.envs.len() * self.act_dim {
             return Err(Error::shape(

@@ -69,7 +69,11 @@ impl Error {
     }
 
     /// Shorthand for [`Error::Shape`].
-    pub fn shape(what: &'static str, expected: impl Into<String>, got: impl std::fmt::Debug) -> Self {
+    pub fn shape(
+        what: &'static str,
+        expected: impl Into<String>,
+        got: impl std::fmt::Debug,
+    ) -> Self {
         Self::Shape {
             what,
             expected: expected.into(),

@@ -46,11 +46,17 @@ impl GdConfig {
             return Err(Error::option("steps", "must be at least 1"));
         }
         if !(self.lr > 0.0) || !self.lr.is_finite() {
-            return Err(Error::option("lr", format!("must be finite and > 0, got {}", self.lr)));
+            return Err(Error::option(
+                "lr",
+                format!("must be finite and > 0, got {}", self.lr),
+            ));
         }
         if let (Some(lb), Some(ub)) = (self.lb, self.ub) {
             if !(lb < ub) {
-                return Err(Error::option("ub", format!("must be greater than lb ({lb}), got {ub}")));
+                return Err(Error::option(
+                    "ub",
+                    format!("must be greater than lb ({lb}), got {ub}"),
+                ));
             }
         }
         Ok(())
@@ -72,7 +78,11 @@ where
     for _ in 0..config.steps {
         let g = grad(y.clone());
         if g.dims() != dims {
-            return Err(Error::shape("gradient function output", format!("{dims:?}"), g.dims()));
+            return Err(Error::shape(
+                "gradient function output",
+                format!("{dims:?}"),
+                g.dims(),
+            ));
         }
         y = y - g.mul_scalar(config.lr);
         y = match (config.lb, config.ub) {

@@ -29,7 +29,7 @@
 //! let solution = solver.solve(f, CemInit::scalar(1, 2, 0.0, 2.0, &device), &mut rng)?;
 //! // The solution is differentiable: d(sum of mu) / d(target) is close to one per coordinate.
 //! let grads = solution.mu.clone().sum().backward();
-//! let g: Vec<f32> = target.grad(&grads).unwrap().into_data().to_vec().unwrap();
+//! let g: Vec<f32> = target.grad(&grads).unwrap().into_data().try_to_vec().unwrap();
 //! assert!(g.iter().all(|v| (v - 1.0).abs() < 0.5));
 //! # Ok::<(), dcem::Error>(())
 //! ```

@@ -98,19 +98,36 @@ pub fn lml_with_stats(x: Tensor<2>, k: f64, tau: f64) -> Result<(Tensor<2>, LmlS
     let mut neg_d = vec![0.0; batch * n];
     for r in 0..batch {
         let rows = r * n..(r + 1) * n;
-        lml_jacobian_row(&host[rows.clone()], &y[rows.clone()], tau, &mut d[rows.clone()], &mut w[rows.clone()]);
+        lml_jacobian_row(
+            &host[rows.clone()],
+            &y[rows.clone()],
+            tau,
+            &mut d[rows.clone()],
+            &mut w[rows.clone()],
+        );
         for i in rows {
             neg_d[i] = -d[i];
         }
     }
-    let y = attach_jacobian(value, x, &host, Jacobian { diag: d, rank1: vec![(neg_d, w)] })?;
+    let y = attach_jacobian(
+        value,
+        x,
+        &host,
+        Jacobian {
+            diag: d,
+            rank1: vec![(neg_d, w)],
+        },
+    )?;
     Ok((y, stats))
 }
 
 /// Validates the LML parameters.
 pub(crate) fn check_k_tau(k: f64, tau: f64) -> Result<()> {
     if !(k >= 1.0) || !k.is_finite() {
-        return Err(Error::option("k", format!("must be a finite number >= 1, got {k}")));
+        return Err(Error::option(
+            "k",
+            format!("must be a finite number >= 1, got {k}"),
+        ));
     }
     if !(tau >= 0.0) || !tau.is_finite() {
         return Err(Error::option(
@@ -150,9 +167,19 @@ pub(crate) fn read_f64<const D: usize>(x: &Tensor<D>) -> Result<Vec<f64>> {
 /// Hard top-k of one row: ones at the `k` largest entries (NaN last, ties to the lower index).
 pub(crate) fn hard_top_k(row: &[f64], k: usize, out: &mut [f64]) {
     let mut idx: Vec<usize> = (0..row.len()).collect();
-    let key = |i: usize| if row[i].is_nan() { f64::NEG_INFINITY } else { row[i] };
+    let key = |i: usize| {
+        if row[i].is_nan() {
+            f64::NEG_INFINITY
+        } else {
+            row[i]
+        }
+    };
     // Stable sort: equal keys keep index order, so ties go to the lower index.
-    idx.sort_by(|&a, &b| key(b).total_cmp(&key(a)).then((row[a].is_nan()).cmp(&row[b].is_nan())));
+    idx.sort_by(|&a, &b| {
+        key(b)
+            .total_cmp(&key(a))
+            .then((row[a].is_nan()).cmp(&row[b].is_nan()))
+    });
     out.iter_mut().for_each(|v| *v = 0.0);
     for &i in idx.iter().take(k) {
         out[i] = 1.0;
@@ -225,7 +252,11 @@ fn solve_row(z: &[f64], k: f64, tol: f64, y: &mut [f64], finite: &mut Vec<f64>) 
     if n_fin as f64 <= k_fin {
         // Every finite entry is in; what is left goes to the -inf entries (never to NaN).
         let rest = k_fin - n_fin as f64;
-        let share = if n_minf > 0 { (rest / n_minf as f64).min(1.0) } else { 0.0 };
+        let share = if n_minf > 0 {
+            (rest / n_minf as f64).min(1.0)
+        } else {
+            0.0
+        };
         for (o, &v) in y.iter_mut().zip(z) {
             *o = if v.is_finite() || v == f64::INFINITY {
                 1.0
@@ -246,7 +277,10 @@ fn solve_row(z: &[f64], k: f64, tol: f64, y: &mut [f64], finite: &mut Vec<f64>) 
     let z_jp = if jp == j {
         z_j
     } else {
-        finite[j..].iter().copied().fold(f64::NEG_INFINITY, f64::max)
+        finite[j..]
+            .iter()
+            .copied()
+            .fold(f64::NEG_INFINITY, f64::max)
     };
     // At m = lo the top j-1 entries hold at most j-1 and the others at most k - j + 1.
     let r = (k_fin - j as f64 + 1.0) / (n_fin - j + 1) as f64;

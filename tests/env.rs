@@ -2,7 +2,7 @@
 
 use dcem::env::{ActionRepeat, BoxSpace, Env, Space, Step, TimeLimit, VecEnv};
 use dcem::{Error, Result};
-use rand::{Rng, SeedableRng, rngs::ChaCha8Rng};
+use rand::{RngExt, SeedableRng, rngs::ChaCha8Rng};
 
 /// A 1-D random walk: x_{t+1} = x_t + a, reward -|x|, terminated when |x| > 2.
 struct Walk {
@@ -51,7 +51,12 @@ impl Env for Walk {
         self.x += action[0];
         let terminated = self.x.abs() > 2.0;
         self.ready = !terminated;
-        Ok(Step { obs: vec![self.x], reward: -self.x.abs(), terminated, truncated: false })
+        Ok(Step {
+            obs: vec![self.x],
+            reward: -self.x.abs(),
+            terminated,
+            truncated: false,
+        })
     }
 }
 
@@ -64,8 +69,18 @@ fn box_space_validates_and_checks() {
     assert!(b.contains(&[0.5, 1.5]));
     assert!(!b.contains(&[0.5, 2.5]));
     assert!(!b.contains(&[f64::NAN, 1.0]));
-    assert!(b.check(&[0.0], "t").unwrap_err().to_string().contains("expected 2 values"));
-    assert!(b.check(&[f64::NAN, 0.0], "t").unwrap_err().to_string().contains("NaN"));
+    assert!(
+        b.check(&[0.0], "t")
+            .unwrap_err()
+            .to_string()
+            .contains("expected 2 values")
+    );
+    assert!(
+        b.check(&[f64::NAN, 0.0], "t")
+            .unwrap_err()
+            .to_string()
+            .contains("NaN")
+    );
     assert_eq!(b.clip(&[3.0, -1.0]), vec![1.0, 0.0]);
     assert!(Space::Discrete(2).contains(&[1.0]));
     assert!(!Space::Discrete(2).contains(&[2.0]));
@@ -88,7 +103,9 @@ fn time_limit_truncates() {
     let mut env = TimeLimit::new(Walk::new(), 3).unwrap();
     assert!(TimeLimit::new(Walk::new(), 0).is_err());
     env.reset(Some(1)).unwrap();
-    let flags: Vec<bool> = (0..3).map(|_| env.step(&[0.0]).unwrap().truncated).collect();
+    let flags: Vec<bool> = (0..3)
+        .map(|_| env.step(&[0.0]).unwrap().truncated)
+        .collect();
     assert_eq!(flags, vec![false, false, true]);
     env.reset(None).unwrap();
     assert_eq!(env.elapsed(), 0);
@@ -112,14 +129,22 @@ fn action_repeat_sums_rewards_and_stops_at_termination() {
 #[test]
 fn vec_env_steps_in_parallel_with_next_step_autoreset() {
     let mut venv = VecEnv::new((0..8).map(|_| Walk::new()).collect()).unwrap();
-    assert!(venv.step(&[0.0; 8]).is_err(), "step before reset is an error");
+    assert!(
+        venv.step(&[0.0; 8]).is_err(),
+        "step before reset is an error"
+    );
     let obs = venv.reset(Some(10)).unwrap();
     // Env i was seeded with 10 + i.
     for (i, o) in obs.iter().enumerate() {
         let mut single = Walk::new();
         assert_eq!(single.reset(Some(10 + i as u64)).unwrap()[0], *o);
     }
-    assert!(venv.step(&[0.0; 3]).unwrap_err().to_string().contains("8 x 1"));
+    assert!(
+        venv.step(&[0.0; 3])
+            .unwrap_err()
+            .to_string()
+            .contains("8 x 1")
+    );
     // Push every env out: all terminate, then the next step resets them with reward 0.
     let mut ended = vec![false; 8];
     for _ in 0..5 {
