@@ -30,7 +30,7 @@ use rand::{Rng, RngExt};
 use rand_distr::StandardNormal;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, check_bounds, check_min, check_positive};
 use crate::lml::{self, Jacobian};
 
 /// Options of the CEM/DCEM solver. Defaults are the paper's DCEM settings.
@@ -100,45 +100,11 @@ impl CemConfig {
         if self.n_iter < 1 {
             return Err(Error::option("n_iter", "must be at least 1"));
         }
-        if !(self.tau >= 0.0) || !self.tau.is_finite() {
-            return Err(Error::option(
-                "tau",
-                format!("must be finite and >= 0 (0 = hard CEM), got {}", self.tau),
-            ));
-        }
-        for (field, b) in [("lb", self.lb), ("ub", self.ub)] {
-            if let Some(b) = b {
-                if b.is_nan() {
-                    return Err(Error::option(field, "must not be NaN"));
-                }
-            }
-        }
-        if let (Some(lb), Some(ub)) = (self.lb, self.ub) {
-            if lb >= ub {
-                return Err(Error::option(
-                    "ub",
-                    format!("must be greater than lb ({lb}), got {ub}"),
-                ));
-            }
-        }
-        if !(self.init_sigma > 0.0) || !self.init_sigma.is_finite() {
-            return Err(Error::option(
-                "init_sigma",
-                format!("must be finite and > 0, got {}", self.init_sigma),
-            ));
-        }
-        if !(self.iter_eps >= 0.0) || !self.iter_eps.is_finite() {
-            return Err(Error::option(
-                "iter_eps",
-                format!("must be finite and >= 0, got {}", self.iter_eps),
-            ));
-        }
-        if !(self.sigma_floor > 0.0) || !self.sigma_floor.is_finite() {
-            return Err(Error::option(
-                "sigma_floor",
-                format!("must be finite and > 0, got {}", self.sigma_floor),
-            ));
-        }
+        check_min("tau", self.tau, 0.0)?;
+        check_bounds(self.lb, self.ub)?;
+        check_positive("init_sigma", self.init_sigma)?;
+        check_min("iter_eps", self.iter_eps, 0.0)?;
+        check_positive("sigma_floor", self.sigma_floor)?;
         Ok(())
     }
 
@@ -399,7 +365,10 @@ fn check_init(init: CemInit) -> Result<(Tensor<2>, Tensor<2>)> {
         ));
     }
     let s = lml::read_f64(&init.sigma)?;
-    if let Some(v) = s.iter().find(|v| !(**v > 0.0) || !v.is_finite()) {
+    if let Some(v) = s
+        .iter()
+        .find(|v| check_positive("init sigma", **v).is_err())
+    {
         return Err(Error::option(
             "init sigma",
             format!("every entry must be finite and > 0, found {v}"),

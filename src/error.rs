@@ -81,3 +81,44 @@ impl Error {
         }
     }
 }
+
+/// Checks that `value` is finite and `>= min`; the error names `field`.
+pub(crate) fn check_min(field: &'static str, value: f64, min: f64) -> Result<()> {
+    if value.is_finite() && value >= min {
+        Ok(())
+    } else {
+        Err(Error::option(
+            field,
+            format!("must be finite and >= {min}, got {value}"),
+        ))
+    }
+}
+
+/// Checks that `value` is finite and `> 0`; the error names `field`.
+pub(crate) fn check_positive(field: &'static str, value: f64) -> Result<()> {
+    if value.is_finite() && value > 0.0 {
+        Ok(())
+    } else {
+        Err(Error::option(
+            field,
+            format!("must be finite and > 0, got {value}"),
+        ))
+    }
+}
+
+/// Checks optional bounds: neither NaN, and `lb < ub` when both are set.
+pub(crate) fn check_bounds(lb: Option<f64>, ub: Option<f64>) -> Result<()> {
+    if lb.is_some_and(f64::is_nan) {
+        return Err(Error::option("lb", "must not be NaN"));
+    }
+    if ub.is_some_and(f64::is_nan) {
+        return Err(Error::option("ub", "must not be NaN"));
+    }
+    match (lb, ub) {
+        (Some(l), Some(u)) if l >= u => Err(Error::option(
+            "ub",
+            format!("must be greater than lb ({l}), got {u}"),
+        )),
+        _ => Ok(()),
+    }
+}

@@ -12,7 +12,7 @@
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, check_bounds, check_positive};
 
 /// Options of unrolled gradient descent. Defaults are the paper's (10 steps, lr 0.1).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -45,20 +45,8 @@ impl GdConfig {
         if self.steps < 1 {
             return Err(Error::option("steps", "must be at least 1"));
         }
-        if !(self.lr > 0.0) || !self.lr.is_finite() {
-            return Err(Error::option(
-                "lr",
-                format!("must be finite and > 0, got {}", self.lr),
-            ));
-        }
-        if let (Some(lb), Some(ub)) = (self.lb, self.ub) {
-            if !(lb < ub) {
-                return Err(Error::option(
-                    "ub",
-                    format!("must be greater than lb ({lb}), got {ub}"),
-                ));
-            }
-        }
+        check_positive("lr", self.lr)?;
+        check_bounds(self.lb, self.ub)?;
         Ok(())
     }
 }

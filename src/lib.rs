@@ -34,6 +34,8 @@
 //! # Ok::<(), dcem::Error>(())
 //! ```
 
+#![warn(clippy::unwrap_used, clippy::expect_used)]
+
 pub mod agent;
 pub mod cem;
 pub mod env;

@@ -34,7 +34,7 @@
 use burn::tensor::{DType, Tensor, TensorData};
 use rayon::prelude::*;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, check_min};
 
 /// Newton iterations after which a row's search stops whatever its residual.
 const MAX_ITER: usize = 100;
@@ -123,13 +123,8 @@ pub fn lml_with_stats(x: Tensor<2>, k: f64, tau: f64) -> Result<(Tensor<2>, LmlS
 
 /// Validates the LML parameters.
 pub(crate) fn check_k_tau(k: f64, tau: f64) -> Result<()> {
-    if !(k >= 1.0) || !k.is_finite() {
-        return Err(Error::option(
-            "k",
-            format!("must be a finite number >= 1, got {k}"),
-        ));
-    }
-    if !(tau >= 0.0) || !tau.is_finite() {
+    check_min("k", k, 1.0)?;
+    if !tau.is_finite() || tau < 0.0 {
         return Err(Error::option(
             "tau",
             format!("must be finite and >= 0 (0 = hard top-k), got {tau}"),

@@ -421,7 +421,7 @@ fn bad_shapes_and_bad_init_are_errors() {
         Tensor::ones([2, 2], &device),
     );
     let err = solver
-        .solve(|x| sum_last(x), init, &mut rng)
+        .solve(sum_last, init, &mut rng)
         .unwrap_err()
         .to_string();
     assert!(err.contains("CemInit::sigma"), "{err}");
@@ -430,7 +430,7 @@ fn bad_shapes_and_bad_init_are_errors() {
         Tensor::zeros([2, 1], &device),
     );
     let err = solver
-        .solve(|x| sum_last(x), init, &mut rng)
+        .solve(sum_last, init, &mut rng)
         .unwrap_err()
         .to_string();
     assert!(err.contains("init sigma"), "{err}");

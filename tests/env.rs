@@ -146,17 +146,17 @@ fn vec_env_steps_in_parallel_with_next_step_autoreset() {
             .contains("8 x 1")
     );
     // Push every env out: all terminate, then the next step resets them with reward 0.
-    let mut ended = vec![false; 8];
+    let mut ended = [false; 8];
     for _ in 0..5 {
         let s = venv.step(&[1.0; 8]).unwrap();
-        for i in 0..8 {
-            if ended[i] {
+        for (i, ended) in ended.iter_mut().enumerate() {
+            if *ended {
                 assert_eq!(s.reward[i], 0.0);
                 assert!(!s.terminated[i]);
                 assert!(s.obs[i].abs() < 1.0, "a reset observation");
-                ended[i] = false;
+                *ended = false;
             } else if s.terminated[i] {
-                ended[i] = true;
+                *ended = true;
             }
         }
     }
