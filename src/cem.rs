@@ -471,8 +471,7 @@ pub(crate) fn elite_weights(
                 lml::hard_top_k(&neg, c.n_elite, out);
             }
         }
-        let w = Tensor::from_data(TensorData::new(y, [batch, n]), (&device, dtype));
-        return Ok((w, bad));
+        return Ok((lml::upload(&y, [batch, n], &device, dtype), bad));
     }
     let z: Vec<f64> = centred
         .chunks(n)
@@ -482,8 +481,8 @@ pub(crate) fn elite_weights(
             row.iter().map(move |v| -v * s)
         })
         .collect();
-    lml::solve_rows(&z, n, k, lml::tolerance(dtype, k), &mut y);
-    let value = Tensor::from_data(TensorData::new(y.clone(), [batch, n]), (&device, dtype));
+    lml::solve_rows(&z, n, k, lml::tolerance(dtype, k), dtype == burn::tensor::DType::F64, &mut y);
+    let value = lml::upload(&y, [batch, n], &device, dtype);
     if !values.is_tracked() {
         return Ok((value, bad));
     }

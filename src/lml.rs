@@ -31,7 +31,7 @@
 //! The paper's `tau` is used throughout; the reference code's `temp` multiplies the values and is
 //! `1 / tau`.
 
-use burn::tensor::{DType, Tensor, TensorData};
+use burn::tensor::{DType, Device, Tensor, TensorData};
 use rayon::prelude::*;
 
 use crate::error::{Error, Result, check_min};
@@ -73,22 +73,21 @@ pub fn lml_with_stats(x: Tensor<2>, k: f64, tau: f64) -> Result<(Tensor<2>, LmlS
     if k >= n as f64 {
         return Ok((x.ones_like().detach(), LmlStats::default()));
     }
-    let host = read_f64(&x)?;
+    let mut z = read_f64(&x)?;
     let dtype = x.dtype();
     let device = x.device();
     let mut y = vec![0.0; batch * n];
     if tau == 0.0 {
         let k = hard_k(k)?;
-        for (row, out) in host.chunks(n).zip(y.chunks_mut(n)) {
+        for (row, out) in z.chunks(n).zip(y.chunks_mut(n)) {
             hard_top_k(row, k, out);
         }
-        let y = Tensor::from_data(TensorData::new(y, [batch, n]), (&device, dtype));
-        return Ok((y, LmlStats::default()));
+        return Ok((upload(&y, [batch, n], &device, dtype), LmlStats::default()));
     }
     let tol = tolerance(dtype, k);
-    let z: Vec<f64> = host.iter().map(|v| v / tau).collect();
-    let stats = solve_rows(&z, n, k, tol, &mut y);
-    let value = Tensor::from_data(TensorData::new(y.clone(), [batch, n]), (&device, dtype));
+    z.iter_mut().for_each(|v| *v /= tau);
+    let stats = solve_rows(&z, n, k, tol, dtype == DType::F64, &mut y);
+    let value = upload(&y, [batch, n], &device, dtype);
     if !x.is_tracked() {
         return Ok((value, stats));
     }
@@ -99,7 +98,7 @@ pub fn lml_with_stats(x: Tensor<2>, k: f64, tau: f64) -> Result<(Tensor<2>, LmlS
     for r in 0..batch {
         let rows = r * n..(r + 1) * n;
         lml_jacobian_row(
-            &host[rows.clone()],
+            &z[rows.clone()],
             &y[rows.clone()],
             tau,
             &mut d[rows.clone()],
@@ -112,7 +111,7 @@ pub fn lml_with_stats(x: Tensor<2>, k: f64, tau: f64) -> Result<(Tensor<2>, LmlS
     let y = attach_jacobian(
         value,
         x,
-        &host,
+        &z,
         Jacobian {
             diag: d,
             rank1: vec![(neg_d, w)],
@@ -148,8 +147,19 @@ fn hard_k(k: f64) -> Result<usize> {
 pub(crate) fn tolerance(dtype: DType, k: f64) -> f64 {
     match dtype {
         DType::F64 => 1e-12 * k,
-        _ => 1e-7 * k,
+        _ => 1e-6 * k,
     }
+}
+
+/// A `[batch, n]` tensor of `dtype` on `device` holding `values` (converted on the host, so that
+/// f32 tensors need no f64 staging copy).
+pub(crate) fn upload(values: &[f64], shape: [usize; 2], device: &Device, dtype: DType) -> Tensor<2> {
+    let data = if dtype == DType::F64 {
+        TensorData::new(values.to_vec(), shape)
+    } else {
+        TensorData::new(values.iter().map(|v| *v as f32).collect::<Vec<f32>>(), shape)
+    };
+    Tensor::from_data(data, (device, dtype))
 }
 
 /// Reads a float tensor into an f64 vector.
@@ -182,15 +192,19 @@ pub(crate) fn hard_top_k(row: &[f64], k: usize, out: &mut [f64]) {
 }
 
 /// Solves every row of `z` (already divided by `tau`), writing the projection into `y`.
-pub(crate) fn solve_rows(z: &[f64], n: usize, k: f64, tol: f64, y: &mut [f64]) -> LmlStats {
-    let run = |(zr, yr): (&[f64], &mut [f64])| {
-        let mut scratch = Vec::with_capacity(n);
-        solve_row(zr, k, tol, yr, &mut scratch)
-    };
+/// `tol` bounds `|sum(y) - k|`; with `polish` one more step follows convergence (for f64).
+pub(crate) fn solve_rows(z: &[f64], n: usize, k: f64, tol: f64, polish: bool, y: &mut [f64]) -> LmlStats {
     let per_row: Vec<(usize, f64)> = if z.len() >= PAR_MIN_ELEMS {
-        z.par_chunks(n).zip(y.par_chunks_mut(n)).map(run).collect()
+        z.par_chunks(n)
+            .zip(y.par_chunks_mut(n))
+            .map_init(Scratch::default, |s, (zr, yr)| solve_row(zr, k, tol, polish, yr, s))
+            .collect()
     } else {
-        z.chunks(n).zip(y.chunks_mut(n)).map(run).collect()
+        let mut s = Scratch::default();
+        z.chunks(n)
+            .zip(y.chunks_mut(n))
+            .map(|(zr, yr)| solve_row(zr, k, tol, polish, yr, &mut s))
+            .collect()
     };
     per_row
         .into_iter()
@@ -200,38 +214,121 @@ pub(crate) fn solve_rows(z: &[f64], n: usize, k: f64, tol: f64, y: &mut [f64]) -
         })
 }
 
-#[inline]
-fn sigmoid(t: f64) -> f64 {
-    1.0 / (1.0 + (-t).exp())
+/// Buffers reused across rows.
+#[derive(Default)]
+struct Scratch {
+    select: Vec<f64>,
+    finite: Vec<f64>,
+    y: Vec<f64>,
 }
 
-/// `sum_i sigmoid(z_i + m)` and its derivative in `m`.
-#[inline]
-fn g_and_slope(z: &[f64], m: f64) -> (f64, f64) {
-    let mut g = 0.0;
-    let mut dg = 0.0;
-    for &zi in z {
-        let y = sigmoid(zi + m);
-        g += y;
-        dg += y * (1.0 - y);
+/// `exp(x)` for the root search: branch-free so that loops over it vectorise, accurate to a
+/// few ulp (Cody-Waite reduction by ln 2, degree-13 Taylor polynomial on |r| <= ln 2 / 2).
+/// Arguments are clamped to [-708, 708]. `FMA` selects fused multiply-adds (only where the CPU
+/// has them: without hardware support `mul_add` is a slow library call).
+#[inline(always)]
+fn exp_fast<const FMA: bool>(x: f64) -> f64 {
+    const SHIFT: f64 = 6_755_399_441_055_744.0; // 1.5 * 2^52: rounds to an integer in the low bits
+    const LN2_HI: f64 = 6.931_471_803_691_238_164_90e-1;
+    const LN2_LO: f64 = 1.908_214_929_270_587_700_02e-10;
+    const COEF: [f64; 13] = [
+        1.0 / 479_001_600.0,
+        1.0 / 39_916_800.0,
+        1.0 / 3_628_800.0,
+        1.0 / 362_880.0,
+        1.0 / 40_320.0,
+        1.0 / 5_040.0,
+        1.0 / 720.0,
+        1.0 / 120.0,
+        1.0 / 24.0,
+        1.0 / 6.0,
+        0.5,
+        1.0,
+        1.0,
+    ];
+    let madd = |a: f64, b: f64, c: f64| if FMA { a.mul_add(b, c) } else { a * b + c };
+    let x = x.clamp(-708.0, 708.0);
+    let t = madd(x, std::f64::consts::LOG2_E, SHIFT);
+    let n = t - SHIFT;
+    let r = madd(-n, LN2_LO, madd(-n, LN2_HI, x));
+    let mut p = 1.0 / 6_227_020_800.0; // 1/13!
+    for c in COEF {
+        p = madd(p, r, c);
     }
-    (g, dg)
+    let n_int = (t.to_bits() as i64).wrapping_sub(SHIFT.to_bits() as i64);
+    p * f64::from_bits(((n_int + 1023) as u64) << 52)
+}
+
+/// Writes `y_i = sigmoid(z_i + m)` and returns `sum y`, `sum y(1-y)` and `sum y(1-y)(1-2y)`
+/// (the value of `g + k` and its first two derivatives in `m`).
+#[inline]
+fn eval(z: &[f64], m: f64, y: &mut [f64]) -> [f64; 3] {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+            // SAFETY: `eval_avx2` only needs AVX2 and FMA, which the CPU was just found to have.
+            #[allow(unsafe_code)]
+            return unsafe { eval_avx2(z, m, y) };
+        }
+    }
+    eval_lanes::<false>(z, m, y)
+}
+
+/// [`eval`] compiled for AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn eval_avx2(z: &[f64], m: f64, y: &mut [f64]) -> [f64; 3] {
+    eval_lanes::<true>(z, m, y)
+}
+
+/// The body of [`eval`], in independent lanes so that the compiler vectorises the sums.
+#[inline(always)]
+fn eval_lanes<const FMA: bool>(z: &[f64], m: f64, y: &mut [f64]) -> [f64; 3] {
+    const L: usize = 4;
+    let one = |zi: f64| {
+        let v = 1.0 / (1.0 + exp_fast::<FMA>(-(zi + m)));
+        let d = v * (1.0 - v);
+        (v, d, d * (1.0 - 2.0 * v))
+    };
+    let mut acc = [[0.0f64; L]; 3];
+    let mut zc = z.chunks_exact(L);
+    let mut yc = y.chunks_exact_mut(L);
+    for (zs, ys) in (&mut zc).zip(&mut yc) {
+        for l in 0..L {
+            let (v, d1, d2) = one(zs[l]);
+            ys[l] = v;
+            acc[0][l] += v;
+            acc[1][l] += d1;
+            acc[2][l] += d2;
+        }
+    }
+    let mut out = [0.0; 3];
+    for (zi, yi) in zc.remainder().iter().zip(yc.into_remainder()) {
+        let (v, d1, d2) = one(*zi);
+        *yi = v;
+        out[0] += v;
+        out[1] += d1;
+        out[2] += d2;
+    }
+    for (o, a) in out.iter_mut().zip(acc) {
+        *o += a.iter().sum::<f64>();
+    }
+    out
 }
 
 /// Projects one row `z = x / tau`. Returns (iterations, |sum(y) - k|).
-fn solve_row(z: &[f64], k: f64, tol: f64, y: &mut [f64], finite: &mut Vec<f64>) -> (usize, f64) {
-    y.iter_mut().for_each(|v| *v = 0.0);
-    finite.clear();
-    let (mut n_pinf, mut n_minf) = (0usize, 0usize);
+fn solve_row(z: &[f64], k: f64, tol: f64, polish: bool, y: &mut [f64], s: &mut Scratch) -> (usize, f64) {
+    let (mut n_pinf, mut n_minf, mut n_fin) = (0usize, 0usize, 0usize);
     for &v in z {
         if v.is_finite() {
-            finite.push(v);
+            n_fin += 1;
         } else if v == f64::INFINITY {
             n_pinf += 1;
         } else if v == f64::NEG_INFINITY {
             n_minf += 1;
         }
     }
+    y.iter_mut().for_each(|v| *v = 0.0);
     // +inf entries take the top places first.
     if n_pinf as f64 >= k {
         let share = k / n_pinf as f64;
@@ -243,15 +340,10 @@ fn solve_row(z: &[f64], k: f64, tol: f64, y: &mut [f64], finite: &mut Vec<f64>) 
         return (0, 0.0);
     }
     let k_fin = k - n_pinf as f64;
-    let n_fin = finite.len();
     if n_fin as f64 <= k_fin {
         // Every finite entry is in; what is left goes to the -inf entries (never to NaN).
         let rest = k_fin - n_fin as f64;
-        let share = if n_minf > 0 {
-            (rest / n_minf as f64).min(1.0)
-        } else {
-            0.0
-        };
+        let share = if n_minf > 0 { (rest / n_minf as f64).min(1.0) } else { 0.0 };
         for (o, &v) in y.iter_mut().zip(z) {
             *o = if v.is_finite() || v == f64::INFINITY {
                 1.0
@@ -264,18 +356,25 @@ fn solve_row(z: &[f64], k: f64, tol: f64, y: &mut [f64], finite: &mut Vec<f64>) 
         let total = n_fin as f64 + n_pinf as f64 + share * n_minf as f64;
         return (0, (total - k).abs());
     }
+    // The search runs on the finite entries; rows without others are solved in place.
+    let all_finite = n_fin == z.len();
+    if !all_finite {
+        s.finite.clear();
+        s.finite.extend(z.iter().copied().filter(|v| v.is_finite()));
+        s.y.resize(n_fin, 0.0);
+    }
+    let zf: &[f64] = if all_finite { z } else { &s.finite };
+    s.select.clear();
+    s.select.extend_from_slice(zf);
     // Bracket from order statistics: j = ceil(k) and j' = floor(k) + 1 (1-based ranks).
     let j = k_fin.ceil() as usize;
     let jp = k_fin.floor() as usize + 1;
-    finite.select_nth_unstable_by(j - 1, |a, b| b.total_cmp(a));
-    let z_j = finite[j - 1];
+    s.select.select_nth_unstable_by(j - 1, |a, b| b.total_cmp(a));
+    let z_j = s.select[j - 1];
     let z_jp = if jp == j {
         z_j
     } else {
-        finite[j..]
-            .iter()
-            .copied()
-            .fold(f64::NEG_INFINITY, f64::max)
+        s.select[j..].iter().copied().fold(f64::NEG_INFINITY, f64::max)
     };
     // At m = lo the top j-1 entries hold at most j-1 and the others at most k - j + 1.
     let r = (k_fin - j as f64 + 1.0) / (n_fin - j + 1) as f64;
@@ -283,45 +382,50 @@ fn solve_row(z: &[f64], k: f64, tol: f64, y: &mut [f64], finite: &mut Vec<f64>) 
     // At m = hi the top j' entries each hold at least k / j'.
     let mut hi = -z_jp + (k_fin / (jp as f64 - k_fin)).ln();
     let mut m = (-(z_j + z_jp) / 2.0).clamp(lo, hi);
+    let yf: &mut [f64] = if all_finite { y } else { &mut s.y };
     let mut iters = 0;
-    let mut polished = false;
-    while iters < MAX_ITER {
+    let mut polished = !polish;
+    let mut res;
+    loop {
         iters += 1;
-        let (g, dg) = g_and_slope(finite, m);
-        let res = g - k_fin;
+        let [sum, d1, d2] = eval(zf, m, yf);
+        res = sum - k_fin;
         if res.abs() <= tol {
-            // One more Newton step costs little and takes the residual to rounding level,
-            // which keeps finite-difference checks of the forward pass clean.
-            if polished || dg <= 0.0 {
+            if polished || d1 <= 0.0 {
                 break;
             }
             polished = true;
+        }
+        if iters >= MAX_ITER || lo >= hi {
+            break;
         }
         if res < 0.0 {
             lo = m;
         } else {
             hi = m;
         }
-        let newton = m - res / dg;
-        m = if dg > 0.0 && newton >= lo && newton <= hi {
-            newton
+        // Halley's step (cubic convergence), Newton's if Halley's denominator degenerates,
+        // bisection if the step leaves the bracket.
+        let denom = 2.0 * d1 * d1 - res * d2;
+        let step = if denom > 0.0 { 2.0 * res * d1 / denom } else { res / d1 };
+        let next = m - step;
+        m = if d1 > 0.0 && next > lo && next < hi {
+            next
         } else {
             0.5 * (lo + hi)
         };
-        if lo >= hi {
-            break;
+    }
+    if !all_finite {
+        let mut fin = s.y.iter();
+        for (o, &v) in y.iter_mut().zip(z) {
+            if v.is_finite() {
+                *o = fin.next().copied().unwrap_or(0.0);
+            } else if v == f64::INFINITY {
+                *o = 1.0;
+            }
         }
     }
-    let mut total = n_pinf as f64;
-    for (o, &v) in y.iter_mut().zip(z) {
-        if v.is_finite() {
-            *o = sigmoid(v + m);
-            total += *o;
-        } else if v == f64::INFINITY {
-            *o = 1.0;
-        }
-    }
-    (iters, (total - k).abs())
+    (iters, res.abs())
 }
 
 /// One row of the LML Jacobian factors: `d = y (1 - y) / tau` on the entries that took part in
@@ -359,7 +463,7 @@ pub(crate) fn attach_jacobian(
     let [batch, n] = x.dims();
     let device = x.device();
     let dtype = x.dtype();
-    let up = |v: Vec<f64>| Tensor::<2>::from_data(TensorData::new(v, [batch, n]), (&device, dtype));
+    let up = |v: Vec<f64>| upload(&v, [batch, n], &device, dtype);
     let x = if host.iter().all(|v| v.is_finite()) {
         x
     } else {
