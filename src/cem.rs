@@ -481,7 +481,14 @@ pub(crate) fn elite_weights(
             row.iter().map(move |v| -v * s)
         })
         .collect();
-    lml::solve_rows(&z, n, k, lml::tolerance(dtype, k), dtype == burn::tensor::DType::F64, &mut y);
+    lml::solve_rows(
+        &z,
+        n,
+        k,
+        lml::tolerance(dtype, k),
+        dtype == burn::tensor::DType::F64,
+        &mut y,
+    );
     let value = lml::upload(&y, [batch, n], &device, dtype);
     if !values.is_tracked() {
         return Ok((value, bad));

@@ -10,12 +10,17 @@
 //! the LML polytope (coordinates in `[0, 1]` summing to `k`); as `tau -> 0` it becomes the hard
 //! top-k indicator (paper prop. 2).
 //!
-//! **Forward.** `nu` is found per row by a safeguarded Newton search on the monotone function
-//! `g(nu) = sum_i sigmoid((x_i + nu)/tau) - k`, started between the k-th and (k+1)-th largest
-//! values and kept inside a bracket derived from them (a bisection step replaces any Newton step
-//! that leaves it). It stops when `|sum(y) - k| <= 1e-7 k` for f32 tensors and `1e-12 k` for
-//! f64 (the contract is `1e-5 k` and `1e-10 k`), typically in 3-6 iterations. The search runs
-//! on the host in f64, rows in parallel with rayon, whatever the tensor's device.
+//! **Forward.** `nu` is found per row by a safeguarded Halley search (Newton's method with the
+//! second derivative, cubic convergence) on the monotone function
+//! `g(nu) = sum_i sigmoid((x_i + nu)/tau) - k`, kept inside a bracket where `g` changes sign (a
+//! bisection step replaces any step that leaves it). When the row's values are spread over less
+//! than 64 `tau` (the soft regime) the bracket comes from the row's extremes and the search
+//! starts where `sum_i exp((x_i + nu)/tau) = k`; otherwise (near the hard top-k) it comes from
+//! the k-th and (k+1)-th largest values and starts between them. It stops when
+//! `|sum(y) - k| <= 1e-6 k` for f32 tensors, and at `1e-14 k` plus one polishing step for f64
+//! (the contract is `1e-5 k` and `1e-10 k`), typically after 3-5 evaluations. The search runs on
+//! the host in f64 with a vectorised `exp` (AVX2 and FMA when the CPU has them), rows in
+//! parallel with rayon, whatever the tensor's device.
 //!
 //! **Backward.** The implicit-function gradient, not autodiff through the iterations: with
 //! `d = y (1 - y) / tau`, `grad_x = d * (g - <d, g> / sum(d))`. It is put on burn's tape as the
@@ -38,6 +43,10 @@ use crate::error::{Error, Result, check_min};
 
 /// Newton iterations after which a row's search stops whatever its residual.
 const MAX_ITER: usize = 100;
+
+/// Above this spread of `x / tau` in a row the search brackets the root with order statistics
+/// (near-hard top-k); below it, with the row's extremes.
+const HARD_SPREAD: f64 = 64.0;
 
 /// Below this many elements a call runs on the calling thread (rayon's overhead would dominate).
 const PAR_MIN_ELEMS: usize = 1 << 14;
@@ -146,18 +155,26 @@ fn hard_k(k: f64) -> Result<usize> {
 /// The root-search tolerance on `|sum(y) - k|` for a tensor of `dtype`.
 pub(crate) fn tolerance(dtype: DType, k: f64) -> f64 {
     match dtype {
-        DType::F64 => 1e-12 * k,
+        DType::F64 => 1e-14 * k,
         _ => 1e-6 * k,
     }
 }
 
 /// A `[batch, n]` tensor of `dtype` on `device` holding `values` (converted on the host, so that
 /// f32 tensors need no f64 staging copy).
-pub(crate) fn upload(values: &[f64], shape: [usize; 2], device: &Device, dtype: DType) -> Tensor<2> {
+pub(crate) fn upload(
+    values: &[f64],
+    shape: [usize; 2],
+    device: &Device,
+    dtype: DType,
+) -> Tensor<2> {
     let data = if dtype == DType::F64 {
         TensorData::new(values.to_vec(), shape)
     } else {
-        TensorData::new(values.iter().map(|v| *v as f32).collect::<Vec<f32>>(), shape)
+        TensorData::new(
+            values.iter().map(|v| *v as f32).collect::<Vec<f32>>(),
+            shape,
+        )
     };
     Tensor::from_data(data, (device, dtype))
 }
@@ -193,11 +210,20 @@ pub(crate) fn hard_top_k(row: &[f64], k: usize, out: &mut [f64]) {
 
 /// Solves every row of `z` (already divided by `tau`), writing the projection into `y`.
 /// `tol` bounds `|sum(y) - k|`; with `polish` one more step follows convergence (for f64).
-pub(crate) fn solve_rows(z: &[f64], n: usize, k: f64, tol: f64, polish: bool, y: &mut [f64]) -> LmlStats {
+pub(crate) fn solve_rows(
+    z: &[f64],
+    n: usize,
+    k: f64,
+    tol: f64,
+    polish: bool,
+    y: &mut [f64],
+) -> LmlStats {
     let per_row: Vec<(usize, f64)> = if z.len() >= PAR_MIN_ELEMS {
         z.par_chunks(n)
             .zip(y.par_chunks_mut(n))
-            .map_init(Scratch::default, |s, (zr, yr)| solve_row(zr, k, tol, polish, yr, s))
+            .map_init(Scratch::default, |s, (zr, yr)| {
+                solve_row(zr, k, tol, polish, yr, s)
+            })
             .collect()
     } else {
         let mut s = Scratch::default();
@@ -265,13 +291,50 @@ fn exp_fast<const FMA: bool>(x: f64) -> f64 {
 fn eval(z: &[f64], m: f64, y: &mut [f64]) -> [f64; 3] {
     #[cfg(target_arch = "x86_64")]
     {
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
             // SAFETY: `eval_avx2` only needs AVX2 and FMA, which the CPU was just found to have.
             #[allow(unsafe_code)]
             return unsafe { eval_avx2(z, m, y) };
         }
     }
     eval_lanes::<false>(z, m, y)
+}
+
+/// `sum_i exp(z_i + m)`.
+#[inline]
+fn sum_exp(z: &[f64], m: f64) -> f64 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: `sum_exp_avx2` only needs AVX2 and FMA, which the CPU was just found to have.
+            #[allow(unsafe_code)]
+            return unsafe { sum_exp_avx2(z, m) };
+        }
+    }
+    sum_exp_lanes::<false>(z, m)
+}
+
+/// [`sum_exp`] compiled for AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn sum_exp_avx2(z: &[f64], m: f64) -> f64 {
+    sum_exp_lanes::<true>(z, m)
+}
+
+#[inline(always)]
+fn sum_exp_lanes<const FMA: bool>(z: &[f64], m: f64) -> f64 {
+    const L: usize = 8;
+    let mut acc = [0.0f64; L];
+    let mut zc = z.chunks_exact(L);
+    for zs in &mut zc {
+        for l in 0..L {
+            acc[l] += exp_fast::<FMA>(zs[l] + m);
+        }
+    }
+    let rest: f64 = zc.remainder().iter().map(|v| exp_fast::<FMA>(v + m)).sum();
+    acc.iter().sum::<f64>() + rest
 }
 
 /// [`eval`] compiled for AVX2 and FMA.
@@ -284,7 +347,7 @@ fn eval_avx2(z: &[f64], m: f64, y: &mut [f64]) -> [f64; 3] {
 /// The body of [`eval`], in independent lanes so that the compiler vectorises the sums.
 #[inline(always)]
 fn eval_lanes<const FMA: bool>(z: &[f64], m: f64, y: &mut [f64]) -> [f64; 3] {
-    const L: usize = 4;
+    const L: usize = 8;
     let one = |zi: f64| {
         let v = 1.0 / (1.0 + exp_fast::<FMA>(-(zi + m)));
         let d = v * (1.0 - v);
@@ -317,7 +380,14 @@ fn eval_lanes<const FMA: bool>(z: &[f64], m: f64, y: &mut [f64]) -> [f64; 3] {
 }
 
 /// Projects one row `z = x / tau`. Returns (iterations, |sum(y) - k|).
-fn solve_row(z: &[f64], k: f64, tol: f64, polish: bool, y: &mut [f64], s: &mut Scratch) -> (usize, f64) {
+fn solve_row(
+    z: &[f64],
+    k: f64,
+    tol: f64,
+    polish: bool,
+    y: &mut [f64],
+    s: &mut Scratch,
+) -> (usize, f64) {
     let (mut n_pinf, mut n_minf, mut n_fin) = (0usize, 0usize, 0usize);
     for &v in z {
         if v.is_finite() {
@@ -343,7 +413,11 @@ fn solve_row(z: &[f64], k: f64, tol: f64, polish: bool, y: &mut [f64], s: &mut S
     if n_fin as f64 <= k_fin {
         // Every finite entry is in; what is left goes to the -inf entries (never to NaN).
         let rest = k_fin - n_fin as f64;
-        let share = if n_minf > 0 { (rest / n_minf as f64).min(1.0) } else { 0.0 };
+        let share = if n_minf > 0 {
+            (rest / n_minf as f64).min(1.0)
+        } else {
+            0.0
+        };
         for (o, &v) in y.iter_mut().zip(z) {
             *o = if v.is_finite() || v == f64::INFINITY {
                 1.0
@@ -364,24 +438,44 @@ fn solve_row(z: &[f64], k: f64, tol: f64, polish: bool, y: &mut [f64], s: &mut S
         s.y.resize(n_fin, 0.0);
     }
     let zf: &[f64] = if all_finite { z } else { &s.finite };
-    s.select.clear();
-    s.select.extend_from_slice(zf);
-    // Bracket from order statistics: j = ceil(k) and j' = floor(k) + 1 (1-based ranks).
-    let j = k_fin.ceil() as usize;
-    let jp = k_fin.floor() as usize + 1;
-    s.select.select_nth_unstable_by(j - 1, |a, b| b.total_cmp(a));
-    let z_j = s.select[j - 1];
-    let z_jp = if jp == j {
-        z_j
+    let (zmin, zmax) = zf
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+            (a.min(*v), b.max(*v))
+        });
+    let (mut lo, mut hi, mut m);
+    if zmax - zmin <= HARD_SPREAD {
+        // Soft regime. Bracket from the extremes: at m = lo every entry holds at most k/n, at
+        // m = hi at least k/n. Start where sum(exp(z + m)) = k, the solution when every y is small.
+        let shift = ((n_fin as f64 - k_fin) / k_fin).ln();
+        lo = -zmax - shift;
+        hi = -zmin - shift;
+        m = (k_fin.ln() - (zmax + sum_exp(zf, -zmax).ln())).clamp(lo, hi);
     } else {
-        s.select[j..].iter().copied().fold(f64::NEG_INFINITY, f64::max)
-    };
-    // At m = lo the top j-1 entries hold at most j-1 and the others at most k - j + 1.
-    let r = (k_fin - j as f64 + 1.0) / (n_fin - j + 1) as f64;
-    let mut lo = -z_j - (1.0 / r - 1.0).ln();
-    // At m = hi the top j' entries each hold at least k / j'.
-    let mut hi = -z_jp + (k_fin / (jp as f64 - k_fin)).ln();
-    let mut m = (-(z_j + z_jp) / 2.0).clamp(lo, hi);
+        // Near-hard regime (values far apart on the tau scale): bracket from the order statistics
+        // j = ceil(k) and j' = floor(k) + 1 (1-based ranks), start between them.
+        s.select.clear();
+        s.select.extend_from_slice(zf);
+        let j = k_fin.ceil() as usize;
+        let jp = k_fin.floor() as usize + 1;
+        s.select
+            .select_nth_unstable_by(j - 1, |a, b| b.total_cmp(a));
+        let z_j = s.select[j - 1];
+        let z_jp = if jp == j {
+            z_j
+        } else {
+            s.select[j..]
+                .iter()
+                .copied()
+                .fold(f64::NEG_INFINITY, f64::max)
+        };
+        // At m = lo the top j-1 entries hold at most j-1 and the others at most k - j + 1.
+        let r = (k_fin - j as f64 + 1.0) / (n_fin - j + 1) as f64;
+        lo = -z_j - (1.0 / r - 1.0).ln();
+        // At m = hi the top j' entries each hold at least k / j'.
+        hi = -z_jp + (k_fin / (jp as f64 - k_fin)).ln();
+        m = (-(z_j + z_jp) / 2.0).clamp(lo, hi);
+    }
     let yf: &mut [f64] = if all_finite { y } else { &mut s.y };
     let mut iters = 0;
     let mut polished = !polish;
@@ -407,7 +501,11 @@ fn solve_row(z: &[f64], k: f64, tol: f64, polish: bool, y: &mut [f64], s: &mut S
         // Halley's step (cubic convergence), Newton's if Halley's denominator degenerates,
         // bisection if the step leaves the bracket.
         let denom = 2.0 * d1 * d1 - res * d2;
-        let step = if denom > 0.0 { 2.0 * res * d1 / denom } else { res / d1 };
+        let step = if denom > 0.0 {
+            2.0 * res * d1 / denom
+        } else {
+            res / d1
+        };
         let next = m - step;
         m = if d1 > 0.0 && next > lo && next < hi {
             next
