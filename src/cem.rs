@@ -26,8 +26,7 @@
 //!   value plus one before normalising) and are counted in [`CemSolution::non_finite`].
 
 use burn::tensor::{Device, Tensor, TensorData};
-use rand::{Rng, RngExt};
-use rand_distr::StandardNormal;
+use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result, check_bounds, check_min, check_positive};
@@ -384,19 +383,19 @@ fn check_init(init: CemInit) -> Result<(Tensor<2>, Tensor<2>)> {
     Ok((init.mu, init.sigma))
 }
 
-/// Standard normal noise of `shape`, drawn from `rng` on the host.
+/// Standard normal noise of `shape`, drawn on the host by [`crate::noise`]; the caller's `rng`
+/// fixes it.
 fn sample_noise<R: Rng + ?Sized>(
     rng: &mut R,
     shape: [usize; 3],
     device: &Device,
     dtype: burn::tensor::DType,
 ) -> Tensor<3> {
-    let len = shape.iter().product();
+    let mut v = vec![0.0f32; shape.iter().product()];
+    crate::noise::fill_normal(rng, &mut v);
     let data = if dtype == burn::tensor::DType::F64 {
-        let v: Vec<f64> = (0..len).map(|_| rng.sample(StandardNormal)).collect();
-        TensorData::new(v, shape)
+        TensorData::new(v.into_iter().map(f64::from).collect::<Vec<f64>>(), shape)
     } else {
-        let v: Vec<f32> = (0..len).map(|_| rng.sample(StandardNormal)).collect();
         TensorData::new(v, shape)
     };
     Tensor::from_data(data, (device, dtype))

@@ -43,6 +43,7 @@ mod error;
 pub mod gd;
 pub mod lml;
 pub mod model;
+mod noise;
 pub mod planner;
 
 pub use error::{Error, Result};
