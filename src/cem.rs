@@ -294,7 +294,6 @@ impl Cem {
 
             // Per-row early stop.
             let was_active = active.clone();
-            let sigma_full = sigma.clone().expand([batch, nx]);
             if c.iter_eps > 0.0 {
                 let moved = lml::read_f64(&(mu_new.clone() - mu.clone()).square().sum_dim(1))?;
                 for b in 0..batch {
@@ -309,7 +308,7 @@ impl Cem {
             } else {
                 let frozen = row_mask(&was_active, nx, &device);
                 mu = mu_new.mask_where(frozen.clone(), mu);
-                sigma = sigma_new.mask_where(frozen, sigma_full);
+                sigma = sigma_new.mask_where(frozen, sigma.expand([batch, nx]));
             }
             for b in 0..batch {
                 if was_active[b] {
@@ -494,41 +493,48 @@ pub(crate) fn elite_weights(
     }
     // Jacobian of values -> weights. With d = y(1-y)/tau, w = d/sum(d), c the centred values,
     // s their std, and q = d*c - d (w.c):
-    //   J = -(1/(s+eps)) [diag(d) - d w^T - q c^T / ((n-1) s (s+eps))]
-    // (without normalisation: J = -[diag(d) - d w^T]).
-    let mut diag = vec![0.0; batch * n];
-    let mut u1 = vec![0.0; batch * n];
-    let mut v1 = vec![0.0; batch * n];
+    //   J = -(1/(s+eps)) [diag(d) (I - 1 w^T) - q c^T / ((n-1) s (s+eps))]
+    // (without normalisation: J = -diag(d) (I - 1 w^T)).
+    let mut scale_v = vec![0.0; batch * n];
+    let mut weights_v = vec![0.0; batch * n];
     let mut u2 = vec![0.0; batch * n];
     let mut v2 = vec![0.0; batch * n];
     let mut d = vec![0.0; n];
-    let mut w = vec![0.0; n];
     for b in 0..batch {
         let r = b * n..(b + 1) * n;
-        lml::lml_jacobian_row(&z[r.clone()], &y[r.clone()], c.tau, &mut d, &mut w);
+        lml::lml_jacobian_row(
+            &z[r.clone()],
+            &y[r.clone()],
+            c.tau,
+            &mut d,
+            &mut weights_v[r.clone()],
+        );
         let sc = scale[b];
-        let wc: f64 = if c.normalize {
-            w.iter().zip(&centred[r.clone()]).map(|(a, b)| a * b).sum()
-        } else {
-            0.0
-        };
         let kappa = (n - 1) as f64 * std[b] / sc;
+        let wc: f64 = weights_v[r.clone()]
+            .iter()
+            .zip(&centred[r.clone()])
+            .map(|(a, b)| a * b)
+            .sum();
         for i in 0..n {
             let j = b * n + i;
-            diag[j] = -d[i] * sc;
-            u1[j] = d[i] * sc;
-            v1[j] = w[i];
+            scale_v[j] = -d[i] * sc;
             if c.normalize && kappa > 0.0 {
-                let q = d[i] * centred[j] - d[i] * wc;
-                u2[j] = q * sc / kappa;
+                u2[j] = (d[i] * centred[j] - d[i] * wc) * sc / kappa;
                 v2[j] = centred[j];
             }
         }
     }
-    let mut rank1 = vec![(u1, v1)];
-    if c.normalize {
-        rank1.push((u2, v2));
-    }
-    let weights = lml::attach_jacobian(value, values.clone(), host, Jacobian { diag, rank1 })?;
+    let rank1 = if c.normalize { vec![(u2, v2)] } else { vec![] };
+    let weights = lml::attach_jacobian(
+        value,
+        values.clone(),
+        host,
+        Jacobian {
+            scale: scale_v,
+            weights: weights_v,
+            rank1,
+        },
+    )?;
     Ok((weights, bad))
 }

@@ -91,11 +91,14 @@ pub fn autodiff_grad<F>(mut f: F, y: Tensor<2>) -> Tensor<2>
 where
     F: FnMut(Tensor<2>) -> Tensor<1>,
 {
+    let on_tape_device = y.is_autodiff();
     let y = y.detach().autodiff().require_grad();
     let value = f(y.clone()).sum();
     let grads = value.backward();
-    match y.grad(&grads) {
-        Some(g) => g.autodiff(),
-        None => y.zeros_like().detach(),
-    }
+    let g = match y.grad(&grads) {
+        Some(g) => g,
+        None => y.detach().zeros_like().without_autodiff(),
+    };
+    // Back on the caller's device kind, untracked.
+    if on_tape_device { g.autodiff() } else { g }
 }

@@ -47,3 +47,8 @@ mod noise;
 pub mod planner;
 
 pub use error::{Error, Result};
+
+/// The README's code blocks, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

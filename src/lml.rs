@@ -103,7 +103,6 @@ pub fn lml_with_stats(x: Tensor<2>, k: f64, tau: f64) -> Result<(Tensor<2>, LmlS
     // Implicit gradient: J = diag(d) - d w^T with d = y(1-y)/tau, w = d / sum(d).
     let mut d = vec![0.0; batch * n];
     let mut w = vec![0.0; batch * n];
-    let mut neg_d = vec![0.0; batch * n];
     for r in 0..batch {
         let rows = r * n..(r + 1) * n;
         lml_jacobian_row(
@@ -111,19 +110,17 @@ pub fn lml_with_stats(x: Tensor<2>, k: f64, tau: f64) -> Result<(Tensor<2>, LmlS
             &y[rows.clone()],
             tau,
             &mut d[rows.clone()],
-            &mut w[rows.clone()],
+            &mut w[rows],
         );
-        for i in rows {
-            neg_d[i] = -d[i];
-        }
     }
     let y = attach_jacobian(
         value,
         x,
         &z,
         Jacobian {
-            diag: d,
-            rank1: vec![(neg_d, w)],
+            scale: d,
+            weights: w,
+            rank1: vec![],
         },
     )?;
     Ok((y, stats))
@@ -543,9 +540,11 @@ pub(crate) fn lml_jacobian_row(x: &[f64], y: &[f64], tau: f64, d: &mut [f64], w:
     }
 }
 
-/// A per-row Jacobian `J = diag(diag) + sum_r u_r v_r^T`, stored row-major `[batch, n]`.
+/// A per-row Jacobian `J = diag(scale) (I - 1 weights^T) + sum_r u_r v_r^T`, every vector
+/// stored row-major `[batch, n]`: `J delta = scale * (delta - <weights, delta>) + ...`.
 pub(crate) struct Jacobian {
-    pub diag: Vec<f64>,
+    pub scale: Vec<f64>,
+    pub weights: Vec<f64>,
     pub rank1: Vec<(Vec<f64>, Vec<f64>)>,
 }
 
@@ -573,7 +572,8 @@ pub(crate) fn attach_jacobian(
         x.mask_fill(mask.bool_not(), 0.0)
     };
     let delta = x.clone() - x.detach();
-    let mut lin = delta.clone() * up(jac.diag);
+    let centred = delta.clone() - (delta.clone() * up(jac.weights)).sum_dim(1);
+    let mut lin = centred * up(jac.scale);
     for (u, v) in jac.rank1 {
         let dot = (delta.clone() * up(v)).sum_dim(1);
         lin = lin + up(u) * dot;
