@@ -2,6 +2,11 @@
 //! 10 iterations (no early stop), tau = 1, on a quadratic. Forward only, and forward plus the
 //! backward pass to the quadratic's target (the objective's parameter).
 
+// Each tensor op allocates fresh buffers; with glibc's default allocator many of those page-fault
+// (see BENCHMARKS.md), so the benches use mimalloc, as an application using this crate should.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::hint::black_box;
 
 use burn::tensor::{Device, Distribution, Tensor};

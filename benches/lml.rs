@@ -1,6 +1,11 @@
 //! LML projection, forward and forward+backward, at the sizes of the reference table
 //! (n = 100, k = 10, batch 1 / 64 / 1024; n = 1000, batch 1024; tau = 1).
 
+// Each tensor op allocates fresh buffers; with glibc's default allocator many of those page-fault
+// (see BENCHMARKS.md), so the benches use mimalloc, as an application using this crate should.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::hint::black_box;
 
 use burn::tensor::{Device, Distribution, Tensor};

@@ -45,6 +45,7 @@ pub mod lml;
 pub mod model;
 mod noise;
 pub mod planner;
+pub mod planning;
 
 pub use error::{Error, Result};
 

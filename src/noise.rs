@@ -2,7 +2,8 @@
 //!
 //! Box-Muller in f32, branch-free so that it vectorises: one 64-bit random word gives two
 //! normals (24 bits for the radius, 24 for the angle in a quarter turn, two sign bits that
-//! reflect the point into a uniformly chosen quadrant). The radius uses 24-bit uniforms, so the
+//! reflect the point into a uniformly chosen quadrant). The first normal of each pair goes to the
+//! first half of the output and the second to the second half. The radius uses 24-bit uniforms, so the
 //! tails are cut at about 5.8 standard deviations (probability 8e-9), which does not matter to a
 //! sampling-based optimiser. `ln`, `sin` and `cos` are polynomial approximations accurate to
 //! about 1e-7, checked against the standard library in the tests below.
@@ -15,55 +16,62 @@ use rand::rngs::Xoshiro256PlusPlus;
 /// caller's seed fixes the noise.
 pub(crate) fn fill_normal<R: Rng + ?Sized>(rng: &mut R, out: &mut [f32]) {
     let mut fast = Xoshiro256PlusPlus::seed_from_u64(rng.next_u64());
-    let words: Vec<u64> = (0..out.len().div_ceil(2))
-        .map(|_| fast.next_u64())
-        .collect();
-    transform(&words, out);
+    let half = out.len().div_ceil(2);
+    let mut radius_bits = Vec::with_capacity(half);
+    let mut angle_bits = Vec::with_capacity(half);
+    for _ in 0..half {
+        let w = fast.next_u64();
+        radius_bits.push(w as u32);
+        angle_bits.push((w >> 32) as u32);
+    }
+    let (first, second) = out.split_at_mut(half);
+    transform(&radius_bits, &angle_bits, first, second);
 }
 
-fn transform(words: &[u64], out: &mut [f32]) {
+fn transform(radius_bits: &[u32], angle_bits: &[u32], first: &mut [f32], second: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
         {
             // SAFETY: `transform_avx2` only needs AVX2 and FMA, which the CPU was just found to have.
             #[allow(unsafe_code)]
-            return unsafe { transform_avx2(words, out) };
+            return unsafe { transform_avx2(radius_bits, angle_bits, first, second) };
         }
     }
-    transform_lanes(words, out)
+    transform_lanes(radius_bits, angle_bits, first, second)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-fn transform_avx2(words: &[u64], out: &mut [f32]) {
-    transform_lanes(words, out)
+fn transform_avx2(radius_bits: &[u32], angle_bits: &[u32], first: &mut [f32], second: &mut [f32]) {
+    transform_lanes(radius_bits, angle_bits, first, second)
 }
 
+/// Pair `i` of normals goes to `first[i]` and `second[i]` (`second` may be one shorter).
 #[inline(always)]
-fn transform_lanes(words: &[u64], out: &mut [f32]) {
-    let mut pairs = out.chunks_exact_mut(2);
-    for (w, pair) in words.iter().zip(&mut pairs) {
-        let (a, b) = box_muller(*w);
-        pair[0] = a;
-        pair[1] = b;
+fn transform_lanes(radius_bits: &[u32], angle_bits: &[u32], first: &mut [f32], second: &mut [f32]) {
+    let n = second.len();
+    for i in 0..n {
+        let (a, b) = box_muller(radius_bits[i], angle_bits[i]);
+        first[i] = a;
+        second[i] = b;
     }
-    if let (Some(last), Some(w)) = (pairs.into_remainder().first_mut(), words.last()) {
-        *last = box_muller(*w).0;
+    for i in n..first.len() {
+        first[i] = box_muller(radius_bits[i], angle_bits[i]).0;
     }
 }
 
-/// Two independent standard normals from 64 random bits.
+/// Two independent standard normals from 64 random bits: 24 bits of the first word for the
+/// radius, 24 of the second for the angle in a quarter turn, one bit of each for the quadrant.
 #[inline(always)]
-fn box_muller(w: u64) -> (f32, f32) {
+fn box_muller(radius_bits: u32, angle_bits: u32) -> (f32, f32) {
     const TWO_M24: f32 = 1.0 / 16_777_216.0;
-    // Through i32, which converts to f32 in vector registers (u64 does not on AVX2).
-    let u1 = (((w & 0xff_ffff) as i32) + 1) as f32 * TWO_M24; // (0, 1]
-    let a = (((w >> 24) & 0xff_ffff) as i32) as f32 * TWO_M24 * std::f32::consts::FRAC_PI_2; // [0, pi/2)
+    let u1 = ((radius_bits & 0xff_ffff) as i32 + 1) as f32 * TWO_M24; // (0, 1]
+    let a = ((angle_bits & 0xff_ffff) as i32) as f32 * (TWO_M24 * std::f32::consts::FRAC_PI_2); // [0, pi/2)
     let r = (-2.0 * ln(u1)).sqrt();
     let (s, c) = sin_cos_quarter(a);
-    let sx = f32::from_bits(((w >> 48) as u32 & 1) << 31);
-    let sy = f32::from_bits(((w >> 49) as u32 & 1) << 31);
+    let sx = f32::from_bits(radius_bits & 0x8000_0000);
+    let sy = f32::from_bits(angle_bits & 0x8000_0000);
     (copysign_mul(r * c, sx), copysign_mul(r * s, sy))
 }
 

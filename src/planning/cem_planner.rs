@@ -1,0 +1,184 @@
+//! Full-space CEM/DCEM planning: optimise the `horizon x action_dim` action sequence directly.
+
+use burn::tensor::Tensor;
+use rand::SeedableRng;
+use rand::rngs::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::cem::{Cem, CemConfig, CemInit};
+use crate::error::{Error, Result, check_bounds};
+use crate::model::Model;
+use crate::planner::{Plan, PlanDiagnostics, Planner, shift_plan};
+
+/// Options of [`CemPlanner`]. Defaults are PlaNet's planner: horizon 12, 1000 samples,
+/// 100 elites, 10 iterations, hard elites, actions in [-1, 1].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CemPlannerConfig {
+    /// Planning horizon (steps), at least 1.
+    pub horizon: usize,
+    /// Lower bound of every action coordinate.
+    pub action_low: f64,
+    /// Upper bound of every action coordinate.
+    pub action_high: f64,
+    /// Start each solve from the previous plan shifted by one step (model-predictive control).
+    pub warm_start: bool,
+    /// Seed of the planner's own noise generator.
+    pub seed: u64,
+    /// The solver. Its `lb`/`ub` must be unset: the action bounds above are used.
+    pub cem: CemConfig,
+}
+
+impl Default for CemPlannerConfig {
+    fn default() -> Self {
+        Self {
+            horizon: 12,
+            action_low: -1.0,
+            action_high: 1.0,
+            warm_start: true,
+            seed: 0,
+            cem: CemConfig {
+                n_sample: 1000,
+                n_elite: 100,
+                n_iter: 10,
+                tau: 0.0,
+                iter_eps: 0.0,
+                ..CemConfig::default()
+            },
+        }
+    }
+}
+
+impl CemPlannerConfig {
+    /// Checks every option; the error names the first bad one.
+    pub fn validate(&self) -> Result<()> {
+        if self.horizon == 0 {
+            return Err(Error::option("horizon", "must be at least 1"));
+        }
+        check_bounds(Some(self.action_low), Some(self.action_high)).map_err(|_| {
+            Error::option(
+                "action_high",
+                format!(
+                    "must be greater than action_low ({}), got {}",
+                    self.action_low, self.action_high
+                ),
+            )
+        })?;
+        if self.cem.lb.is_some() || self.cem.ub.is_some() {
+            return Err(Error::option(
+                "cem.lb",
+                "leave the solver's bounds unset: the planner uses action_low/action_high",
+            ));
+        }
+        self.cem.validate()
+    }
+}
+
+/// Full-space CEM/DCEM planner: the decision variable is the flattened action sequence
+/// `[horizon * action_dim]` per batch row; every sample is rolled out through the model.
+/// With `cem.tau > 0` and tracked inputs the plan is differentiable.
+#[derive(Debug)]
+pub struct CemPlanner {
+    config: CemPlannerConfig,
+    solver: Cem,
+    rng: ChaCha8Rng,
+    previous: Option<Tensor<3>>,
+}
+
+impl CemPlanner {
+    /// Validates `config` and builds the planner.
+    pub fn new(config: CemPlannerConfig) -> Result<Self> {
+        config.validate()?;
+        let cem = CemConfig {
+            lb: Some(config.action_low),
+            ub: Some(config.action_high),
+            ..config.cem.clone()
+        };
+        Ok(Self {
+            solver: Cem::new(cem)?,
+            rng: ChaCha8Rng::seed_from_u64(config.seed),
+            previous: None,
+            config,
+        })
+    }
+
+    /// The planner's options.
+    pub fn config(&self) -> &CemPlannerConfig {
+        &self.config
+    }
+
+    fn mid_action(&self) -> f64 {
+        0.5 * (self.config.action_low + self.config.action_high)
+    }
+}
+
+impl Planner for CemPlanner {
+    fn plan(&mut self, model: &dyn Model, states: Tensor<2>) -> Result<Plan> {
+        let [batch, sd] = states.dims();
+        if sd != model.state_dim() || batch == 0 {
+            return Err(Error::shape(
+                "CemPlanner::plan states",
+                format!("[batch >= 1, {}]", model.state_dim()),
+                states.dims(),
+            ));
+        }
+        let (h, a) = (self.config.horizon, model.action_dim());
+        let device = states.device();
+        let mu = match self.previous.take() {
+            Some(prev) if self.config.warm_start && prev.dims() == [batch, h, a] => {
+                shift_plan(prev, self.mid_action()).reshape([batch, h * a])
+            }
+            _ => Tensor::<2>::zeros([batch, h * a], &device).add_scalar(self.mid_action()),
+        };
+        let init = CemInit::new(
+            mu,
+            Tensor::<2>::ones([batch, 1], &device).mul_scalar(self.config.cem.init_sigma),
+        );
+        let mut model_error = None;
+        let objective = |x: Tensor<3>| {
+            let n = x.dims()[1];
+            let actions = x.reshape([batch * n, h, a]);
+            let starts = states
+                .clone()
+                .unsqueeze_dim::<3>(1)
+                .expand([batch, n, sd])
+                .reshape([batch * n, sd]);
+            match model.cost(starts, actions) {
+                Ok(cost) if cost.dims() == [batch * n] => cost.reshape([batch, n]),
+                Ok(cost) => {
+                    model_error.get_or_insert(Error::shape(
+                        "Model::cost output",
+                        format!("[{}]", batch * n),
+                        cost.dims(),
+                    ));
+                    Tensor::<2>::zeros([batch, n], &device)
+                }
+                Err(e) => {
+                    model_error.get_or_insert(e);
+                    Tensor::<2>::zeros([batch, n], &device)
+                }
+            }
+        };
+        let solution = self.solver.solve(objective, init, &mut self.rng)?;
+        if let Some(e) = model_error {
+            return Err(e);
+        }
+        let actions = solution.mu.reshape([batch, h, a]);
+        let cost = crate::lml::read_f64(&model.cost(states, actions.clone())?)?;
+        if self.config.warm_start {
+            self.previous = Some(actions.clone().detach());
+        }
+        Ok(Plan {
+            actions,
+            diagnostics: PlanDiagnostics {
+                cost,
+                iterations: solution.iterations,
+                non_finite: solution.non_finite,
+            },
+        })
+    }
+
+    fn reset(&mut self) {
+        self.previous = None;
+    }
+}
