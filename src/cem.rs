@@ -516,11 +516,11 @@ pub(crate) fn elite_weights(
             .zip(&centred[r.clone()])
             .map(|(a, b)| a * b)
             .sum();
-        for i in 0..n {
+        for (i, di) in d.iter().enumerate() {
             let j = b * n + i;
-            scale_v[j] = -d[i] * sc;
+            scale_v[j] = -di * sc;
             if c.normalize && kappa > 0.0 {
-                u2[j] = (d[i] * centred[j] - d[i] * wc) * sc / kappa;
+                u2[j] = (di * centred[j] - di * wc) * sc / kappa;
                 v2[j] = centred[j];
             }
         }
