@@ -10,6 +10,10 @@
 
 use std::time::Instant;
 
+// Tensor ops allocate fresh buffers; mimalloc serves them faster than glibc's allocator.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use anyhow::Context;
 use burn::tensor::{Device, Distribution, Tensor};
 use dcem::cem::{Cem, CemConfig, CemInit};
