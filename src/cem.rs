@@ -239,8 +239,10 @@ impl Cem {
         for iter in 0..c.n_iter {
             // Sample N points per row from N(mu, sigma^2), reparameterised.
             let eps = sample_noise(rng, [batch, n, nx], &device, dtype);
-            let mut x =
-                mu.clone().unsqueeze_dim::<3>(1) + sigma.clone().unsqueeze_dim::<3>(1) * eps;
+            let step = sigma.clone().unsqueeze_dim::<3>(1) * eps;
+            let mut x = mu.clone().unsqueeze_dim::<3>(1) + step.clone();
+            // Without bounds or projection the samples' offsets from mu are `step` itself.
+            let exact_step = c.lb.is_none() && c.ub.is_none() && hooks.project.is_none();
             x = clamp(x, c.lb, c.ub);
             if let Some(project) = hooks.project.as_mut() {
                 x = project(x);
@@ -280,16 +282,32 @@ impl Cem {
 
             // Maximum weighted likelihood update (paper prop. 3).
             let w3 = weights.clone().unsqueeze_dim::<3>(1); // [B, 1, N]
-            let mu_new = w3
-                .clone()
-                .matmul(x.clone())
-                .reshape([batch, nx])
-                .div_scalar(k as f64);
-            let centred = x.clone() - mu_new.clone().unsqueeze_dim::<3>(1);
-            let var = w3
-                .matmul(centred.square())
-                .reshape([batch, nx])
-                .div_scalar(k as f64);
+            let (mu_new, var) = if exact_step {
+                // mu' = mu + E_w[step], var = E_w[step^2] - E_w[step]^2: offsets are O(sigma),
+                // so the difference does not cancel badly, and one pass over the samples is saved.
+                let shift = w3
+                    .clone()
+                    .matmul(step.clone())
+                    .reshape([batch, nx])
+                    .div_scalar(k as f64);
+                let second = w3
+                    .matmul(step.square())
+                    .reshape([batch, nx])
+                    .div_scalar(k as f64);
+                (mu.clone() + shift.clone(), second - shift.square())
+            } else {
+                let mu_new = w3
+                    .clone()
+                    .matmul(x.clone())
+                    .reshape([batch, nx])
+                    .div_scalar(k as f64);
+                let centred = x.clone() - mu_new.clone().unsqueeze_dim::<3>(1);
+                let var = w3
+                    .matmul(centred.square())
+                    .reshape([batch, nx])
+                    .div_scalar(k as f64);
+                (mu_new, var)
+            };
             let sigma_new = var.clamp_min(c.sigma_floor * c.sigma_floor).sqrt();
 
             // Per-row early stop.

@@ -141,7 +141,13 @@ fn dcem_solution_gradient_matches_finite_differences() {
     let theta = random(b * nx, 1.0, &mut rng);
     let a: Vec<f64> = (0..b * nx).map(|i| 0.5 + 0.25 * (i % 3) as f64).collect();
     let c = random(b * nx, 1.0, &mut rng);
-    for (normalize, tau) in [(true, 1.0), (false, 0.5), (true, 0.2)] {
+    // The last setting has (inactive) bounds, which takes the solver's clamped-sample update path.
+    for (normalize, tau, bound) in [
+        (true, 1.0, None),
+        (false, 0.5, None),
+        (true, 0.2, None),
+        (true, 1.0, Some(50.0)),
+    ] {
         let cfg = CemConfig {
             n_sample: 30,
             n_elite: 6,
@@ -150,6 +156,8 @@ fn dcem_solution_gradient_matches_finite_differences() {
             normalize,
             iter_eps: 0.0,
             init_sigma: 1.5,
+            lb: bound.map(|b: f64| -b),
+            ub: bound,
             ..Default::default()
         };
         let solver = Cem::new(cfg).unwrap();
@@ -171,7 +179,9 @@ fn dcem_solution_gradient_matches_finite_differences() {
             mu.iter().zip(&c).map(|(m, c)| m * c).sum()
         });
         let err = rel_err(&auto, &fd);
-        eprintln!("DCEM normalize={normalize} tau={tau}: relative error {err:.2e}");
+        eprintln!(
+            "DCEM normalize={normalize} tau={tau} bounds={bound:?}: relative error {err:.2e}"
+        );
         assert!(
             err <= 1e-6,
             "DCEM normalize={normalize} tau={tau}: relative error {err:e}\n{auto:?}\n{fd:?}"
