@@ -13,6 +13,11 @@
 //! return clamp(mu, lb, ub)
 //! ```
 //!
+//! When no bounds or projection alter the samples, the update is computed from the offsets
+//! `s_i = sigma * eps_i` as `mu + E_I[s]` and `E_I[s^2] - E_I[s]^2` (the same quantities, one pass
+//! over the samples fewer; offsets are on the scale of `sigma`, so the difference does not cancel
+//! badly in f32).
+//!
 //! With `tau > 0` the returned `mu` is differentiable with respect to anything `f` closes over
 //! (and the initial `mu`, `sigma`): samples are reparameterised and the soft top-k has an
 //! implicit backward (see [`crate::lml`]). `tau = 0` is plain CEM. The paper's `tau` is used:
