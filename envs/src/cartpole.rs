@@ -100,8 +100,8 @@ impl CartPole {
     fn force(&self, action: &[f64]) -> Result<f64> {
         match self.kind {
             CartPoleAction::Discrete => match action[0] {
-                a if a == 0.0 => Ok(-FORCE_MAG),
-                a if a == 1.0 => Ok(FORCE_MAG),
+                0.0 => Ok(-FORCE_MAG),
+                1.0 => Ok(FORCE_MAG),
                 a => Err(Error::InvalidAction(format!(
                     "CartPole: discrete action must be 0 or 1, got {a}"
                 ))),
@@ -153,10 +153,9 @@ impl Env for CartPole {
         ];
         self.steps += 1;
         let [x, _, theta, _] = self.state;
-        let terminated = x < -X_THRESHOLD
-            || x > X_THRESHOLD
-            || theta < -theta_threshold()
-            || theta > theta_threshold();
+        let theta_max = theta_threshold();
+        let terminated = !(-X_THRESHOLD..=X_THRESHOLD).contains(&x)
+            || !(-theta_max..=theta_max).contains(&theta);
         // Gymnasium's TimeLimit sets `truncated` at the limit whether or not the step also terminated.
         let truncated = self.steps >= MAX_STEPS;
         self.ready = !(terminated || truncated);

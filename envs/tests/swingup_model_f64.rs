@@ -13,7 +13,8 @@ fn device() -> Device {
     static INIT: Once = Once::new();
     INIT.call_once(|| {
         let mut d = Device::flex();
-        d.configure(FloatDType::F64).expect("configure f64 before any tensor exists");
+        d.configure(FloatDType::F64)
+            .expect("configure f64 before any tensor exists");
     });
     let d = Device::flex();
     assert_eq!(Tensor::<1>::zeros([1], &d).dtype(), DType::F64);
@@ -57,7 +58,12 @@ fn model_equals_the_native_env_step_for_step() {
     let states = to_vec(rollout.states.unwrap());
     let mut worst = 0.0f64;
     for i in 0..b {
-        assert!((cost[i] - native_cost[i]).abs() <= 1e-9 * native_cost[i].abs().max(1.0), "cost {} vs {}", cost[i], native_cost[i]);
+        assert!(
+            (cost[i] - native_cost[i]).abs() <= 1e-9 * native_cost[i].abs().max(1.0),
+            "cost {} vs {}",
+            cost[i],
+            native_cost[i]
+        );
         for t in 0..=h {
             for k in 0..5 {
                 let m = states[(i * (h + 1) + t) * 5 + k];
@@ -66,7 +72,10 @@ fn model_equals_the_native_env_step_for_step() {
             }
         }
     }
-    assert!(worst <= 1e-10, "largest relative state difference over 100 steps: {worst:e}");
+    assert!(
+        worst <= 1e-10,
+        "largest relative state difference over 100 steps: {worst:e}"
+    );
 }
 
 #[test]
@@ -78,7 +87,13 @@ fn model_gradients_match_finite_differences() {
     let starts: Vec<f64> = (0..b)
         .flat_map(|_| {
             let th: f64 = rng.random_range(-3.0..3.0);
-            vec![rng.random_range(-0.5..0.5), rng.random_range(-0.5..0.5), th.cos(), th.sin(), rng.random_range(-1.0..1.0)]
+            vec![
+                rng.random_range(-0.5..0.5),
+                rng.random_range(-0.5..0.5),
+                th.cos(),
+                th.sin(),
+                rng.random_range(-1.0..1.0),
+            ]
         })
         .collect();
     // Actions inside (-1, 1), away from the clamp where the gradient has a kink.
@@ -96,7 +111,9 @@ fn model_gradients_match_finite_differences() {
     let g_states = to_vec(st.grad(&grads).unwrap());
     let f = |s: &[f64], a: &[f64]| {
         let (st, at) = cost(s, a, &plain);
-        to_vec(SwingupModel.cost(st, at).unwrap()).iter().sum::<f64>()
+        to_vec(SwingupModel.cost(st, at).unwrap())
+            .iter()
+            .sum::<f64>()
     };
     let h_fd = 1e-6;
     let fd = |which: usize, i: usize| {
@@ -115,7 +132,10 @@ fn model_gradients_match_finite_differences() {
     let fd_s: Vec<f64> = (0..starts.len()).map(|i| fd(0, i)).collect();
     let rel = |a: &[f64], b: &[f64]| {
         let scale = b.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-        a.iter().zip(b).fold(0.0f64, |m, (x, y)| m.max((x - y).abs())) / scale
+        a.iter()
+            .zip(b)
+            .fold(0.0f64, |m, (x, y)| m.max((x - y).abs()))
+            / scale
     };
     let (ea, es) = (rel(&g_actions, &fd_a), rel(&g_states, &fd_s));
     eprintln!("swing-up model: relative error d/d actions {ea:.2e}, d/d start states {es:.2e}");
@@ -126,9 +146,21 @@ fn model_gradients_match_finite_differences() {
 fn wrong_shapes_are_errors() {
     let device = device();
     let err = SwingupModel
-        .rollout(Tensor::zeros([2, 4], &device), Tensor::zeros([2, 3, 1], &device), false)
+        .rollout(
+            Tensor::zeros([2, 4], &device),
+            Tensor::zeros([2, 3, 1], &device),
+            false,
+        )
         .unwrap_err()
         .to_string();
     assert!(err.contains("SwingupModel::rollout"), "{err}");
-    assert!(SwingupModel.rollout(Tensor::zeros([2, 5], &device), Tensor::zeros([3, 3, 1], &device), false).is_err());
+    assert!(
+        SwingupModel
+            .rollout(
+                Tensor::zeros([2, 5], &device),
+                Tensor::zeros([3, 3, 1], &device),
+                false
+            )
+            .is_err()
+    );
 }
