@@ -10,10 +10,9 @@
 
 use dcem::env::{BoxSpace, Env, Space, Step};
 use dcem::{Error, Result};
-use rand::rngs::ChaCha8Rng;
-use rand::{RngExt, SeedableRng};
+use rand::RngExt;
 
-use crate::check_action;
+use crate::Episode;
 
 const GRAVITY: f64 = 9.8;
 const CART_MASS: f64 = 1.0;
@@ -42,9 +41,7 @@ pub enum CartPoleAction {
 pub struct CartPole {
     kind: CartPoleAction,
     state: [f64; 4],
-    steps: usize,
-    ready: bool,
-    rng: ChaCha8Rng,
+    episode: Episode,
     obs_space: Space,
     act_space: Space,
 }
@@ -66,9 +63,7 @@ impl CartPole {
         Ok(Self {
             kind,
             state: [0.0; 4],
-            steps: 0,
-            ready: false,
-            rng: ChaCha8Rng::seed_from_u64(0),
+            episode: Episode::new(),
             obs_space: Space::Box(BoxSpace::new(low, high, vec![4])?),
             act_space,
         })
@@ -81,15 +76,8 @@ impl CartPole {
 
     /// Starts an episode from a given state (for replays of recorded episodes).
     pub fn reset_to(&mut self, state: [f64; 4]) -> Result<Vec<f64>> {
-        if state.iter().any(|v| !v.is_finite()) {
-            return Err(Error::option(
-                "state",
-                format!("must be finite, got {state:?}"),
-            ));
-        }
+        self.episode.start(&state)?;
         self.state = state;
-        self.steps = 0;
-        self.ready = true;
         Ok(self.obs())
     }
 
@@ -121,20 +109,14 @@ impl Env for CartPole {
     }
 
     fn reset(&mut self, seed: Option<u64>) -> Result<Vec<f64>> {
-        if let Some(seed) = seed {
-            self.rng = ChaCha8Rng::seed_from_u64(seed);
-        }
-        let state = [(); 4].map(|_| self.rng.random_range(-0.05..0.05));
+        self.episode.reseed(seed);
+        let state = [(); 4].map(|_| self.episode.rng.random_range(-0.05..0.05));
         self.reset_to(state)
     }
 
     fn step(&mut self, action: &[f64]) -> Result<Step> {
-        if !self.ready {
-            return Err(Error::NeedsReset(
-                "CartPole: call reset before step (and after an episode ends)".into(),
-            ));
-        }
-        check_action(&self.act_space, action, "CartPole")?;
+        self.episode
+            .check_step(&self.act_space, action, "CartPole")?;
         let force = self.force(action)?;
         let [x, x_dot, theta, theta_dot] = self.state;
         let (sintheta, costheta) = (theta.sin(), theta.cos());
@@ -151,14 +133,11 @@ impl Env for CartPole {
             theta + TAU * theta_dot,
             theta_dot + TAU * thetaacc,
         ];
-        self.steps += 1;
         let [x, _, theta, _] = self.state;
         let theta_max = theta_threshold();
         let terminated = !(-X_THRESHOLD..=X_THRESHOLD).contains(&x)
             || !(-theta_max..=theta_max).contains(&theta);
-        // Gymnasium's TimeLimit sets `truncated` at the limit whether or not the step also terminated.
-        let truncated = self.steps >= MAX_STEPS;
-        self.ready = !(terminated || truncated);
+        let truncated = self.episode.finish_step(terminated, MAX_STEPS);
         Ok(Step {
             obs: self.obs(),
             reward: 1.0,

@@ -33,20 +33,77 @@ pub use swingup::{CartpoleSwingup, SwingupConfig, SwingupModel, swingup_dynamics
 
 use dcem::env::Space;
 use dcem::{Error, Result};
+use rand::SeedableRng;
+use rand::rngs::ChaCha8Rng;
 
-/// Checks that `action` has one value per coordinate of `space` and no NaN.
-pub(crate) fn check_action(space: &Space, action: &[f64], env: &str) -> Result<()> {
-    if action.len() != space.flat_dim() {
-        return Err(Error::InvalidAction(format!(
-            "{env}: expected {} value(s), got {}",
-            space.flat_dim(),
-            action.len()
-        )));
+/// The bookkeeping every environment shares: its own generator, the step count of the current
+/// episode, and whether a reset is needed before the next step.
+#[derive(Debug)]
+pub(crate) struct Episode {
+    /// The environment's generator: seed 0 until `reset(Some(seed))` reseeds it.
+    pub rng: ChaCha8Rng,
+    steps: usize,
+    ready: bool,
+}
+
+impl Episode {
+    pub fn new() -> Self {
+        Self {
+            rng: ChaCha8Rng::seed_from_u64(0),
+            steps: 0,
+            ready: false,
+        }
     }
-    if action.iter().any(|v| v.is_nan()) {
-        return Err(Error::InvalidAction(format!(
-            "{env}: action {action:?} contains NaN"
-        )));
+
+    /// `reset(seed)`: `Some` reseeds the generator, `None` continues its stream.
+    pub fn reseed(&mut self, seed: Option<u64>) {
+        if let Some(seed) = seed {
+            self.rng = ChaCha8Rng::seed_from_u64(seed);
+        }
     }
-    Ok(())
+
+    /// Starts an episode from `state`, which must be finite.
+    pub fn start(&mut self, state: &[f64]) -> Result<()> {
+        if state.iter().any(|v| !v.is_finite()) {
+            return Err(Error::option(
+                "state",
+                format!("must be finite, got {state:?}"),
+            ));
+        }
+        self.steps = 0;
+        self.ready = true;
+        Ok(())
+    }
+
+    /// Checks that a step may be taken with `action`: the episode has started and not ended,
+    /// and the action has one value per coordinate of `space` and no NaN.
+    pub fn check_step(&self, space: &Space, action: &[f64], env: &str) -> Result<()> {
+        if !self.ready {
+            return Err(Error::NeedsReset(format!(
+                "{env}: call reset before step (and after an episode ends)"
+            )));
+        }
+        if action.len() != space.flat_dim() {
+            return Err(Error::InvalidAction(format!(
+                "{env}: expected {} value(s), got {}",
+                space.flat_dim(),
+                action.len()
+            )));
+        }
+        if action.iter().any(|v| v.is_nan()) {
+            return Err(Error::InvalidAction(format!(
+                "{env}: action {action:?} contains NaN"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Counts a step and returns `truncated` (the step limit is reached, whether or not the step
+    /// also terminated, as Gymnasium's `TimeLimit` does); the episode ends on either flag.
+    pub fn finish_step(&mut self, terminated: bool, max_steps: usize) -> bool {
+        self.steps += 1;
+        let truncated = self.steps >= max_steps;
+        self.ready = !(terminated || truncated);
+        truncated
+    }
 }

@@ -7,12 +7,11 @@
 //! rounded to f32. Gymnasium's action is a float32 array, so the torque terms are computed in
 //! f32 as numpy does. Start state: `th ~ U(-pi, pi)`, `th' ~ U(-1, 1)`. Never terminates.
 
+use dcem::Result;
 use dcem::env::{BoxSpace, Env, Space, Step};
-use dcem::{Error, Result};
-use rand::rngs::ChaCha8Rng;
-use rand::{RngExt, SeedableRng};
+use rand::RngExt;
 
-use crate::check_action;
+use crate::Episode;
 
 const MAX_SPEED: f64 = 8.0;
 const MAX_TORQUE: f64 = 2.0;
@@ -32,9 +31,7 @@ fn angle_normalize(x: f64) -> f64 {
 #[derive(Debug)]
 pub struct Pendulum {
     state: [f64; 2],
-    steps: usize,
-    ready: bool,
-    rng: ChaCha8Rng,
+    episode: Episode,
     obs_space: Space,
     act_space: Space,
 }
@@ -44,9 +41,7 @@ impl Pendulum {
     pub fn new() -> Result<Self> {
         Ok(Self {
             state: [0.0; 2],
-            steps: 0,
-            ready: false,
-            rng: ChaCha8Rng::seed_from_u64(0),
+            episode: Episode::new(),
             obs_space: Space::Box(BoxSpace::new(
                 vec![-1.0, -1.0, -MAX_SPEED],
                 vec![1.0, 1.0, MAX_SPEED],
@@ -63,15 +58,8 @@ impl Pendulum {
 
     /// Starts an episode from a given state (for replays of recorded episodes).
     pub fn reset_to(&mut self, state: [f64; 2]) -> Result<Vec<f64>> {
-        if state.iter().any(|v| !v.is_finite()) {
-            return Err(Error::option(
-                "state",
-                format!("must be finite, got {state:?}"),
-            ));
-        }
+        self.episode.start(&state)?;
         self.state = state;
-        self.steps = 0;
-        self.ready = true;
         Ok(self.obs())
     }
 
@@ -94,23 +82,18 @@ impl Env for Pendulum {
     }
 
     fn reset(&mut self, seed: Option<u64>) -> Result<Vec<f64>> {
-        if let Some(seed) = seed {
-            self.rng = ChaCha8Rng::seed_from_u64(seed);
-        }
+        self.episode.reseed(seed);
         let th = self
+            .episode
             .rng
             .random_range(-std::f64::consts::PI..std::f64::consts::PI);
-        let thdot = self.rng.random_range(-1.0..1.0);
+        let thdot = self.episode.rng.random_range(-1.0..1.0);
         self.reset_to([th, thdot])
     }
 
     fn step(&mut self, action: &[f64]) -> Result<Step> {
-        if !self.ready {
-            return Err(Error::NeedsReset(
-                "Pendulum: call reset before step (and after an episode ends)".into(),
-            ));
-        }
-        check_action(&self.act_space, action, "Pendulum")?;
+        self.episode
+            .check_step(&self.act_space, action, "Pendulum")?;
         let [th, thdot] = self.state;
         // numpy: u is float32; `u**2` and the Python-float products with u stay float32.
         let u = (action[0] as f32).clamp(-MAX_TORQUE as f32, MAX_TORQUE as f32);
@@ -121,9 +104,7 @@ impl Env for Pendulum {
             (thdot + (3.0 * G / (2.0 * L) * th.sin() + u_torque) * DT).clamp(-MAX_SPEED, MAX_SPEED);
         let newth = th + newthdot * DT;
         self.state = [newth, newthdot];
-        self.steps += 1;
-        let truncated = self.steps >= MAX_STEPS;
-        self.ready = !truncated;
+        let truncated = self.episode.finish_step(false, MAX_STEPS);
         Ok(Step {
             obs: self.obs(),
             reward: -costs,

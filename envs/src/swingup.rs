@@ -21,11 +21,10 @@ use burn::tensor::{Tensor, s};
 use dcem::env::{BoxSpace, Env, Space, Step};
 use dcem::model::{Model, Rollout};
 use dcem::{Error, Result};
-use rand::rngs::ChaCha8Rng;
-use rand::{RngExt, SeedableRng};
+use rand::RngExt;
 use serde::{Deserialize, Serialize};
 
-use crate::check_action;
+use crate::Episode;
 
 const GRAVITY: f64 = 9.8;
 const CART_MASS: f64 = 1.0;
@@ -85,9 +84,7 @@ impl Default for SwingupConfig {
 pub struct CartpoleSwingup {
     config: SwingupConfig,
     state: [f64; 5],
-    steps: usize,
-    ready: bool,
-    rng: ChaCha8Rng,
+    episode: Episode,
     obs_space: Space,
     act_space: Space,
 }
@@ -102,9 +99,7 @@ impl CartpoleSwingup {
         Ok(Self {
             config,
             state: [0.0, 0.0, 1.0, 0.0, 0.0],
-            steps: 0,
-            ready: false,
-            rng: ChaCha8Rng::seed_from_u64(0),
+            episode: Episode::new(),
             obs_space: Space::Box(BoxSpace::new(
                 vec![-inf, -inf, -1.0, -1.0, -inf],
                 vec![inf, inf, 1.0, 1.0, inf],
@@ -121,15 +116,8 @@ impl CartpoleSwingup {
 
     /// Starts an episode from a given state (for tests and replays).
     pub fn reset_to(&mut self, state: [f64; 5]) -> Result<Vec<f64>> {
-        if state.iter().any(|v| !v.is_finite()) {
-            return Err(Error::option(
-                "state",
-                format!("must be finite, got {state:?}"),
-            ));
-        }
+        self.episode.start(&state)?;
         self.state = state;
-        self.steps = 0;
-        self.ready = true;
         Ok(state.to_vec())
     }
 }
@@ -144,35 +132,28 @@ impl Env for CartpoleSwingup {
     }
 
     fn reset(&mut self, seed: Option<u64>) -> Result<Vec<f64>> {
-        if let Some(seed) = seed {
-            self.rng = ChaCha8Rng::seed_from_u64(seed);
-        }
+        self.episode.reseed(seed);
         let th: f64 = self
+            .episode
             .rng
             .random_range(-std::f64::consts::PI..std::f64::consts::PI);
         let state = [
-            self.rng.random_range(-0.5..0.5),
-            self.rng.random_range(-0.5..0.5),
+            self.episode.rng.random_range(-0.5..0.5),
+            self.episode.rng.random_range(-0.5..0.5),
             th.cos(),
             th.sin(),
-            self.rng.random_range(-1.0..1.0),
+            self.episode.rng.random_range(-1.0..1.0),
         ];
         self.reset_to(state)
     }
 
     fn step(&mut self, action: &[f64]) -> Result<Step> {
-        if !self.ready {
-            return Err(Error::NeedsReset(
-                "CartpoleSwingup: call reset before step (and after an episode ends)".into(),
-            ));
-        }
-        check_action(&self.act_space, action, "CartpoleSwingup")?;
+        self.episode
+            .check_step(&self.act_space, action, "CartpoleSwingup")?;
         let u = action[0].clamp(-1.0, 1.0) * FORCE_MAX;
         let reward = swingup_reward(self.state, u);
         self.state = swingup_dynamics(self.state, u);
-        self.steps += 1;
-        let truncated = self.steps >= self.config.episode_steps;
-        self.ready = !truncated;
+        let truncated = self.episode.finish_step(false, self.config.episode_steps);
         Ok(Step {
             obs: self.state.to_vec(),
             reward,
