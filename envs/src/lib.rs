@@ -24,6 +24,8 @@
 //! ```
 
 mod cartpole;
+#[cfg(feature = "mujoco")]
+pub mod dmc;
 mod pendulum;
 mod swingup;
 
@@ -96,6 +98,12 @@ impl Episode {
             )));
         }
         Ok(())
+    }
+
+    /// Ends the episode early (after an error): the next step needs a reset.
+    #[cfg_attr(not(feature = "mujoco"), allow(dead_code))]
+    pub fn abort(&mut self) {
+        self.ready = false;
     }
 
     /// Counts a step and returns `truncated` (the step limit is reached, whether or not the step

@@ -167,6 +167,23 @@ fn every_env_conforms() {
         OutOfSpace::Clip,
     );
     conforms("Pendulum", || Pendulum::new().unwrap(), OutOfSpace::Clip);
+    #[cfg(feature = "mujoco")]
+    {
+        use dcem_envs::dmc::{CheetahRun, WalkerWalk};
+        // MuJoCo clamps each control to its actuator's ctrlrange of [-1, 1].
+        let cheetah = CheetahRun::load_model().unwrap();
+        conforms(
+            "dmc cheetah.run",
+            || CheetahRun::with_model(cheetah.clone()).unwrap(),
+            OutOfSpace::Clip,
+        );
+        let walker = WalkerWalk::load_model().unwrap();
+        conforms(
+            "dmc walker.walk",
+            || WalkerWalk::with_model(walker.clone()).unwrap(),
+            OutOfSpace::Clip,
+        );
+    }
 }
 
 #[test]

@@ -1,0 +1,36 @@
+//! Build script of dcem-envs. With the `mujoco` feature: checks that libmujoco 3.17.0 can be
+//! found (the folder in `MUJOCO_DYNAMIC_LINK_DIR`, set by `.cargo/config.toml` to the link folder
+//! `scripts/setup_venv.sh` prepares) and writes that folder into the rpath of this package's
+//! tests, examples and benches so that they load the library without `LD_LIBRARY_PATH`.
+//! Without the feature it does nothing.
+
+use std::path::PathBuf;
+
+const FIX: &str = "run `scripts/setup_venv.sh` from the repository root (it installs the pinned \
+                   PyPI mujoco==3.17.0 into .venv and prepares .venv/mujoco-link), or export \
+                   MUJOCO_DYNAMIC_LINK_DIR=/abs/folder/with/libmujoco.so (MuJoCo 3.17.0)";
+
+fn main() {
+    println!("cargo::rerun-if-env-changed=MUJOCO_DYNAMIC_LINK_DIR");
+    println!("cargo::rerun-if-changed=build.rs");
+    if std::env::var_os("CARGO_FEATURE_MUJOCO").is_none() {
+        return;
+    }
+    let Some(dir) = std::env::var_os("MUJOCO_DYNAMIC_LINK_DIR").map(PathBuf::from) else {
+        panic!(
+            "the `mujoco` feature needs libmujoco 3.17.0 and MUJOCO_DYNAMIC_LINK_DIR is not set: {FIX}"
+        );
+    };
+    let lib = dir.join("libmujoco.so");
+    if !lib.exists() {
+        panic!(
+            "the `mujoco` feature needs libmujoco 3.17.0, and {} does not exist: {FIX}",
+            lib.display()
+        );
+    }
+    println!("cargo::rerun-if-changed={}", lib.display());
+    let rpath = format!("-Wl,-rpath,{}", dir.display());
+    for kind in ["tests", "examples", "benches"] {
+        println!("cargo::rustc-link-arg-{kind}={rpath}");
+    }
+}
