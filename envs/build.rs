@@ -28,6 +28,24 @@ fn main() {
             lib.display()
         );
     }
+    // The wheel's library is named for its version (libmujoco.so.3.17.0); refuse another one
+    // here rather than at run time.
+    if let Ok(real) = std::fs::canonicalize(&lib) {
+        let name = real
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        if let Some(version) = name.strip_prefix("libmujoco.so.")
+            && version != "3.17.0"
+        {
+            panic!(
+                "{} is MuJoCo {version}, but dcem-envs needs 3.17.0 (the version mujoco-rs \
+                 7.0.0 binds): {FIX}",
+                lib.display()
+            );
+        }
+    }
     println!("cargo::rerun-if-changed={}", lib.display());
     let rpath = format!("-Wl,-rpath,{}", dir.display());
     for kind in ["tests", "examples", "benches"] {

@@ -172,6 +172,13 @@ pub trait Env: Send {
     /// Applies one action. A NaN action, or one of the wrong length, is an error; what happens
     /// to an action outside the space is documented by each environment (clipped or rejected).
     fn step(&mut self, action: &[f64]) -> Result<Step>;
+
+    /// Roughly how long one `step` takes, in nanoseconds. Only a hint, which [`VecEnv`] uses to
+    /// decide how many environments one parallel task steps: the default (100 ns) suits
+    /// analytic environments; a physics simulator should return its measured cost.
+    fn step_cost_hint_ns(&self) -> u64 {
+        100
+    }
 }
 
 impl<E: Env + ?Sized> Env for Box<E> {
@@ -186,6 +193,9 @@ impl<E: Env + ?Sized> Env for Box<E> {
     }
     fn step(&mut self, action: &[f64]) -> Result<Step> {
         (**self).step(action)
+    }
+    fn step_cost_hint_ns(&self) -> u64 {
+        (**self).step_cost_hint_ns()
     }
 }
 
@@ -240,6 +250,9 @@ impl<E: Env> Env for TimeLimit<E> {
         }
         Ok(step)
     }
+    fn step_cost_hint_ns(&self) -> u64 {
+        self.env.step_cost_hint_ns()
+    }
 }
 
 /// Repeats each action `repeat` times, summing the rewards (PlaNet's action repeat).
@@ -274,6 +287,11 @@ impl<E: Env> Env for ActionRepeat<E> {
     }
     fn reset(&mut self, seed: Option<u64>) -> Result<Vec<f64>> {
         self.env.reset(seed)
+    }
+    fn step_cost_hint_ns(&self) -> u64 {
+        self.env
+            .step_cost_hint_ns()
+            .saturating_mul(self.repeat as u64)
     }
     fn step(&mut self, action: &[f64]) -> Result<Step> {
         let mut total = 0.0;
@@ -411,8 +429,13 @@ impl<E: Env> VecEnv<E> {
             terminated: vec![false; n],
             truncated: vec![false; n],
         };
-        // Each env's work is tens of nanoseconds: hand rayon chunks of envs, not single ones.
-        let min_len = (n / (4 * rayon::current_num_threads())).max(16);
+        // Give each parallel task about 20 us of work (rayon's overhead is about 1 us a task),
+        // but no more than an even share of the environments.
+        let cost = self.envs[0].step_cost_hint_ns().max(1);
+        let threads = rayon::current_num_threads().max(1);
+        let min_len = ((20_000 / cost) as usize)
+            .clamp(1, 16)
+            .min(n.div_ceil(threads));
         self.envs
             .par_iter_mut()
             .zip(self.needs_reset.par_iter_mut())

@@ -294,6 +294,11 @@ impl<T: Task> Env for ControlEnv<T> {
         self.begin(None)
     }
 
+    /// MuJoCo steps take microseconds: about 10 us per substep for these models.
+    fn step_cost_hint_ns(&self) -> u64 {
+        10_000 * T::N_SUB_STEPS as u64
+    }
+
     fn step(&mut self, action: &[f64]) -> Result<Step> {
         self.episode.check_step(&self.act_space, action, T::NAME)?;
         self.physics.set_control(action)?;
