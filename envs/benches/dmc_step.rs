@@ -5,6 +5,8 @@
 //! dm_control's `env.step` rate, then times, in env steps per second:
 //! - `dmc_single/<task>`: one environment on the calling thread, 1000-step episodes with random
 //!   actions, resets excluded (as in the Python script);
+//! - `dmc_physics/<task>`: MuJoCo alone, `Physics::step` with the substeps of one control step
+//!   and no observation or reward, the floor of the single-env rate;
 //! - `dmc_vec16/<task>`: a `VecEnv` of 16 environments sharing one model, stepped by rayon,
 //!   resets included (each environment resets itself after 1000 steps);
 //!
@@ -52,6 +54,37 @@ fn single<T: Task>(c: &mut Criterion, name: &str) {
         })
     });
     group.finish();
+}
+
+/// The MuJoCo physics alone: `set_control` and `Physics::step(N_SUB_STEPS)` with the same
+/// random actions, per control step.
+fn physics_only<T: Task>(c: &mut Criterion, name: &str) {
+    let mut env = ControlEnv::<T>::new().expect("env");
+    let dim = env.action_space().flat_dim();
+    let acts = actions(dim, EPISODE);
+    let mut group = c.benchmark_group("dmc_physics");
+    group.throughput(Throughput::Elements(EPISODE as u64));
+    group.bench_function(name, |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for i in 0..iters {
+                env.reset(Some(i)).expect("reset");
+                let start = Instant::now();
+                for a in acts.chunks(dim) {
+                    physics_step::<T>(&mut env, a);
+                }
+                total += start.elapsed();
+            }
+            total
+        })
+    });
+    group.finish();
+}
+
+fn physics_step<T: Task>(env: &mut ControlEnv<T>, action: &[f64]) {
+    let physics = env.physics_mut();
+    physics.set_control(black_box(action)).expect("control");
+    physics.step(T::N_SUB_STEPS).expect("physics step");
 }
 
 fn vectorised<T: Task>(c: &mut Criterion, name: &str) {
@@ -109,28 +142,42 @@ fn main() {
     let mut c = Criterion::default().configure_from_args();
     single::<Run>(&mut c, "cheetah-run");
     single::<Walk>(&mut c, "walker-walk");
+    physics_only::<Run>(&mut c, "cheetah-run");
+    physics_only::<Walk>(&mut c, "walker-walk");
     vectorised::<Run>(&mut c, "cheetah-run");
     vectorised::<Walk>(&mut c, "walker-walk");
     c.final_summary();
 
+    if let Some(r) = &reference {
+        for task in ["cheetah-run", "walker-walk"] {
+            if let Some(v) = r[format!("{task}/mj_step")].as_f64() {
+                println!(
+                    "{task}: MuJoCo alone from Python (mujoco.mj_step), {v:.0} control steps/s"
+                );
+            }
+        }
+    }
     let threads = rayon::current_num_threads();
     println!(
-        "\nenv steps/s | dm_control (Python, 1 thread) | Rust 1 thread | ratio | Rust VecEnv x16 ({threads} threads) | ratio"
+        "\nenv steps/s | dm_control (Python, 1 thread) | Rust 1 thread | ratio | \
+         MuJoCo physics alone (Rust) | Rust VecEnv x16 ({threads} threads) | ratio"
     );
     for task in ["cheetah-run", "walker-walk"] {
         let py = reference.as_ref().and_then(|r| r[task].as_f64());
         let one = criterion_rate("dmc_single", task, EPISODE as f64);
         let vec = criterion_rate("dmc_vec16", task, (N_ENVS * VEC_STEPS) as f64);
+        let phys = criterion_rate("dmc_physics", task, EPISODE as f64);
         let fmt = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.0}"));
         let ratio = |v: Option<f64>| match (v, py) {
             (Some(v), Some(p)) => format!("{:.1}x", v / p),
             _ => "-".to_string(),
         };
         println!(
-            "{task} | {} | {} | {} | {} | {}",
+            "{task} | {} | {} | {} | {} | {} | {}",
             fmt(py),
             fmt(one),
             ratio(one),
+            fmt(phys),
             fmt(vec),
             ratio(vec)
         );

@@ -9,6 +9,8 @@
 //! | [`CartPole`] | Gymnasium `CartPole-v1` | x, x', theta, theta' | continuous in [-1, 1] x 10 N, or discrete {0, 1} |
 //! | [`CartpoleSwingup`] | the DCEM paper's cartpole (the `mpc` package) | x, x', cos th, sin th, th' | [-1, 1] x 100 N |
 //! | [`Pendulum`] | Gymnasium `Pendulum-v1` | cos th, sin th, th' | torque in [-2, 2] |
+//! | `dmc::CheetahRun` (feature `mujoco`) | dm_control `cheetah.run` | qpos\[1..\], qvel (17) | 6 in [-1, 1] |
+//! | `dmc::WalkerWalk` (feature `mujoco`) | dm_control `walker.walk` | orientations, height, qvel (24) | 6 in [-1, 1] |
 //!
 //! [`SwingupModel`] is the swing-up's dynamics and cost on burn tensors, batched and
 //! differentiable: a [`dcem::model::Model`] for planning on the true dynamics.

@@ -204,6 +204,12 @@ impl<T: Task> ControlEnv<T> {
         &self.physics
     }
 
+    /// The domain physics, mutable: for experiments and benchmarks that drive MuJoCo directly
+    /// (stepping it bypasses the episode's step count).
+    pub fn physics_mut(&mut self) -> &mut T::Physics {
+        &mut self.physics
+    }
+
     /// The current flat observation.
     pub fn observation(&self) -> Vec<f64> {
         let mut out = Vec::with_capacity(T::OBS_DIM);
