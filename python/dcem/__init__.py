@@ -1,0 +1,96 @@
+"""dcem: the Differentiable Cross-Entropy Method framework, from Python.
+
+- ``dcem.envs``: the framework's Rust environments as ``gymnasium.Env`` subclasses, registered
+  with Gymnasium on import under the ``dcem/`` namespace (``gymnasium.make("dcem/CartPole-v1")``),
+  each with a Rust vector env for ``gymnasium.make_vec(..., vectorization_mode="vector_entry_point")``.
+- ``dcem.cem`` / ``dcem.dcem``: the batched CEM / DCEM solver minimising a numpy objective.
+"""
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+import numpy as np
+
+from . import _core
+from . import envs as envs  # registers the environments with Gymnasium
+
+__version__ = _core.__version__
+__all__ = ["cem", "dcem", "envs", "env_ids"]
+
+Objective = Callable[[np.ndarray], np.ndarray]
+
+
+def env_ids() -> list[str]:
+    """The Rust environment ids of this build (``cheetah-run`` and ``walker-walk`` only when it
+    was built with MuJoCo)."""
+    return list(_core.env_ids())
+
+
+def cem(
+    f: Objective,
+    nx: int,
+    *,
+    n_batch: int = 1,
+    n_sample: int = 100,
+    n_elite: int = 10,
+    n_iter: int = 10,
+    tau: float = 0.0,
+    init_mu: Optional[np.ndarray] = None,
+    init_sigma: float = 1.0,
+    lb: Optional[float] = None,
+    ub: Optional[float] = None,
+    normalize: bool = True,
+    iter_eps: float = 1e-4,
+    sigma_floor: float = 1e-6,
+    seed: int = 0,
+) -> dict:
+    """Minimises ``f`` with the cross-entropy method, ``n_batch`` problems at once.
+
+    ``f`` takes samples of shape ``[n_batch, n_sample, nx]`` (float64) and returns their values,
+    shape ``[n_batch, n_sample]``. Each iteration samples around the mean, keeps the ``n_elite``
+    lowest values (``tau = 0``; with ``tau > 0`` a soft top-k at that temperature, which is DCEM)
+    and refits the mean and standard deviation to them. Samples are clamped to ``[lb, ub]``.
+    ``init_mu`` is ``[n_batch, nx]`` (default zeros). A row stops early once its mean moves less
+    than ``iter_eps``. The solver is the Rust one (same options and checks); ``seed`` fixes
+    every sample.
+
+    Returns a dict: ``mu`` ``[n_batch, nx]`` (the solution), ``sigma``, ``best_value``
+    ``[n_batch]`` (lowest finite value seen), ``iterations`` (per row) and ``non_finite`` (NaN
+    or infinite values met, ranked last).
+
+    Raises ``ValueError`` for a bad option or a wrong-shaped return, and re-raises any exception
+    ``f`` raises, with its traceback.
+    """
+    if not callable(f):
+        raise TypeError(f"f must be callable, got {type(f).__name__}")
+    mu = None
+    if init_mu is not None:
+        mu = np.ascontiguousarray(np.asarray(init_mu, dtype=np.float64))
+        if mu.ndim == 1:
+            mu = np.ascontiguousarray(np.broadcast_to(mu, (n_batch, mu.shape[0])))
+    return _core.solve(
+        f,
+        int(nx),
+        n_batch=int(n_batch),
+        n_sample=int(n_sample),
+        n_elite=int(n_elite),
+        n_iter=int(n_iter),
+        tau=float(tau),
+        init_mu=mu,
+        init_sigma=float(init_sigma),
+        lb=None if lb is None else float(lb),
+        ub=None if ub is None else float(ub),
+        normalize=bool(normalize),
+        iter_eps=float(iter_eps),
+        sigma_floor=float(sigma_floor),
+        seed=int(seed),
+    )
+
+
+def dcem(f: Objective, nx: int, *, tau: float = 1.0, **kwargs) -> dict:
+    """DCEM: :func:`cem` with the soft top-k at temperature ``tau`` (default 1, the paper's).
+    From numpy nothing is differentiated; the solver is the same one the Rust side backpropagates
+    through."""
+    if not tau > 0:
+        raise ValueError(f"dcem needs tau > 0 (tau = 0 is plain cem), got {tau}")
+    return cem(f, nx, tau=tau, **kwargs)

@@ -1,0 +1,247 @@
+"""The framework's Rust environments as Gymnasium 1.x environments.
+
+Importing ``dcem`` registers them under the ``dcem/`` namespace:
+
+====================================  ====================================================
+id                                    environment
+====================================  ====================================================
+``dcem/CartPole-v1``                  Gymnasium's CartPole-v1 dynamics, discrete actions
+``dcem/CartPoleContinuous-v1``        the same, force in [-1, 1] x 10 N
+``dcem/CartpoleSwingup-v0``           the DCEM paper's cartpole swing-up (100 steps)
+``dcem/Pendulum-v1``                  Gymnasium's Pendulum-v1 dynamics
+``dcem/CheetahRun-v0``                dm_control cheetah.run (builds with MuJoCo only)
+``dcem/WalkerWalk-v0``                dm_control walker.walk (builds with MuJoCo only)
+====================================  ====================================================
+
+Observations are float64 arrays, fresh at every call. Each id also has a vector env stepped in
+Rust threads (``gymnasium.make_vec(id, n, vectorization_mode="vector_entry_point")``) with
+Gymnasium's next-step autoreset.
+"""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space
+
+from . import _core
+
+__all__ = ["RustEnv", "RustVectorEnv", "IDS"]
+
+
+_BIG = np.finfo(np.float64).max
+
+
+def _space(desc) -> gym.Space:
+    """A Gymnasium space from the Rust description. Unbounded coordinates become +-(largest
+    float64), as Gymnasium's own environments do, since its checker warns about infinities."""
+    if desc[0] == "discrete":
+        return gym.spaces.Discrete(int(desc[1]))
+    _, low, high, shape = desc
+    return gym.spaces.Box(
+        low=np.clip(np.asarray(low, dtype=np.float64), -_BIG, _BIG).reshape(shape),
+        high=np.clip(np.asarray(high, dtype=np.float64), -_BIG, _BIG).reshape(shape),
+        dtype=np.float64,
+    )
+
+
+def _draw_cartpole(x: float, theta: float, x_limit: float) -> np.ndarray:
+    """A 400 x 600 RGB picture of a cart at ``x`` and a pole at ``theta`` (0 = upright)."""
+    h, w = 400, 600
+    img = np.full((h, w, 3), 255, dtype=np.uint8)
+    scale = w / (2 * x_limit)
+    track_y = 300
+    img[track_y, :, :] = 0
+    cx = int(round(w / 2 + x * scale))
+    cw, ch = 50, 30
+    img[max(track_y - ch // 2, 0):track_y + ch // 2, max(cx - cw // 2, 0):max(min(cx + cw // 2, w), 0)] = (40, 40, 40)
+    length = 0.5 * 2 * scale  # pole of 1 m drawn to scale
+    for t in np.linspace(0.0, 1.0, 200):
+        px = int(round(cx + t * length * np.sin(theta)))
+        py = int(round(track_y - t * length * np.cos(theta)))
+        if 0 <= px < w and 0 <= py < h:
+            img[max(py - 3, 0):py + 3, max(px - 3, 0):px + 3] = (202, 152, 101)
+    return img
+
+
+class RustEnv(gym.Env):
+    """Base class: a ``gymnasium.Env`` around one Rust environment (``_core.RustEnv``).
+
+    ``reset(seed=...)`` seeds ``self.np_random`` through ``super().reset`` and seeds the Rust
+    environment from it, so the same seed gives the same episode and ``reset()`` without a seed
+    continues the stream. Pickling keeps the constructor arguments (an unpickled env must be
+    reset). ``close()`` releases nothing and may be called any number of times.
+    """
+
+    _core_id: str = ""
+    metadata: dict[str, Any] = {"render_modes": [], "render_fps": 50}
+
+    def __init__(self, render_mode: Optional[str] = None):
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(
+                f"render_mode={render_mode!r} is not supported by {type(self).__name__}; "
+                f"supported: {self.metadata['render_modes']}"
+            )
+        self.render_mode = render_mode
+        self._core = _core.RustEnv(self._core_id)
+        self.observation_space = _space(self._core.observation_space())
+        self.action_space = _space(self._core.action_space())
+        self._last_obs: Optional[np.ndarray] = None
+
+    def reset(self, *, seed: Optional[int] = None, options: Optional[dict] = None):
+        super().reset(seed=seed)
+        obs = self._core.reset(int(self.np_random.integers(0, 2**63 - 1)))
+        self._last_obs = obs.copy()
+        return obs, {}
+
+    def step(self, action):
+        if isinstance(self.action_space, gym.spaces.Discrete):
+            a = np.array([float(np.asarray(action).item())], dtype=np.float64)
+        else:
+            a = np.ascontiguousarray(np.asarray(action, dtype=np.float64).reshape(-1))
+        obs, reward, terminated, truncated = self._core.step(a)
+        self._last_obs = obs.copy()
+        return obs, float(reward), bool(terminated), bool(truncated), {}
+
+    def render(self):
+        return None
+
+    def close(self):
+        pass
+
+    def __getstate__(self):
+        return {"render_mode": self.render_mode}
+
+    def __setstate__(self, state):
+        self.__init__(**state)
+
+
+class _CartPoleRender(RustEnv):
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 50}
+
+    def _pose(self, obs: np.ndarray) -> tuple[float, float]:
+        raise NotImplementedError
+
+    def render(self):
+        if self.render_mode != "rgb_array":
+            return None
+        x, theta = (0.0, 0.0) if self._last_obs is None else self._pose(self._last_obs)
+        return _draw_cartpole(x, theta, self._x_limit)
+
+
+class CartPoleEnv(_CartPoleRender):
+    """Gymnasium CartPole-v1 in Rust: obs (x, x', theta, theta'), actions {0, 1}."""
+
+    _core_id = "cartpole"
+    _x_limit = 2.4 * 2
+
+    def _pose(self, obs):
+        return float(obs[0]), float(obs[2])
+
+
+class CartPoleContinuousEnv(CartPoleEnv):
+    """CartPole-v1 with a continuous force in [-1, 1] x 10 N (out-of-range values clipped)."""
+
+    _core_id = "cartpole-continuous"
+
+
+class CartpoleSwingupEnv(_CartPoleRender):
+    """The DCEM paper's cartpole swing-up: obs (x, x', cos th, sin th, th'), force in [-1, 1]."""
+
+    _core_id = "swingup"
+    _x_limit = 4.0
+
+    def _pose(self, obs):
+        return float(obs[0]), float(np.arctan2(obs[3], obs[2]))
+
+
+class PendulumEnv(RustEnv):
+    """Gymnasium Pendulum-v1 in Rust: obs (cos th, sin th, th'), torque in [-2, 2]."""
+
+    _core_id = "pendulum"
+
+
+class CheetahRunEnv(RustEnv):
+    """dm_control cheetah.run on MuJoCo 3.17.0, equal to dm_control step for step."""
+
+    _core_id = "cheetah-run"
+
+
+class WalkerWalkEnv(RustEnv):
+    """dm_control walker.walk on MuJoCo 3.17.0, equal to dm_control step for step."""
+
+    _core_id = "walker-walk"
+
+
+class RustVectorEnv(VectorEnv):
+    """Base class: ``num_envs`` Rust environments stepped in parallel by Rust threads, with
+    Gymnasium's next-step autoreset (the step after an episode ends resets that environment,
+    ignoring its action, and returns reward 0 and both flags false)."""
+
+    _core_id: str = ""
+    metadata: dict[str, Any] = {"autoreset_mode": AutoresetMode.NEXT_STEP}
+
+    def __init__(self, num_envs: int = 1, render_mode: Optional[str] = None, **kwargs):
+        if render_mode is not None:
+            raise ValueError("the Rust vector envs do not render; use a single env to render")
+        if kwargs:
+            raise TypeError(f"unexpected arguments {sorted(kwargs)}")
+        self._core = _core.RustVecEnv(self._core_id, int(num_envs))
+        self.num_envs = int(num_envs)
+        self.render_mode = None
+        self.single_observation_space = _space(self._core.observation_space())
+        self.single_action_space = _space(self._core.action_space())
+        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
+        self.action_space = batch_space(self.single_action_space, self.num_envs)
+
+    def reset(self, *, seed: Optional[int] = None, options: Optional[dict] = None):
+        if seed is not None and not isinstance(seed, (int, np.integer)):
+            raise TypeError(f"seed must be an int (environment i gets seed + i), got {seed!r}")
+        super().reset(seed=seed)
+        base = int(self.np_random.integers(0, 2**62))
+        return self._core.reset(base), {}
+
+    def step(self, actions):
+        a = np.asarray(actions, dtype=np.float64).reshape(self.num_envs, -1)
+        obs, reward, terminated, truncated = self._core.step(np.ascontiguousarray(a))
+        return obs, reward, terminated, truncated, {}
+
+    def close_extras(self, **kwargs):
+        pass
+
+
+def _vector(name: str, core_id: str) -> type:
+    return type(name, (RustVectorEnv,), {"_core_id": core_id, "__doc__": f"Rust vector env of {core_id}."})
+
+
+CartPoleVectorEnv = _vector("CartPoleVectorEnv", "cartpole")
+CartPoleContinuousVectorEnv = _vector("CartPoleContinuousVectorEnv", "cartpole-continuous")
+CartpoleSwingupVectorEnv = _vector("CartpoleSwingupVectorEnv", "swingup")
+PendulumVectorEnv = _vector("PendulumVectorEnv", "pendulum")
+CheetahRunVectorEnv = _vector("CheetahRunVectorEnv", "cheetah-run")
+WalkerWalkVectorEnv = _vector("WalkerWalkVectorEnv", "walker-walk")
+
+_TABLE = [
+    ("dcem/CartPole-v1", "cartpole", "CartPoleEnv", "CartPoleVectorEnv"),
+    ("dcem/CartPoleContinuous-v1", "cartpole-continuous", "CartPoleContinuousEnv", "CartPoleContinuousVectorEnv"),
+    ("dcem/CartpoleSwingup-v0", "swingup", "CartpoleSwingupEnv", "CartpoleSwingupVectorEnv"),
+    ("dcem/Pendulum-v1", "pendulum", "PendulumEnv", "PendulumVectorEnv"),
+    ("dcem/CheetahRun-v0", "cheetah-run", "CheetahRunEnv", "CheetahRunVectorEnv"),
+    ("dcem/WalkerWalk-v0", "walker-walk", "WalkerWalkEnv", "WalkerWalkVectorEnv"),
+]
+
+#: The Gymnasium ids registered by this build.
+IDS: list[str] = []
+
+for _gym_id, _core_id, _cls, _vec in _TABLE:
+    if _core_id not in _core.env_ids():
+        continue
+    IDS.append(_gym_id)
+    if _gym_id not in gym.registry:
+        gym.register(
+            id=_gym_id,
+            entry_point=f"dcem.envs:{_cls}",
+            vector_entry_point=f"dcem.envs:{_vec}",
+        )

@@ -1,0 +1,362 @@
+//! `dcem._core`: the Rust side of the `dcem` Python package (see `python/dcem`). The Python
+//! layer wraps these classes as `gymnasium.Env`s and documents the solver functions.
+
+use burn::tensor::{Device, Tensor, TensorData};
+use dcem::cem::{Cem, CemConfig, CemInit};
+use dcem::env::{Env, Space, VecEnv};
+use dcem_envs::{CartPole, CartPoleAction, CartpoleSwingup, Pendulum};
+use numpy::{
+    PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods,
+};
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+use rand::SeedableRng;
+use rand::rngs::ChaCha8Rng;
+
+/// The environments this build provides, by id.
+fn names() -> Vec<&'static str> {
+    let mut v = vec!["cartpole", "cartpole-continuous", "swingup", "pendulum"];
+    if cfg!(feature = "mujoco") {
+        v.extend(["cheetah-run", "walker-walk"]);
+    }
+    v
+}
+
+/// A boxed environment a Python object can own (pyo3 classes are Send + Sync).
+type DynEnv = Box<dyn Env + Sync>;
+
+fn make(name: &str) -> dcem::Result<DynEnv> {
+    Ok(match name {
+        "cartpole" => Box::new(CartPole::new(CartPoleAction::Discrete)?),
+        "cartpole-continuous" => Box::new(CartPole::new(CartPoleAction::Continuous)?),
+        "swingup" => Box::new(CartpoleSwingup::new(Default::default())?),
+        "pendulum" => Box::new(Pendulum::new()?),
+        #[cfg(feature = "mujoco")]
+        "cheetah-run" => Box::new(dcem_envs::dmc::CheetahRun::new()?),
+        #[cfg(feature = "mujoco")]
+        "walker-walk" => Box::new(dcem_envs::dmc::WalkerWalk::new()?),
+        other => {
+            return Err(dcem::Error::option(
+                "env",
+                format!(
+                    "unknown environment `{other}`; this build has {:?}",
+                    names()
+                ),
+            ));
+        }
+    })
+}
+
+/// Maps the framework's errors to Python exceptions: bad input is a `ValueError`, the rest a
+/// `RuntimeError`; the message is the framework's.
+fn py_err(e: dcem::Error) -> PyErr {
+    use dcem::Error::*;
+    match e {
+        InvalidOption { .. } | Shape { .. } | InvalidAction(_) | Config(_) => {
+            PyValueError::new_err(e.to_string())
+        }
+        _ => PyRuntimeError::new_err(e.to_string()),
+    }
+}
+
+/// A space as plain Python values: `("box", low, high, shape)` or `("discrete", n)`.
+fn space(py: Python<'_>, s: &Space) -> PyResult<Py<PyAny>> {
+    Ok(match s {
+        Space::Box(b) => (
+            "box",
+            b.low().to_vec(),
+            b.high().to_vec(),
+            b.shape().to_vec(),
+        )
+            .into_pyobject(py)?
+            .into_any()
+            .unbind(),
+        Space::Discrete(n) => ("discrete", *n).into_pyobject(py)?.into_any().unbind(),
+    })
+}
+
+/// One Rust environment. Observations are fresh float64 arrays.
+#[pyclass(module = "dcem._core")]
+struct RustEnv {
+    env: DynEnv,
+    name: String,
+}
+
+#[pymethods]
+impl RustEnv {
+    #[new]
+    fn new(name: &str) -> PyResult<Self> {
+        Ok(Self {
+            env: make(name).map_err(py_err)?,
+            name: name.to_string(),
+        })
+    }
+
+    /// The id this environment was made from.
+    #[getter]
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// `("box", low, high, shape)` or `("discrete", n)`.
+    fn observation_space(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        space(py, self.env.observation_space())
+    }
+
+    /// `("box", low, high, shape)` or `("discrete", n)`.
+    fn action_space(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        space(py, self.env.action_space())
+    }
+
+    /// Starts an episode; `seed` reseeds the environment's generator.
+    #[pyo3(signature = (seed=None))]
+    fn reset<'py>(
+        &mut self,
+        py: Python<'py>,
+        seed: Option<u64>,
+    ) -> PyResult<Bound<'py, PyArray1<f64>>> {
+        let obs = self.env.reset(seed).map_err(py_err)?;
+        Ok(PyArray1::from_vec(py, obs))
+    }
+
+    /// Applies `action` (a float64 array); returns `(obs, reward, terminated, truncated)`.
+    fn step<'py>(
+        &mut self,
+        py: Python<'py>,
+        action: PyReadonlyArray1<'py, f64>,
+    ) -> PyResult<(Bound<'py, PyArray1<f64>>, f64, bool, bool)> {
+        let action = action.as_slice()?.to_vec();
+        let s = py.detach(|| self.env.step(&action)).map_err(py_err)?;
+        Ok((
+            PyArray1::from_vec(py, s.obs),
+            s.reward,
+            s.terminated,
+            s.truncated,
+        ))
+    }
+}
+
+/// `n` Rust environments of one id stepped in parallel (rayon) with next-step autoreset.
+#[pyclass(module = "dcem._core")]
+struct RustVecEnv {
+    venv: VecEnv<DynEnv>,
+    single: RustEnv,
+}
+
+#[pymethods]
+impl RustVecEnv {
+    #[new]
+    fn new(name: &str, n: usize) -> PyResult<Self> {
+        if n == 0 {
+            return Err(PyValueError::new_err("num_envs must be at least 1"));
+        }
+        let envs = (0..n)
+            .map(|_| make(name))
+            .collect::<dcem::Result<Vec<_>>>()
+            .map_err(py_err)?;
+        Ok(Self {
+            venv: VecEnv::new(envs).map_err(py_err)?,
+            single: RustEnv::new(name)?,
+        })
+    }
+
+    /// Number of environments.
+    #[getter]
+    fn num_envs(&self) -> usize {
+        self.venv.len()
+    }
+
+    /// The space of one environment's observation.
+    fn observation_space(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        self.single.observation_space(py)
+    }
+
+    /// The space of one environment's action.
+    fn action_space(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        self.single.action_space(py)
+    }
+
+    /// Resets every environment (environment `i` with `seed + i`); observations `[n, obs_dim]`.
+    #[pyo3(signature = (seed=None))]
+    fn reset<'py>(
+        &mut self,
+        py: Python<'py>,
+        seed: Option<u64>,
+    ) -> PyResult<Bound<'py, PyArray2<f64>>> {
+        let obs = py.detach(|| self.venv.reset(seed)).map_err(py_err)?;
+        let (n, d) = (self.venv.len(), self.venv.obs_dim());
+        PyArray1::from_vec(py, obs).reshape([n, d])
+    }
+
+    /// Steps with `actions` `[n, action_dim]`; returns `(obs, rewards, terminated, truncated)`.
+    #[allow(clippy::type_complexity)]
+    fn step<'py>(
+        &mut self,
+        py: Python<'py>,
+        actions: PyReadonlyArray2<'py, f64>,
+    ) -> PyResult<(
+        Bound<'py, PyArray2<f64>>,
+        Bound<'py, PyArray1<f64>>,
+        Bound<'py, PyArray1<bool>>,
+        Bound<'py, PyArray1<bool>>,
+    )> {
+        let (n, a) = (self.venv.len(), self.venv.action_dim());
+        if actions.shape() != [n, a] {
+            return Err(PyValueError::new_err(format!(
+                "actions must have shape ({n}, {a}), got {:?}",
+                actions.shape()
+            )));
+        }
+        let actions = actions.as_slice()?.to_vec();
+        let s = py.detach(|| self.venv.step(&actions)).map_err(py_err)?;
+        let d = self.venv.obs_dim();
+        Ok((
+            PyArray1::from_vec(py, s.obs).reshape([n, d])?,
+            PyArray1::from_vec(py, s.reward),
+            PyArray1::from_vec(py, s.terminated),
+            PyArray1::from_vec(py, s.truncated),
+        ))
+    }
+}
+
+/// The CEM/DCEM solver on a Python objective: see `dcem.cem` and `dcem.dcem`.
+#[pyfunction]
+#[pyo3(signature = (f, nx, *, n_batch, n_sample, n_elite, n_iter, tau, init_mu, init_sigma, lb, ub, normalize, iter_eps, sigma_floor, seed))]
+#[allow(clippy::too_many_arguments)]
+fn solve<'py>(
+    py: Python<'py>,
+    f: Bound<'py, PyAny>,
+    nx: usize,
+    n_batch: usize,
+    n_sample: usize,
+    n_elite: usize,
+    n_iter: usize,
+    tau: f64,
+    init_mu: Option<PyReadonlyArray2<'py, f64>>,
+    init_sigma: f64,
+    lb: Option<f64>,
+    ub: Option<f64>,
+    normalize: bool,
+    iter_eps: f64,
+    sigma_floor: f64,
+    seed: u64,
+) -> PyResult<Bound<'py, PyDict>> {
+    if nx == 0 || n_batch == 0 {
+        return Err(PyValueError::new_err(format!(
+            "nx and n_batch must be at least 1, got nx={nx}, n_batch={n_batch}"
+        )));
+    }
+    let config = CemConfig {
+        n_sample,
+        n_elite,
+        n_iter,
+        tau,
+        lb,
+        ub,
+        init_sigma,
+        normalize,
+        iter_eps,
+        sigma_floor,
+    };
+    let solver = Cem::new(config).map_err(py_err)?;
+    let device = Device::flex();
+    let init = match init_mu {
+        None => CemInit::scalar(n_batch, nx, 0.0, init_sigma, &device),
+        Some(mu) => {
+            if mu.shape() != [n_batch, nx] {
+                return Err(PyValueError::new_err(format!(
+                    "init_mu must have shape ({n_batch}, {nx}), got {:?}",
+                    mu.shape()
+                )));
+            }
+            let values: Vec<f32> = mu.as_array().iter().map(|v| *v as f32).collect();
+            let mu = Tensor::<2>::from_data(TensorData::new(values, [n_batch, nx]), &device);
+            CemInit::new(
+                mu,
+                Tensor::ones([n_batch, 1], &device).mul_scalar(init_sigma),
+            )
+        }
+    };
+    // The objective: samples [B, N, nx] to numpy, values [B, N] back. The first Python error
+    // is kept and raised after the solve; later calls return NaN without calling `f`.
+    let mut failure: Option<PyErr> = None;
+    let objective = |x: Tensor<3>| -> Tensor<2> {
+        let [b, n, _] = x.dims();
+        let nan = || Tensor::<2>::full([b, n], f32::NAN, &x.device());
+        if failure.is_some() {
+            return nan();
+        }
+        let result = (|| -> PyResult<Vec<f32>> {
+            let data = x
+                .to_data_as::<f64>()
+                .try_into_vec::<f64>()
+                .map_err(|e| PyRuntimeError::new_err(format!("{e:?}")))?;
+            let arr = PyArray1::from_vec(py, data).reshape([b, n, nx])?;
+            let out = f.call1((arr,))?;
+            let values =
+                numpy::PyArrayLike2::<f64, numpy::AllowTypeChange>::extract(out.as_borrowed())
+                    .map_err(|_| {
+                        PyValueError::new_err(format!(
+                            "the objective must return a float array of shape ({b}, {n})"
+                        ))
+                    })?;
+            if values.shape() != [b, n] {
+                return Err(PyValueError::new_err(format!(
+                    "the objective must return shape ({b}, {n}), got {:?}",
+                    values.shape()
+                )));
+            }
+            Ok(values.as_array().iter().map(|v| *v as f32).collect())
+        })();
+        match result {
+            Ok(v) => Tensor::<2>::from_data(TensorData::new(v, [b, n]), &x.device()),
+            Err(e) => {
+                failure = Some(e);
+                nan()
+            }
+        }
+    };
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let solution = solver.solve(objective, init, &mut rng);
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    let solution = solution.map_err(py_err)?;
+    let read = |t: &Tensor<2>| -> PyResult<Vec<f64>> {
+        t.to_data_as::<f64>()
+            .try_into_vec::<f64>()
+            .map_err(|e| PyRuntimeError::new_err(format!("{e:?}")))
+    };
+    let out = PyDict::new(py);
+    out.set_item(
+        "mu",
+        PyArray1::from_vec(py, read(&solution.mu)?).reshape([n_batch, nx])?,
+    )?;
+    let sigma = read(&solution.sigma)?;
+    let cols = sigma.len() / n_batch;
+    out.set_item(
+        "sigma",
+        PyArray1::from_vec(py, sigma).reshape([n_batch, cols])?,
+    )?;
+    out.set_item("best_value", PyArray1::from_vec(py, solution.best_value))?;
+    out.set_item("iterations", solution.iterations)?;
+    out.set_item("non_finite", solution.non_finite)?;
+    Ok(out)
+}
+
+/// The environment ids this build provides.
+#[pyfunction]
+fn env_ids() -> Vec<&'static str> {
+    names()
+}
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<RustEnv>()?;
+    m.add_class::<RustVecEnv>()?;
+    m.add_function(wrap_pyfunction!(solve, m)?)?;
+    m.add_function(wrap_pyfunction!(env_ids, m)?)?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}

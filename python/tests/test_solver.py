@@ -1,0 +1,63 @@
+"""cem / dcem from numpy: minima found, options checked, Python errors propagated."""
+import numpy as np
+import pytest
+
+import dcem
+
+
+def quadratic(target):
+    return lambda x: ((x - target) ** 2).sum(-1)
+
+
+def test_dcem_finds_the_minimum_of_a_quadratic():
+    target = np.array([1.0, -2.0, 0.5])
+    out = dcem.dcem(quadratic(target), 3, n_batch=4, n_iter=30, init_sigma=2.0, seed=1)
+    assert out["mu"].shape == (4, 3)
+    np.testing.assert_allclose(out["mu"], np.broadcast_to(target, (4, 3)), atol=0.05)
+    assert out["best_value"].shape == (4,)
+
+
+def test_cem_with_bounds_and_init():
+    out = dcem.cem(quadratic(np.array([3.0, 3.0])), 2, lb=-1.0, ub=1.0, n_iter=20,
+                   init_mu=np.array([0.5, -0.5]), sigma_floor=0.01)
+    assert np.all(out["mu"] <= 1.0) and np.all(out["mu"] >= -1.0)
+    np.testing.assert_allclose(out["mu"], [[1.0, 1.0]], atol=0.05)
+
+
+def test_seed_fixes_the_result():
+    a = dcem.dcem(quadratic(0.3), 2, seed=7)
+    b = dcem.dcem(quadratic(0.3), 2, seed=7)
+    np.testing.assert_array_equal(a["mu"], b["mu"])
+
+
+def test_objective_sees_the_documented_shapes():
+    seen = []
+
+    def f(x):
+        seen.append(x.shape)
+        assert x.dtype == np.float64
+        return x.sum(-1)
+
+    dcem.cem(f, 5, n_batch=2, n_sample=30, n_elite=3, n_iter=2, iter_eps=0.0)
+    assert seen == [(2, 30, 5), (2, 30, 5)]
+
+
+def test_errors():
+    with pytest.raises(ValueError, match="n_elite"):
+        dcem.cem(quadratic(0.0), 2, n_elite=0)
+    with pytest.raises(ValueError, match="tau"):
+        dcem.dcem(quadratic(0.0), 2, tau=0.0)
+    with pytest.raises(ValueError, match="shape"):
+        dcem.cem(lambda x: np.zeros(3), 2)
+    with pytest.raises(TypeError):
+        dcem.cem(3, 2)
+
+    class Boom(Exception):
+        pass
+
+    def fails(x):
+        raise Boom("inside the objective")
+
+    with pytest.raises(Boom, match="inside the objective") as info:
+        dcem.cem(fails, 2)
+    assert "fails" in "".join(str(e.name) for e in info.traceback)
