@@ -13,6 +13,12 @@ const FIX: &str = "run `scripts/setup_venv.sh` from the repository root (it inst
 fn main() {
     println!("cargo::rerun-if-env-changed=MUJOCO_DYNAMIC_LINK_DIR");
     println!("cargo::rerun-if-changed=build.rs");
+    #[cfg(feature = "python")]
+    {
+        // Binaries embedding Python (GymEnv) load the libpython they were linked against,
+        // not whichever one the loader would find first.
+        pyo3_build_config::add_libpython_rpath_link_args();
+    }
     if std::env::var_os("CARGO_FEATURE_MUJOCO").is_none() {
         return;
     }

@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup_venv.sh
-cargo test --workspace --all-targets --features dcem-envs/mujoco
-cargo test --workspace --doc --features dcem-envs/mujoco
+cargo test --workspace --all-targets --features dcem-envs/mujoco,dcem-envs/python
+cargo test --workspace --doc --features dcem-envs/mujoco,dcem-envs/python
 scripts/build_python.sh
 .venv/bin/python -m pytest python/tests -q

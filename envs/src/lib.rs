@@ -11,6 +11,7 @@
 //! | [`Pendulum`] | Gymnasium `Pendulum-v1` | cos th, sin th, th' | torque in [-2, 2] |
 //! | `dmc::CheetahRun` (feature `mujoco`) | dm_control `cheetah.run` | qpos\[1..\], qvel (17) | 6 in [-1, 1] |
 //! | `dmc::WalkerWalk` (feature `mujoco`) | dm_control `walker.walk` | orientations, height, qvel (24) | 6 in [-1, 1] |
+//! | `GymEnv` (feature `python`) | any Python Gymnasium id, through embedded Python | flattened | the env's Box or Discrete |
 //!
 //! [`SwingupModel`] is the swing-up's dynamics and cost on burn tensors, batched and
 //! differentiable: a [`dcem::model::Model`] for planning on the true dynamics.
@@ -28,10 +29,14 @@
 mod cartpole;
 #[cfg(feature = "mujoco")]
 pub mod dmc;
+#[cfg(feature = "python")]
+mod gym;
 mod pendulum;
 mod swingup;
 
 pub use cartpole::{CartPole, CartPoleAction};
+#[cfg(feature = "python")]
+pub use gym::GymEnv;
 pub use pendulum::Pendulum;
 pub use swingup::{CartpoleSwingup, SwingupConfig, SwingupModel, swingup_dynamics, swingup_reward};
 
