@@ -88,22 +88,25 @@ class RustEnv(gym.Env):
         self._core = _core.RustEnv(self._core_id)
         self.observation_space = _space(self._core.observation_space())
         self.action_space = _space(self._core.action_space())
+        self._discrete = isinstance(self.action_space, gym.spaces.Discrete)
         self._last_obs: Optional[np.ndarray] = None
 
     def reset(self, *, seed: Optional[int] = None, options: Optional[dict] = None):
         super().reset(seed=seed)
         obs = self._core.reset(int(self.np_random.integers(0, 2**63 - 1)))
-        self._last_obs = obs.copy()
+        if self.render_mode is not None:
+            self._last_obs = obs.copy()
         return obs, {}
 
     def step(self, action):
-        if isinstance(self.action_space, gym.spaces.Discrete):
-            a = np.array([float(np.asarray(action).item())], dtype=np.float64)
+        if self._discrete:
+            a = np.array([float(action)], dtype=np.float64)
         else:
             a = np.ascontiguousarray(np.asarray(action, dtype=np.float64).reshape(-1))
         obs, reward, terminated, truncated = self._core.step(a)
-        self._last_obs = obs.copy()
-        return obs, float(reward), bool(terminated), bool(truncated), {}
+        if self.render_mode is not None:
+            self._last_obs = obs.copy()
+        return obs, reward, terminated, truncated, {}
 
     def render(self):
         return None
