@@ -201,7 +201,7 @@ class RustVectorEnv(VectorEnv):
 
     def reset(self, *, seed: Optional[int] = None, options: Optional[dict] = None):
         if seed is not None and not isinstance(seed, (int, np.integer)):
-            raise TypeError(f"seed must be an int (environment i gets seed + i), got {seed!r}")
+            raise TypeError(f"seed must be an int (it seeds the vector env's generator, which seeds each env), got {seed!r}")
         super().reset(seed=seed)
         base = int(self.np_random.integers(0, 2**62))
         return self._core.reset(base), {}
