@@ -31,11 +31,9 @@ def rate(domain, task, steps, repeats):
         elapsed, done = 0.0, 0
         while done < steps:
             t0 = time.perf_counter()
-            n = 0
             while done < steps:
                 ts = env.step(actions[done % 1000])
                 done += 1
-                n += 1
                 if ts.last():
                     break
             elapsed += time.perf_counter() - t0

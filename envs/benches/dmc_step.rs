@@ -33,11 +33,17 @@ fn actions(dim: usize, n: usize) -> Vec<f64> {
     (0..dim * n).map(|_| rng.random_range(-1.0..1.0)).collect()
 }
 
-fn single<T: Task>(c: &mut Criterion, name: &str) {
+/// Times 1000-step episodes (resets untimed) of `step(env, action)` with random actions.
+fn episodes<T: Task>(
+    c: &mut Criterion,
+    group: &str,
+    name: &str,
+    mut step: impl FnMut(&mut ControlEnv<T>, &[f64]),
+) {
     let mut env = ControlEnv::<T>::new().expect("env");
     let dim = env.action_space().flat_dim();
     let acts = actions(dim, EPISODE);
-    let mut group = c.benchmark_group("dmc_single");
+    let mut group = c.benchmark_group(group);
     group.throughput(Throughput::Elements(EPISODE as u64));
     group.bench_function(name, |b| {
         b.iter_custom(|iters| {
@@ -46,7 +52,7 @@ fn single<T: Task>(c: &mut Criterion, name: &str) {
                 env.reset(Some(i)).expect("reset");
                 let start = Instant::now();
                 for a in acts.chunks(dim) {
-                    black_box(env.step(black_box(a)).expect("step"));
+                    step(&mut env, black_box(a));
                 }
                 total += start.elapsed();
             }
@@ -54,37 +60,23 @@ fn single<T: Task>(c: &mut Criterion, name: &str) {
         })
     });
     group.finish();
+}
+
+/// One environment's full step: physics, reward, observation.
+fn single<T: Task>(c: &mut Criterion, name: &str) {
+    episodes::<T>(c, "dmc_single", name, |env, a| {
+        black_box(env.step(a).expect("step"));
+    });
 }
 
 /// The MuJoCo physics alone: `set_control` and `Physics::step(N_SUB_STEPS)` with the same
 /// random actions, per control step.
 fn physics_only<T: Task>(c: &mut Criterion, name: &str) {
-    let mut env = ControlEnv::<T>::new().expect("env");
-    let dim = env.action_space().flat_dim();
-    let acts = actions(dim, EPISODE);
-    let mut group = c.benchmark_group("dmc_physics");
-    group.throughput(Throughput::Elements(EPISODE as u64));
-    group.bench_function(name, |b| {
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for i in 0..iters {
-                env.reset(Some(i)).expect("reset");
-                let start = Instant::now();
-                for a in acts.chunks(dim) {
-                    physics_step::<T>(&mut env, a);
-                }
-                total += start.elapsed();
-            }
-            total
-        })
+    episodes::<T>(c, "dmc_physics", name, |env, a| {
+        let physics = env.physics_mut();
+        physics.set_control(a).expect("control");
+        physics.step(T::N_SUB_STEPS).expect("physics step");
     });
-    group.finish();
-}
-
-fn physics_step<T: Task>(env: &mut ControlEnv<T>, action: &[f64]) {
-    let physics = env.physics_mut();
-    physics.set_control(black_box(action)).expect("control");
-    physics.step(T::N_SUB_STEPS).expect("physics step");
 }
 
 fn vectorised<T: Task>(c: &mut Criterion, name: &str) {

@@ -64,6 +64,15 @@ fn init() -> Result<()> {
     .map_err(Error::Config)
 }
 
+/// `numpy.asarray(x, float64).ravel()` as a Vec.
+fn flat_f64(np: &Bound<'_, PyModule>, x: &Bound<'_, PyAny>, what: &str) -> Result<Vec<f64>> {
+    np.call_method1("asarray", (x, "float64"))
+        .and_then(|a| a.call_method0("ravel"))
+        .and_then(|a| a.call_method0("tolist"))
+        .and_then(|a| a.extract())
+        .map_err(|e| py_error(what, e))
+}
+
 fn space(py: Python<'_>, s: &Bound<'_, PyAny>, what: &str) -> Result<Space> {
     let np = py.import("numpy").map_err(|e| py_error("numpy", e))?;
     let kind: String = s
@@ -72,12 +81,7 @@ fn space(py: Python<'_>, s: &Bound<'_, PyAny>, what: &str) -> Result<Space> {
         .and_then(|n| n.extract())
         .map_err(|e| py_error(what, e))?;
     let floats = |attr: &str| -> Result<Vec<f64>> {
-        let a = s.getattr(attr).map_err(|e| py_error(what, e))?;
-        np.call_method1("asarray", (a, "float64"))
-            .and_then(|a| a.call_method0("ravel"))
-            .and_then(|a| a.call_method0("tolist"))
-            .and_then(|a| a.extract())
-            .map_err(|e| py_error(what, e))
+        flat_f64(&np, &s.getattr(attr).map_err(|e| py_error(what, e))?, what)
     };
     match kind.as_str() {
         "Box" => {
@@ -118,7 +122,7 @@ fn space(py: Python<'_>, s: &Bound<'_, PyAny>, what: &str) -> Result<Space> {
 /// A Python Gymnasium environment (`gymnasium.make(id, **kwargs)`) as an [`Env`].
 ///
 /// Observations are flattened to f64; actions are passed as a numpy array of the action space's
-/// dtype (Box) or an int (Discrete). `reset(Some(seed))` is `env.reset(seed=seed)`;
+/// dtype (Box) or an int (Discrete: an integer in range, else an `InvalidAction` error). `reset(Some(seed))` is `env.reset(seed=seed)`;
 /// `reset(None)` continues the environment's own generator. Gymnasium's `TimeLimit` from
 /// `make` sets `truncated` as usual. Python exceptions become [`Error::Config`] errors carrying
 /// the Python message and traceback.
@@ -131,6 +135,7 @@ pub struct GymEnv {
     obs_space: Space,
     act_space: Space,
     act_dtype: Py<PyAny>,
+    numpy: Py<PyModule>,
 }
 
 impl std::fmt::Debug for GymEnv {
@@ -178,12 +183,17 @@ impl GymEnv {
             let act = env.getattr("action_space").map_err(|e| py_error(id, e))?;
             let act_space = space(py, &act, "action_space")?;
             let act_dtype = act.getattr("dtype").map_err(|e| py_error(id, e))?.unbind();
+            let numpy = py
+                .import("numpy")
+                .map_err(|e| py_error("numpy", e))?
+                .unbind();
             Ok(Self {
                 env: env.unbind(),
                 id: id.to_string(),
                 obs_space,
                 act_space,
                 act_dtype,
+                numpy,
             })
         })
     }
@@ -191,15 +201,6 @@ impl GymEnv {
     /// The Gymnasium id.
     pub fn id(&self) -> &str {
         &self.id
-    }
-
-    fn flat(py: Python<'_>, obs: &Bound<'_, PyAny>) -> Result<Vec<f64>> {
-        let np = py.import("numpy").map_err(|e| py_error("numpy", e))?;
-        np.call_method1("asarray", (obs, "float64"))
-            .and_then(|a| a.call_method0("ravel"))
-            .and_then(|a| a.call_method0("tolist"))
-            .and_then(|a| a.extract())
-            .map_err(|e| py_error("observation", e))
     }
 }
 
@@ -223,7 +224,7 @@ impl Env for GymEnv {
                 .call_method("reset", (), Some(&kw))
                 .map_err(|e| py_error(&format!("{}.reset", self.id), e))?;
             let obs = out.get_item(0).map_err(|e| py_error("reset", e))?;
-            Self::flat(py, &obs)
+            flat_f64(self.numpy.bind(py), &obs, "observation")
         })
     }
 
@@ -242,8 +243,16 @@ impl Env for GymEnv {
                 self.id
             )));
         }
+        if let Space::Discrete(n) = self.act_space
+            && (action[0].fract() != 0.0 || action[0] < 0.0 || action[0] >= n as f64)
+        {
+            return Err(Error::InvalidAction(format!(
+                "{}: a Discrete({n}) action must be an integer in 0..{n}, got {}",
+                self.id, action[0]
+            )));
+        }
         Python::attach(|py| {
-            let np = py.import("numpy").map_err(|e| py_error("numpy", e))?;
+            let np = self.numpy.bind(py);
             let a = match &self.act_space {
                 Space::Discrete(_) => (action[0] as i64)
                     .into_pyobject(py)
@@ -261,7 +270,7 @@ impl Env for GymEnv {
                 .map_err(|e| py_error(&format!("{}.step", self.id), e))?;
             let item = |i: usize| out.get_item(i).map_err(|e| py_error("step", e));
             Ok(Step {
-                obs: Self::flat(py, &item(0)?)?,
+                obs: flat_f64(np, &item(0)?, "observation")?,
                 reward: item(1)?.extract().map_err(|e| py_error("reward", e))?,
                 terminated: item(2)?.extract().map_err(|e| py_error("terminated", e))?,
                 truncated: item(3)?.extract().map_err(|e| py_error("truncated", e))?,

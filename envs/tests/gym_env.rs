@@ -45,6 +45,10 @@ fn discrete_cartpole_and_vec_env() {
     assert_eq!(a, b, "same seed, same start");
     let s = env.step(&[1.0]).unwrap();
     assert_eq!(s.reward, 1.0);
+    for bad in [0.5, 2.0, -1.0] {
+        let e = env.step(&[bad]).unwrap_err().to_string();
+        assert!(e.contains("integer in 0..2"), "{e}");
+    }
     let mut venv = VecEnv::new(vec![env, GymEnv::new("CartPole-v1").unwrap()]).unwrap();
     venv.reset(Some(0)).unwrap();
     for _ in 0..50 {

@@ -141,7 +141,6 @@ impl RustEnv {
 #[pyclass(module = "dcem._core")]
 struct RustVecEnv {
     venv: VecEnv<DynEnv>,
-    single: RustEnv,
 }
 
 #[pymethods]
@@ -157,7 +156,6 @@ impl RustVecEnv {
             .map_err(py_err)?;
         Ok(Self {
             venv: VecEnv::new(envs).map_err(py_err)?,
-            single: RustEnv::new(name)?,
         })
     }
 
@@ -169,12 +167,12 @@ impl RustVecEnv {
 
     /// The space of one environment's observation.
     fn observation_space(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        self.single.observation_space(py)
+        space(py, self.venv.envs()[0].observation_space())
     }
 
     /// The space of one environment's action.
     fn action_space(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        self.single.action_space(py)
+        space(py, self.venv.envs()[0].action_space())
     }
 
     /// Resets every environment (environment `i` with `seed + i`); observations `[n, obs_dim]`.

@@ -63,7 +63,6 @@ pub fn load_model(xml: &Path) -> Result<Arc<MjModel>> {
 pub struct Physics {
     model: Arc<MjModel>,
     data: MjData<Arc<MjModel>>,
-    warnings_before: [i32; DIVERGENCE.len()],
 }
 
 impl std::fmt::Debug for Physics {
@@ -83,7 +82,6 @@ impl Physics {
         Self {
             data: MjData::new(model.clone()),
             model,
-            warnings_before: [0; DIVERGENCE.len()],
         }
     }
 
@@ -232,15 +230,13 @@ impl Physics {
     }
 
     fn guarded(&mut self, f: impl FnOnce(&mut MjData<Arc<MjModel>>)) -> Result<()> {
-        let warnings = self.data.warning();
-        for (before, w) in self.warnings_before.iter_mut().zip(DIVERGENCE) {
-            *before = warnings[w as usize].number;
-        }
+        let before = DIVERGENCE.map(|w| self.data.warning()[w as usize].number);
         f(&mut self.data);
         let warnings = self.data.warning();
+        // Empty (no allocation) unless the step diverged.
         let new: Vec<&str> = DIVERGENCE
             .iter()
-            .zip(self.warnings_before)
+            .zip(before)
             .filter(|(w, before)| warnings[**w as usize].number > *before)
             .map(|(w, _)| match w {
                 MjtWarning::mjWARN_BADQPOS => "mjWARN_BADQPOS",
