@@ -122,8 +122,9 @@ fn space(py: Python<'_>, s: &Bound<'_, PyAny>, what: &str) -> Result<Space> {
 /// A Python Gymnasium environment (`gymnasium.make(id, **kwargs)`) as an [`Env`].
 ///
 /// Observations are flattened to f64; actions are passed as a numpy array of the action space's
-/// dtype (Box) or an int (Discrete: an integer in range, else an `InvalidAction` error). `reset(Some(seed))` is `env.reset(seed=seed)`;
-/// `reset(None)` continues the environment's own generator. Gymnasium's `TimeLimit` from
+/// dtype (Box) or an int (Discrete: an integer in range, else an `InvalidAction` error).
+/// `reset(Some(seed))` is `env.reset(seed=seed)`; `reset(None)` continues the environment's own
+/// generator. Gymnasium's `TimeLimit` from
 /// `make` sets `truncated` as usual. Python exceptions become [`Error::Config`] errors carrying
 /// the Python message and traceback.
 ///
