@@ -43,9 +43,12 @@ mod error;
 pub mod gd;
 pub mod lml;
 pub mod model;
+pub mod nn;
 mod noise;
+pub mod optim;
 pub mod planner;
 pub mod planning;
+pub mod run;
 
 pub use error::{Error, Result};
 

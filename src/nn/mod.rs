@@ -1,0 +1,53 @@
+//! Neural-network building blocks written with plain tensor operations.
+//!
+//! Parameters are ordinary `Tensor<2>`s (biases are `[1, out]` rows) so that optimisers,
+//! checkpoints and custom derivatives can treat every parameter alike. [`Mlp`] also gives the
+//! gradient of its output with respect to its input as a tensor expression
+//! ([`Mlp::input_grad`]): burn's autodiff is first order, so this is what lets a loss on the
+//! result of unrolled gradient descent reach the network's weights (paper sect. 4.1).
+
+mod mlp;
+
+pub use mlp::{Activation, Linear, Mlp};
+
+use burn::tensor::{DType, Device, Tensor, TensorData};
+
+use crate::error::{Error, Result};
+
+/// The float dtype tensors get on `device` (f32 unless the device was configured otherwise).
+pub fn float_dtype(device: &Device) -> DType {
+    Tensor::<1>::zeros([1], device).dtype()
+}
+
+/// A tensor of `shape` holding `values` (row-major), in the device's float dtype.
+pub fn tensor_from_f64<const D: usize>(
+    values: &[f64],
+    shape: [usize; D],
+    device: &Device,
+) -> Result<Tensor<D>> {
+    let n: usize = shape.iter().product();
+    if values.len() != n {
+        return Err(Error::shape(
+            "tensor data",
+            format!("{n} values for shape {shape:?}"),
+            values.len(),
+        ));
+    }
+    let dtype = float_dtype(device);
+    let data = if dtype == DType::F64 {
+        TensorData::new(values.to_vec(), shape)
+    } else {
+        TensorData::new(
+            values.iter().map(|v| *v as f32).collect::<Vec<f32>>(),
+            shape,
+        )
+    };
+    Ok(Tensor::from_data(data, (device, dtype)))
+}
+
+/// Reads a float tensor back as f64 values (row-major).
+pub fn to_f64_vec<const D: usize>(t: Tensor<D>) -> Result<Vec<f64>> {
+    t.into_data_as::<f64>()
+        .try_into_vec::<f64>()
+        .map_err(|e| Error::Data(format!("{e:?}")))
+}

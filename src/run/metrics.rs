@@ -1,0 +1,117 @@
+//! An append-only CSV of metrics, one row per logged step, flushed row by row.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+
+use super::{atomic_write, io_err};
+use crate::error::{Error, Result};
+
+/// A metrics file with a fixed header. The first column is the step counter.
+#[derive(Debug)]
+pub struct MetricsCsv {
+    path: PathBuf,
+    columns: Vec<String>,
+    file: File,
+}
+
+impl MetricsCsv {
+    /// Creates (or truncates) `path` and writes the header.
+    pub fn create(path: impl Into<PathBuf>, columns: &[&str]) -> Result<Self> {
+        let path = path.into();
+        let header = format!("{}\n", columns.join(","));
+        atomic_write(&path, header.as_bytes())?;
+        Self::open_append(path, columns)
+    }
+
+    /// Reopens an existing file to continue a run from step `upto`: rows with a step above it
+    /// (logged after the checkpoint being resumed) are dropped, the rest kept as they are. The
+    /// header must match `columns`.
+    pub fn resume(path: impl Into<PathBuf>, columns: &[&str], upto: f64) -> Result<Self> {
+        let path = path.into();
+        let file = File::open(&path).map_err(io_err(&path))?;
+        let mut lines = BufReader::new(file).lines();
+        let header = lines
+            .next()
+            .transpose()
+            .map_err(io_err(&path))?
+            .unwrap_or_default();
+        if header != columns.join(",") {
+            return Err(Error::Config(format!(
+                "{} has columns `{header}`, expected `{}`: it belongs to another kind of run",
+                path.display(),
+                columns.join(",")
+            )));
+        }
+        let mut kept = format!("{header}\n");
+        for line in lines {
+            let line = line.map_err(io_err(&path))?;
+            let step: f64 = line
+                .split(',')
+                .next()
+                .and_then(|s| s.parse().ok())
+                .ok_or_else(|| {
+                    Error::Data(format!("{}: unreadable row `{line}`", path.display()))
+                })?;
+            if step <= upto {
+                kept.push_str(&line);
+                kept.push('\n');
+            }
+        }
+        atomic_write(&path, kept.as_bytes())?;
+        Self::open_append(path, columns)
+    }
+
+    fn open_append(path: PathBuf, columns: &[&str]) -> Result<Self> {
+        let file = OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .map_err(io_err(&path))?;
+        Ok(Self {
+            path,
+            columns: columns.iter().map(|c| c.to_string()).collect(),
+            file,
+        })
+    }
+
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends one row (as many values as columns) and flushes it.
+    pub fn append(&mut self, values: &[f64]) -> Result<()> {
+        if values.len() != self.columns.len() {
+            return Err(Error::shape(
+                "metrics row",
+                format!("{} values ({})", self.columns.len(), self.columns.join(",")),
+                values.len(),
+            ));
+        }
+        let row: Vec<String> = values.iter().map(|v| format!("{v}")).collect();
+        writeln!(self.file, "{}", row.join(",")).map_err(io_err(&self.path))?;
+        self.file.flush().map_err(io_err(&self.path))
+    }
+
+    /// Reads a metrics file: the header and the rows.
+    pub fn read(path: &Path) -> Result<(Vec<String>, Vec<Vec<f64>>)> {
+        let text = std::fs::read_to_string(path).map_err(io_err(path))?;
+        let mut lines = text.lines();
+        let header: Vec<String> = lines
+            .next()
+            .unwrap_or_default()
+            .split(',')
+            .map(str::to_string)
+            .collect();
+        let rows = lines
+            .filter(|l| !l.is_empty())
+            .map(|l| {
+                l.split(',')
+                    .map(|v| v.parse::<f64>())
+                    .collect::<std::result::Result<Vec<f64>, _>>()
+                    .map_err(|e| Error::Data(format!("{}: row `{l}`: {e}", path.display())))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok((header, rows))
+    }
+}

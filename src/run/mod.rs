@@ -1,0 +1,117 @@
+//! Run folders: `runs/<name>/{config.toml, metrics.csv, *.png, checkpoints/}`.
+//!
+//! Everything here writes through [`atomic_write`] (a temporary file renamed over the target),
+//! so a run killed mid-write never leaves a half-written config, checkpoint or plot behind, and
+//! an existing run folder is never reused unless asked.
+
+mod checkpoint;
+mod metrics;
+pub mod plot;
+
+pub use checkpoint::Checkpoint;
+pub use metrics::MetricsCsv;
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+
+/// Wraps an I/O error with its path.
+pub(crate) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same folder and a rename, so that
+/// readers see either the old file or the complete new one.
+pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = temp_path(path);
+    std::fs::write(&tmp, bytes).map_err(io_err(&tmp))?;
+    std::fs::rename(&tmp, path).map_err(io_err(path))
+}
+
+/// A sibling of `path` to write before renaming (keeps the extension, which image encoders
+/// read).
+pub(crate) fn temp_path(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    path.with_file_name(format!(".tmp-{}-{name}", std::process::id()))
+}
+
+/// How to treat a run folder that already holds files.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Existing {
+    /// Refuse (the default: nothing already written is touched).
+    Refuse,
+    /// Keep the folder and its files (resuming a run).
+    Resume,
+    /// Delete the folder's contents first.
+    Overwrite,
+}
+
+/// A run's output folder.
+#[derive(Clone, Debug)]
+pub struct RunDir {
+    root: PathBuf,
+}
+
+impl RunDir {
+    /// Opens `path` as a run folder, creating it. With [`Existing::Refuse`] a folder that
+    /// already holds files is an error that says how to proceed.
+    pub fn create(path: impl Into<PathBuf>, existing: Existing) -> Result<Self> {
+        let root = path.into();
+        let has_files = root
+            .read_dir()
+            .map(|mut d| d.next().is_some())
+            .unwrap_or(false);
+        if has_files {
+            match existing {
+                Existing::Refuse => {
+                    return Err(Error::Config(format!(
+                        "run folder {} already exists and holds files; pick another name, \
+                         resume it, or pass the overwrite option to replace it",
+                        root.display()
+                    )));
+                }
+                Existing::Overwrite => {
+                    std::fs::remove_dir_all(&root).map_err(io_err(&root))?;
+                }
+                Existing::Resume => {}
+            }
+        } else if existing == Existing::Resume {
+            return Err(Error::Config(format!(
+                "cannot resume: run folder {} does not exist or is empty",
+                root.display()
+            )));
+        }
+        std::fs::create_dir_all(root.join("checkpoints")).map_err(io_err(&root))?;
+        Ok(Self { root })
+    }
+
+    /// The folder.
+    pub fn path(&self) -> &Path {
+        &self.root
+    }
+
+    /// A file inside the folder.
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.root.join(name)
+    }
+
+    /// The checkpoints folder.
+    pub fn checkpoints(&self) -> PathBuf {
+        self.root.join("checkpoints")
+    }
+
+    /// Writes the resolved config as `config.toml`.
+    pub fn write_config<C: Serialize>(&self, config: &C) -> Result<()> {
+        let text = toml::to_string_pretty(config)
+            .map_err(|e| Error::Config(format!("cannot serialise the config: {e}")))?;
+        atomic_write(&self.file("config.toml"), text.as_bytes())
+    }
+}

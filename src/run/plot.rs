@@ -1,0 +1,376 @@
+//! PNG plots for run folders (line charts and heatmap panels), drawn with `plotters` and an
+//! embedded DejaVu Sans font, so no system font library is needed. Files are written
+//! atomically.
+
+use std::path::Path;
+use std::sync::Once;
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::FontStyle;
+
+use super::{io_err, temp_path};
+use crate::error::{Error, Result};
+
+/// One named curve or point set.
+#[derive(Clone, Debug, Default)]
+pub struct Series {
+    /// Legend entry (empty: not in the legend).
+    pub name: String,
+    /// `(x, y)` points; non-finite ones are skipped.
+    pub points: Vec<(f64, f64)>,
+    /// Palette index; `None` picks by position.
+    pub color: Option<usize>,
+}
+
+impl Series {
+    /// A series from a name and points.
+    pub fn new(name: impl Into<String>, points: Vec<(f64, f64)>) -> Self {
+        Self {
+            name: name.into(),
+            points,
+            color: None,
+        }
+    }
+
+    /// The same series drawn with palette colour `i`.
+    pub fn with_color(mut self, i: usize) -> Self {
+        self.color = Some(i);
+        self
+    }
+}
+
+/// A line chart.
+#[derive(Clone, Debug, Default)]
+pub struct LineChart {
+    /// Title above the plot.
+    pub title: String,
+    /// x-axis label.
+    pub x_label: String,
+    /// y-axis label.
+    pub y_label: String,
+    /// Plot y on a log10 axis (values <= 0 are skipped).
+    pub log_y: bool,
+    /// The curves.
+    pub series: Vec<Series>,
+    /// Dashed vertical markers `(x, label)`.
+    pub vlines: Vec<(f64, String)>,
+}
+
+/// A heatmap over a regular grid, with curves and points drawn over it.
+#[derive(Clone, Debug, Default)]
+pub struct Heatmap {
+    /// Title above the panel.
+    pub title: String,
+    /// x-axis label.
+    pub x_label: String,
+    /// y-axis label.
+    pub y_label: String,
+    /// x range covered by the grid.
+    pub x_range: (f64, f64),
+    /// y range covered by the grid.
+    pub y_range: (f64, f64),
+    /// `values[j][i]`: row `j` (y, bottom to top) and column `i` (x, left to right). Lower
+    /// values are drawn lighter.
+    pub values: Vec<Vec<f64>>,
+    /// Curves drawn over the map.
+    pub lines: Vec<Series>,
+    /// Point sets drawn over the map.
+    pub points: Vec<Series>,
+}
+
+const PALETTE: [RGBColor; 6] = [
+    RGBColor(31, 119, 180),
+    RGBColor(214, 39, 40),
+    RGBColor(44, 160, 44),
+    RGBColor(255, 127, 14),
+    RGBColor(148, 103, 189),
+    RGBColor(0, 0, 0),
+];
+
+/// The colour of palette index `i` (blue, red, green, orange, purple, black, then repeating).
+pub fn palette(i: usize) -> RGBColor {
+    PALETTE[i % PALETTE.len()]
+}
+
+fn register_font() {
+    static FONT: Once = Once::new();
+    FONT.call_once(|| {
+        // The bytes are a known-good TTF shipped by the `dejavu` crate.
+        let _ = plotters::style::register_font(
+            "sans-serif",
+            FontStyle::Normal,
+            dejavu::sans::regular(),
+        );
+    });
+}
+
+fn plot_err<E: std::fmt::Debug>(path: &Path) -> impl FnOnce(E) -> Error + '_ {
+    move |e| Error::Data(format!("drawing {}: {e:?}", path.display()))
+}
+
+/// Draws onto a bitmap of `size` pixels and renames it to `path` when complete.
+fn draw_png(
+    path: &Path,
+    size: (u32, u32),
+    draw: impl FnOnce(&DrawingArea<BitMapBackend<'_>, Shift>) -> Result<()>,
+) -> Result<()> {
+    register_font();
+    let tmp = temp_path(path);
+    {
+        let root = BitMapBackend::new(&tmp, size).into_drawing_area();
+        root.fill(&WHITE).map_err(plot_err(path))?;
+        draw(&root)?;
+        root.present().map_err(plot_err(path))?;
+    }
+    std::fs::rename(&tmp, path).map_err(io_err(path))
+}
+
+fn finite_range(vals: impl Iterator<Item = f64>) -> Option<(f64, f64)> {
+    let (lo, hi) = vals
+        .filter(|v| v.is_finite())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+            (lo.min(v), hi.max(v))
+        });
+    if lo > hi {
+        return None;
+    }
+    let pad = if hi > lo { 0.04 * (hi - lo) } else { 0.5 };
+    Some((lo - pad, hi + pad))
+}
+
+/// Writes `charts` side by side into one PNG at `path` (each panel `panel` pixels).
+pub fn line_charts(path: &Path, charts: &[LineChart], panel: (u32, u32)) -> Result<()> {
+    let n = charts.len().max(1) as u32;
+    draw_png(path, (panel.0 * n, panel.1), |root| {
+        let areas = root.split_evenly((1, n as usize));
+        for (chart, area) in charts.iter().zip(&areas) {
+            draw_line_chart(path, area, chart)?;
+        }
+        Ok(())
+    })
+}
+
+/// Writes one line chart to `path` (800 x 500 pixels).
+pub fn line_chart(path: &Path, chart: &LineChart) -> Result<()> {
+    line_charts(path, std::slice::from_ref(chart), (800, 500))
+}
+
+fn draw_line_chart(
+    path: &Path,
+    area: &DrawingArea<BitMapBackend<'_>, Shift>,
+    spec: &LineChart,
+) -> Result<()> {
+    let ty = |y: f64| if spec.log_y { y.log10() } else { y };
+    let keep = |&(x, y): &(f64, f64)| x.is_finite() && y.is_finite() && (!spec.log_y || y > 0.0);
+    // (palette index, series, transformed finite points)
+    type Drawn<'a> = (usize, &'a Series, Vec<(f64, f64)>);
+    let series: Vec<Drawn<'_>> = spec
+        .series
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let pts = s
+                .points
+                .iter()
+                .copied()
+                .filter(keep)
+                .map(|(x, y)| (x, ty(y)));
+            (s.color.unwrap_or(i), s, pts.collect())
+        })
+        .collect();
+    let xr =
+        finite_range(series.iter().flat_map(|s| s.2.iter().map(|p| p.0))).unwrap_or((0.0, 1.0));
+    let yr =
+        finite_range(series.iter().flat_map(|s| s.2.iter().map(|p| p.1))).unwrap_or((0.0, 1.0));
+    let mut chart = ChartBuilder::on(area)
+        .caption(&spec.title, ("sans-serif", 20))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d(xr.0..xr.1, yr.0..yr.1)
+        .map_err(plot_err(path))?;
+    let log_y = spec.log_y;
+    let y_fmt = move |v: &f64| {
+        if log_y {
+            format!("{:.2e}", 10f64.powf(*v))
+        } else {
+            format!("{v:.3}")
+        }
+    };
+    chart
+        .configure_mesh()
+        .x_desc(&spec.x_label)
+        .y_desc(if log_y {
+            format!("{} (log scale)", spec.y_label)
+        } else {
+            spec.y_label.clone()
+        })
+        .y_label_formatter(&y_fmt)
+        .light_line_style(WHITE.mix(0.0))
+        .draw()
+        .map_err(plot_err(path))?;
+    for (x, label) in &spec.vlines {
+        let style = ShapeStyle::from(&BLACK.mix(0.5)).stroke_width(1);
+        chart
+            .draw_series(DashedLineSeries::new(
+                vec![(*x, yr.0), (*x, yr.1)],
+                6,
+                4,
+                style,
+            ))
+            .map_err(plot_err(path))?
+            .label(label.clone())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
+    }
+    let mut any_label = !spec.vlines.is_empty();
+    for (c, s, pts) in &series {
+        let color = palette(*c);
+        let drawn = chart
+            .draw_series(LineSeries::new(pts.iter().copied(), color.stroke_width(2)))
+            .map_err(plot_err(path))?;
+        if !s.name.is_empty() {
+            any_label = true;
+            drawn.label(s.name.clone()).legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+            });
+        }
+    }
+    if any_label {
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .label_font(("sans-serif", 14))
+            .draw()
+            .map_err(plot_err(path))?;
+    }
+    Ok(())
+}
+
+/// Writes heatmap `panels` side by side into one PNG at `path` (each `panel` pixels).
+pub fn heatmaps(path: &Path, panels: &[Heatmap], panel: (u32, u32)) -> Result<()> {
+    let n = panels.len().max(1) as u32;
+    draw_png(path, (panel.0 * n, panel.1), |root| {
+        let areas = root.split_evenly((1, n as usize));
+        for (spec, area) in panels.iter().zip(&areas) {
+            draw_heatmap(path, area, spec)?;
+        }
+        Ok(())
+    })
+}
+
+/// Light (low) to dark (high): a perceptually ordered ramp from pale yellow through teal to
+/// deep blue-purple.
+fn ramp(t: f64) -> RGBColor {
+    const STOPS: [(f64, [f64; 3]); 5] = [
+        (0.0, [253.0, 231.0, 37.0]),
+        (0.25, [94.0, 201.0, 98.0]),
+        (0.5, [33.0, 145.0, 140.0]),
+        (0.75, [59.0, 82.0, 139.0]),
+        (1.0, [68.0, 1.0, 84.0]),
+    ];
+    let t = if t.is_finite() {
+        t.clamp(0.0, 1.0)
+    } else {
+        1.0
+    };
+    let k = STOPS
+        .iter()
+        .position(|s| s.0 >= t)
+        .unwrap_or(STOPS.len() - 1)
+        .max(1);
+    let (t0, c0) = STOPS[k - 1];
+    let (t1, c1) = STOPS[k];
+    let w = if t1 > t0 { (t - t0) / (t1 - t0) } else { 0.0 };
+    let mix = |a: f64, b: f64| (a + w * (b - a)).round() as u8;
+    RGBColor(mix(c0[0], c1[0]), mix(c0[1], c1[1]), mix(c0[2], c1[2]))
+}
+
+fn draw_heatmap(
+    path: &Path,
+    area: &DrawingArea<BitMapBackend<'_>, Shift>,
+    spec: &Heatmap,
+) -> Result<()> {
+    let ny = spec.values.len();
+    let nx = spec.values.first().map_or(0, Vec::len);
+    if ny == 0 || nx == 0 || spec.values.iter().any(|r| r.len() != nx) {
+        return Err(Error::shape(
+            "heatmap values",
+            "a non-empty rectangular grid",
+            (ny, nx),
+        ));
+    }
+    let (x0, x1) = spec.x_range;
+    let (y0, y1) = spec.y_range;
+    let (lo, hi) = finite_range(spec.values.iter().flatten().copied()).unwrap_or((0.0, 1.0));
+    let mut chart = ChartBuilder::on(area)
+        .caption(&spec.title, ("sans-serif", 20))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(50)
+        .build_cartesian_2d(x0..x1, y0..y1)
+        .map_err(plot_err(path))?;
+    let dx = (x1 - x0) / nx as f64;
+    let dy = (y1 - y0) / ny as f64;
+    let cells = spec.values.iter().enumerate().flat_map(|(j, row)| {
+        row.iter().enumerate().map(move |(i, v)| {
+            let color = ramp((v - lo) / (hi - lo));
+            Rectangle::new(
+                [
+                    (x0 + i as f64 * dx, y0 + j as f64 * dy),
+                    (x0 + (i + 1) as f64 * dx, y0 + (j + 1) as f64 * dy),
+                ],
+                color.filled(),
+            )
+        })
+    });
+    chart.draw_series(cells).map_err(plot_err(path))?;
+    chart
+        .configure_mesh()
+        .disable_mesh()
+        .x_desc(&spec.x_label)
+        .y_desc(&spec.y_label)
+        .draw()
+        .map_err(plot_err(path))?;
+    let inside = |&(x, y): &(f64, f64)| x >= x0 && x <= x1 && y >= y0 && y <= y1;
+    let mut any_label = false;
+    for (i, s) in spec.lines.iter().enumerate() {
+        let color = palette(s.color.unwrap_or(5 + i));
+        let pts: Vec<_> = s.points.iter().copied().filter(inside).collect();
+        let drawn = chart
+            .draw_series(LineSeries::new(pts, color.stroke_width(3)))
+            .map_err(plot_err(path))?;
+        if !s.name.is_empty() {
+            any_label = true;
+            drawn.label(s.name.clone()).legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(3))
+            });
+        }
+    }
+    for (i, s) in spec.points.iter().enumerate() {
+        let color = palette(s.color.unwrap_or(1 + i));
+        let pts: Vec<_> = s.points.iter().copied().filter(inside).collect();
+        let drawn = chart
+            .draw_series(pts.into_iter().map(|p| Circle::new(p, 3, color.filled())))
+            .map_err(plot_err(path))?;
+        if !s.name.is_empty() {
+            any_label = true;
+            drawn
+                .label(s.name.clone())
+                .legend(move |(x, y)| Circle::new((x + 10, y), 3, color.filled()));
+        }
+    }
+    if any_label {
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::LowerLeft)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .label_font(("sans-serif", 14))
+            .draw()
+            .map_err(plot_err(path))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,180 @@
+//! The framework's training utilities: Adam against hand-computed steps, gradient clipping,
+//! the plateau schedule, checkpoints and metrics files.
+
+use burn::tensor::{Device, Tensor};
+use dcem::nn::{Activation, Mlp, tensor_from_f64, to_f64_vec};
+use dcem::optim::{Adam, AdamConfig, PlateauConfig, ReduceLrOnPlateau, clip_grad_norm};
+use dcem::run::{Checkpoint, Existing, MetricsCsv, RunDir};
+use rand::SeedableRng;
+use rand::rngs::ChaCha8Rng;
+
+fn tmp(tag: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("dcem-nn-run-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+#[test]
+fn adam_matches_hand_computed_steps() {
+    let device = Device::flex().autodiff();
+    let cfg = AdamConfig::default();
+    let mut adam = Adam::new(cfg.clone(), 1).unwrap();
+    let mut p = tensor_from_f64(&[1.0, -2.0], [1, 2], &device).unwrap();
+    let grads = [[0.5, -1.0], [0.25, 3.0]];
+    let (mut m, mut v, mut want) = ([0.0f64; 2], [0.0f64; 2], [1.0f64, -2.0]);
+    for (t, g) in grads.iter().enumerate() {
+        let gt = tensor_from_f64(g, [1, 2], &device).unwrap();
+        p = adam.step(vec![p], vec![Some(gt)]).unwrap().pop().unwrap();
+        for i in 0..2 {
+            m[i] = 0.9 * m[i] + 0.1 * g[i];
+            v[i] = 0.999 * v[i] + 0.001 * g[i] * g[i];
+            let mh = m[i] / (1.0 - 0.9f64.powi(t as i32 + 1));
+            let vh = v[i] / (1.0 - 0.999f64.powi(t as i32 + 1));
+            want[i] -= cfg.lr * mh / (vh.sqrt() + cfg.eps);
+        }
+    }
+    let got = to_f64_vec(p).unwrap();
+    for i in 0..2 {
+        assert!((got[i] - want[i]).abs() < 1e-6, "{got:?} vs {want:?}");
+    }
+    // A parameter without a gradient is left as it is.
+    let q = tensor_from_f64(&[3.0], [1, 1], &device).unwrap();
+    let mut a2 = Adam::new(cfg, 1).unwrap();
+    let q2 = a2.step(vec![q], vec![None]).unwrap().pop().unwrap();
+    assert_eq!(to_f64_vec(q2).unwrap(), vec![3.0]);
+}
+
+#[test]
+fn clipping_scales_to_the_max_norm_and_rejects_nan() {
+    let device = Device::flex().autodiff();
+    let mut g = vec![
+        Some(tensor_from_f64(&[3.0], [1, 1], &device).unwrap()),
+        None,
+        Some(tensor_from_f64(&[4.0], [1, 1], &device).unwrap()),
+    ];
+    let norm = clip_grad_norm(&mut g, 1.0).unwrap();
+    assert!((norm - 5.0).abs() < 1e-9);
+    let a = to_f64_vec(g[0].clone().unwrap()).unwrap()[0];
+    let b = to_f64_vec(g[2].clone().unwrap()).unwrap()[0];
+    assert!(((a * a + b * b).sqrt() - 1.0).abs() < 1e-5);
+    let mut bad = vec![Some(tensor_from_f64(&[f64::NAN], [1, 1], &device).unwrap())];
+    assert!(clip_grad_norm(&mut bad, 1.0).is_err());
+}
+
+#[test]
+fn plateau_halves_after_patience_checks_without_improvement() {
+    let mut s = ReduceLrOnPlateau::new(PlateauConfig {
+        factor: 0.5,
+        patience: 2,
+        ..PlateauConfig::default()
+    })
+    .unwrap();
+    let mut lr = 1.0;
+    for m in [3.0, 2.0, 2.0, 2.0] {
+        lr = s.step(m, lr);
+    }
+    assert_eq!(lr, 1.0, "two bad checks are within patience");
+    lr = s.step(2.0, lr);
+    assert_eq!(lr, 0.5);
+    lr = s.step(1.0, lr);
+    assert_eq!(lr, 0.5);
+    assert!(
+        ReduceLrOnPlateau::new(PlateauConfig {
+            factor: 1.5,
+            ..PlateauConfig::default()
+        })
+        .is_err()
+    );
+}
+
+#[test]
+fn checkpoint_round_trips_tensors_metadata_and_rng() {
+    use rand::RngExt;
+    let device = Device::flex().autodiff();
+    let dir = tmp("ck");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    let net = Mlp::new(&[2, 8, 1], Activation::Tanh, &device, &mut rng).unwrap();
+    let _: f64 = rng.random();
+    let mut ck = Checkpoint::new();
+    for (n, p) in net.param_names().iter().zip(net.params()) {
+        ck.put_tensor(n, &p).unwrap();
+    }
+    ck.put_meta("step", &42usize).unwrap();
+    ck.put_rng("rng", &rng).unwrap();
+    let path = dir.join("a.safetensors");
+    ck.save(&path).unwrap();
+    let back = Checkpoint::load(&path).unwrap();
+    for (n, p) in net.param_names().iter().zip(net.params()) {
+        let q: Tensor<2> = back.tensor(n, &device).unwrap();
+        assert_eq!(to_f64_vec(q).unwrap(), to_f64_vec(p).unwrap());
+    }
+    assert_eq!(back.meta::<usize>("step").unwrap(), 42);
+    let mut r2 = back.rng("rng").unwrap();
+    assert_eq!(rng.random::<u64>(), r2.random::<u64>());
+    assert!(back.tensor::<2>("missing", &device).is_err());
+    // Garbage is refused with the path named.
+    std::fs::write(dir.join("bad.safetensors"), b"not a checkpoint").unwrap();
+    let err = Checkpoint::load(&dir.join("bad.safetensors")).unwrap_err();
+    assert!(err.to_string().contains("bad.safetensors"));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn run_dir_refuses_existing_and_metrics_resume_drops_later_rows() {
+    let dir = tmp("rd");
+    let run = RunDir::create(&dir, Existing::Refuse).unwrap();
+    let mut m = MetricsCsv::create(run.file("metrics.csv"), &["step", "loss"]).unwrap();
+    for s in 0..5 {
+        m.append(&[s as f64 * 10.0, 1.0 / (s as f64 + 1.0)])
+            .unwrap();
+    }
+    assert!(m.append(&[1.0]).is_err());
+    drop(m);
+    assert!(RunDir::create(&dir, Existing::Refuse).is_err());
+    RunDir::create(&dir, Existing::Resume).unwrap();
+    let mut m = MetricsCsv::resume(run.file("metrics.csv"), &["step", "loss"], 20.0).unwrap();
+    m.append(&[30.0, 9.0]).unwrap();
+    let (h, rows) = MetricsCsv::read(&run.file("metrics.csv")).unwrap();
+    assert_eq!(h, vec!["step", "loss"]);
+    let steps: Vec<f64> = rows.iter().map(|r| r[0]).collect();
+    assert_eq!(steps, vec![0.0, 10.0, 20.0, 30.0]);
+    assert!(MetricsCsv::resume(run.file("metrics.csv"), &["other"], 0.0).is_err());
+    RunDir::create(&dir, Existing::Overwrite).unwrap();
+    assert!(!run.file("metrics.csv").exists());
+    assert!(RunDir::create(dir.join("nothing"), Existing::Resume).is_err());
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn plots_write_png_files() {
+    use dcem::run::plot::{Heatmap, LineChart, Series, heatmaps, line_chart};
+    let dir = tmp("plot");
+    std::fs::create_dir_all(&dir).unwrap();
+    let chart = LineChart {
+        title: "t".into(),
+        log_y: true,
+        series: vec![Series::new("a", vec![(0.0, 1.0), (1.0, 0.1), (2.0, -1.0)])],
+        vlines: vec![(1.0, "m".into())],
+        ..LineChart::default()
+    };
+    line_chart(&dir.join("l.png"), &chart).unwrap();
+    let hm = Heatmap {
+        x_range: (0.0, 1.0),
+        y_range: (0.0, 1.0),
+        values: vec![vec![0.0, 1.0], vec![2.0, 3.0]],
+        points: vec![Series::new("p", vec![(0.5, 0.5)])],
+        ..Heatmap::default()
+    };
+    heatmaps(&dir.join("h.png"), &[hm.clone(), hm], (200, 200)).unwrap();
+    for f in ["l.png", "h.png"] {
+        let bytes = std::fs::read(dir.join(f)).unwrap();
+        assert_eq!(&bytes[1..4], b"PNG", "{f}");
+    }
+    let ragged = Heatmap {
+        values: vec![vec![0.0, 1.0], vec![2.0]],
+        ..Heatmap::default()
+    };
+    assert!(heatmaps(&dir.join("r.png"), &[ragged], (100, 100)).is_err());
+    std::fs::remove_dir_all(&dir).ok();
+}
