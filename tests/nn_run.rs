@@ -2,7 +2,7 @@
 //! the plateau schedule, checkpoints and metrics files.
 
 use burn::tensor::{Device, Tensor};
-use dcem::nn::{Activation, Mlp, tensor_from_f64, to_f64_vec};
+use dcem::nn::{Activation, Mlp, softplus_and_slope, tensor_from_f64, to_f64_vec};
 use dcem::optim::{Adam, AdamConfig, PlateauConfig, ReduceLrOnPlateau, clip_grad_norm};
 use dcem::run::{Checkpoint, Existing, MetricsCsv, RunDir};
 use rand::SeedableRng;
@@ -12,6 +12,55 @@ fn tmp(tag: &str) -> std::path::PathBuf {
     let d = std::env::temp_dir().join(format!("dcem-nn-run-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     d
+}
+
+fn softplus_f64(a: f64) -> f64 {
+    a.max(0.0) + (-a.abs()).exp().ln_1p()
+}
+
+fn sigmoid_f64(a: f64) -> f64 {
+    1.0 / (1.0 + (-a).exp())
+}
+
+#[test]
+fn fused_softplus_matches_the_f64_formula() {
+    let mut a: Vec<f32> = (-4000..=4000).map(|i| i as f32 * 0.01).collect();
+    a.extend([
+        -1e4, -200.0, -88.0, -87.5, 87.5, 200.0, 1e4, 1e-8, -1e-8, 0.0,
+    ]);
+    let (mut v, mut s) = (vec![0.0; a.len()], vec![0.0; a.len()]);
+    softplus_and_slope(&a, &mut v, &mut s);
+    for ((a, v), s) in a.iter().zip(&v).zip(&s) {
+        let (want_v, want_s) = (softplus_f64(*a as f64), sigmoid_f64(*a as f64));
+        // Within a few f32 ulps of the result, or of 1 where the result is tiny.
+        let tol_v = 4.0 * f32::EPSILON as f64 * want_v.abs().max(1e-6);
+        assert!(
+            (*v as f64 - want_v).abs() <= tol_v.max(1e-12),
+            "softplus({a}) = {v}, want {want_v}"
+        );
+        assert!(
+            (*s as f64 - want_s).abs() <= 4.0 * f32::EPSILON as f64 * want_s.max(1e-6),
+            "sigmoid({a}) = {s}, want {want_s}"
+        );
+    }
+}
+
+#[test]
+fn softplus_activation_gives_value_and_slope_on_the_tape() {
+    // f32 on the CPU takes the fused path: its value and gradient must match the formula.
+    let device = Device::flex().autodiff();
+    let host: Vec<f64> = (-30..=30).map(|i| i as f64 * 0.7).collect();
+    let a = tensor_from_f64(&host, [61, 1], &device)
+        .unwrap()
+        .require_grad();
+    let out = Activation::Softplus.apply(a.clone());
+    let values = to_f64_vec(out.clone()).unwrap();
+    let grad = to_f64_vec(a.grad(&out.sum().backward()).unwrap().autodiff()).unwrap();
+    for ((x, v), g) in host.iter().zip(&values).zip(&grad) {
+        let x32 = *x as f32 as f64;
+        assert!((v - softplus_f64(x32)).abs() <= 1e-5 * softplus_f64(x32).max(1e-3));
+        assert!((g - sigmoid_f64(x32)).abs() <= 1e-6, "slope at {x}: {g}");
+    }
 }
 
 #[test]

@@ -30,7 +30,12 @@ impl Activation {
         match self {
             Self::Relu => activation::relu(a),
             Self::Elu => activation::elu(a, 1.0),
-            Self::Softplus => activation::softplus(a, 1.0),
+            // On the CPU in f32 a fused host kernel; elsewhere the overflow-safe composition
+            // `max(a, 0) + ln(1 + exp(-|a|))` (absolute error below f32 resolution).
+            Self::Softplus if super::fast::fused_applies(&a) => super::fast::softplus_fused(a),
+            Self::Softplus => {
+                activation::relu(a.clone()) + a.abs().neg().exp().add_scalar(1.0).log()
+            }
             Self::Tanh => a.tanh(),
         }
     }

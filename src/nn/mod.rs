@@ -6,7 +6,10 @@
 //! ([`Mlp::input_grad`]): burn's autodiff is first order, so this is what lets a loss on the
 //! result of unrolled gradient descent reach the network's weights (paper sect. 4.1).
 
+mod fast;
 mod mlp;
+
+pub use fast::softplus_and_slope;
 
 pub use mlp::{Activation, Linear, Mlp};
 
