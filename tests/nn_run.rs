@@ -227,3 +227,15 @@ fn plots_write_png_files() {
     assert!(heatmaps(&dir.join("r.png"), &[ragged], (100, 100)).is_err());
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn tick_labels_are_short() {
+    use dcem::run::plot::tick_label;
+    assert_eq!(tick_label(2000.0), "2000");
+    assert_eq!(tick_label(0.0), "0");
+    assert_eq!(tick_label(3.981_071_7), "3.98");
+    assert_eq!(tick_label(0.251_188_6), "0.251");
+    assert_eq!(tick_label(-2.5), "-2.5");
+    assert_eq!(tick_label(1.5e-5), "1.5e-5");
+    assert_eq!(tick_label(2.0e7), "2.0e7");
+}

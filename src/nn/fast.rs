@@ -16,11 +16,15 @@ const LN2_LO: f32 = -2.121_944_4e-4;
 // Adding then subtracting 1.5 * 2^23 rounds an f32 of magnitude below 2^22 to the nearest integer.
 const ROUND: f32 = 12_582_912.0;
 
-/// `exp(x)` for `x <= 0` (inputs below -87 give `exp(-87)`, which is below 2e-38).
+/// `exp(x)` for `x <= 0` (inputs below -87 give `exp(-87)`, which is below 2e-38). Written
+/// without calls, saturating casts or NaN-aware min/max so that the loops below vectorise.
 #[inline(always)]
 fn exp_nonpositive(x: f32) -> f32 {
-    let x = x.max(-87.0);
-    let k = (x * LOG2E + ROUND) - ROUND;
+    let x = if x < -87.0 { -87.0 } else { x };
+    let t = x * LOG2E + ROUND;
+    let k = t - ROUND;
+    // The low mantissa bits of `t` hold `k` (offset by the bits of ROUND).
+    let k_bits = (t.to_bits() as i32).wrapping_sub(ROUND.to_bits() as i32);
     let r = x - k * LN2_HI - k * LN2_LO;
     // Taylor polynomial of degree 7 on |r| <= 0.35: truncation error below 6e-9.
     let p = 1.0
@@ -29,7 +33,7 @@ fn exp_nonpositive(x: f32) -> f32 {
                 + r * (1.0 / 6.0
                     + r * (1.0 / 24.0
                         + r * (1.0 / 120.0 + r * (1.0 / 720.0 + r * (1.0 / 5040.0)))))));
-    let scale = f32::from_bits(((k as i32 + 127) as u32) << 23);
+    let scale = f32::from_bits((k_bits.wrapping_add(127) << 23) as u32);
     p * scale
 }
 
@@ -46,13 +50,36 @@ fn ln_1p_unit(e: f32) -> f32 {
     2.0 * u * series
 }
 
-/// Softplus `ln(1 + exp(a))` and its slope `sigmoid(a)` for every element of `a`.
+/// Softplus `ln(1 + exp(a))` and its slope `sigmoid(a)` for every element of `a` (all three
+/// slices the same length).
+#[allow(unsafe_code)]
 pub fn softplus_and_slope(a: &[f32], value: &mut [f32], slope: &mut [f32]) {
-    for ((a, v), s) in a.iter().zip(value.iter_mut()).zip(slope.iter_mut()) {
-        let e = exp_nonpositive(-a.abs());
-        *v = a.max(0.0) + ln_1p_unit(e);
-        let num = if *a >= 0.0 { 1.0 } else { e };
-        *s = num / (1.0 + e);
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU has the features the function is compiled for.
+        unsafe { softplus_and_slope_avx2(a, value, slope) };
+        return;
+    }
+    softplus_and_slope_portable(a, value, slope);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn softplus_and_slope_avx2(a: &[f32], value: &mut [f32], slope: &mut [f32]) {
+    softplus_and_slope_portable(a, value, slope);
+}
+
+#[inline(always)]
+fn softplus_and_slope_portable(a: &[f32], value: &mut [f32], slope: &mut [f32]) {
+    let n = a.len().min(value.len()).min(slope.len());
+    let (a, value, slope) = (&a[..n], &mut value[..n], &mut slope[..n]);
+    for i in 0..n {
+        let x = a[i];
+        let e = exp_nonpositive(-x.abs());
+        let relu = if x > 0.0 { x } else { 0.0 };
+        value[i] = relu + ln_1p_unit(e);
+        let num = if x >= 0.0 { 1.0 } else { e };
+        slope[i] = num / (1.0 + e);
     }
 }
 

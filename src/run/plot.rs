@@ -193,11 +193,12 @@ fn draw_line_chart(
     let log_y = spec.log_y;
     let y_fmt = move |v: &f64| {
         if log_y {
-            format!("{:.2e}", 10f64.powf(*v))
+            tick_label(10f64.powf(*v))
         } else {
-            format!("{v:.3}")
+            tick_label(*v)
         }
     };
+    let x_fmt = |v: &f64| tick_label(*v);
     chart
         .configure_mesh()
         .x_desc(&spec.x_label)
@@ -206,6 +207,7 @@ fn draw_line_chart(
         } else {
             spec.y_label.clone()
         })
+        .x_label_formatter(&x_fmt)
         .y_label_formatter(&y_fmt)
         .light_line_style(WHITE.mix(0.0))
         .draw()
@@ -332,6 +334,8 @@ fn draw_heatmap(
         .disable_mesh()
         .x_desc(&spec.x_label)
         .y_desc(&spec.y_label)
+        .x_label_formatter(&|v| tick_label(*v))
+        .y_label_formatter(&|v| tick_label(*v))
         .draw()
         .map_err(plot_err(path))?;
     let inside = |&(x, y): &(f64, f64)| x >= x0 && x <= x1 && y >= y0 && y <= y1;
@@ -373,4 +377,30 @@ fn draw_heatmap(
             .map_err(plot_err(path))?;
     }
     Ok(())
+}
+
+/// A short axis label: integers without decimals, ordinary magnitudes with up to three significant
+/// digits, very small or large ones in exponent form.
+pub fn tick_label(v: f64) -> String {
+    let a = v.abs();
+    if !v.is_finite() {
+        return format!("{v}");
+    }
+    if a == 0.0 {
+        return "0".into();
+    }
+    if !(1e-3..1e6).contains(&a) {
+        return format!("{v:.1e}");
+    }
+    if (v - v.round()).abs() <= 1e-9 * a.max(1.0) {
+        return format!("{}", v.round() as i64);
+    }
+    let decimals = (2 - a.log10().floor() as i32).clamp(0, 5) as usize;
+    let s = format!("{v:.decimals$}");
+    let s = if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    };
+    if s == "-0" { "0".into() } else { s }
 }

@@ -505,8 +505,6 @@ pub fn train(
     bar.set_position(state.update as u64);
     let mut window_time = 0.0f64;
     let mut window_updates = 0usize;
-    let mut total_time = 0.0f64;
-    let mut total_updates = 0usize;
     let mut last_loss = f64::NAN;
     while state.update < config.updates {
         let j = state.rng.random_range(0..config.n_points);
@@ -527,9 +525,7 @@ pub fn train(
             .with_context(|| format!("update {}", state.update + 1))?;
             let dt = t0.elapsed().as_secs_f64();
             window_time += dt;
-            total_time += dt;
             window_updates += 1;
-            total_updates += 1;
             state.update += 1;
             bar.inc(1);
             if state.update % config.eval_every == 0 || state.update == config.updates {
@@ -557,7 +553,7 @@ pub fn train(
     let summary = RunSummary {
         dir: dir.path().to_path_buf(),
         curve,
-        ms_per_update: 1e3 * total_time / total_updates.max(1) as f64,
+        ms_per_update: mean_ms_per_update(&rows),
         model,
     };
     if opts.report {
@@ -932,13 +928,27 @@ pub fn load_run(dir: &Path, device: &Device) -> Result<RunSummary> {
         dir.join("metrics.csv").display()
     );
     let curve = rows.iter().map(|r| (r[0] as usize, r[1])).collect();
-    let ms = rows.iter().map(|r| r[3]).sum::<f64>() / rows.len().max(1) as f64;
+    let ms = mean_ms_per_update(&rows);
     Ok(RunSummary {
         dir: dir.to_path_buf(),
         curve,
         ms_per_update: ms,
         model,
     })
+}
+
+/// Mean wall-clock time per update over a run's metrics rows (each row's figure covers the
+/// updates since the previous row; resumed runs included).
+pub fn mean_ms_per_update(rows: &[Vec<f64>]) -> f64 {
+    let (mut time, mut updates) = (0.0, 0.0);
+    for w in rows.windows(2) {
+        let n = w[1][0] - w[0][0];
+        if n > 0.0 {
+            time += w[1][3] * n;
+            updates += n;
+        }
+    }
+    if updates > 0.0 { time / updates } else { 0.0 }
 }
 
 /// Recomputes a run's plots and ablation from its folder.
