@@ -885,12 +885,15 @@ pub fn comparison_table(runs: &[(&RunSummary, &Analysis)], probe_steps: &[usize]
         )
     }));
     for &k in probe_steps {
-        s.push_str(&row(&format!("MSE with {k} test-time steps"), &|_, a| {
-            a.ablation
-                .iter()
-                .find(|(kk, _)| *kk == k)
-                .map_or("-".into(), |(_, m)| format!("{m:.4}"))
-        }));
+        s.push_str(&row(
+            &format!("train MSE, {k} inner steps at test time"),
+            &|_, a| {
+                a.ablation
+                    .iter()
+                    .find(|(kk, _)| *kk == k)
+                    .map_or("-".into(), |(_, m)| format!("{m:.4}"))
+            },
+        ));
     }
     s.push_str(&row("median abs dE/dy at the prediction", &|_, a| {
         format!("{:.3}", a.median_abs_grad)
