@@ -2,7 +2,7 @@
 //! the plateau schedule, checkpoints and metrics files.
 
 use burn::tensor::{Device, Tensor};
-use dcem::nn::{Activation, Mlp, softplus_and_slope, tensor_from_f64, to_f64_vec};
+use dcem::nn::{Activation, Mlp, elu_and_slope, softplus_and_slope, tensor_from_f64, to_f64_vec};
 use dcem::optim::{Adam, AdamConfig, PlateauConfig, ReduceLrOnPlateau, clip_grad_norm};
 use dcem::run::{Checkpoint, Existing, MetricsCsv, RunDir};
 use rand::SeedableRng;
@@ -42,6 +42,56 @@ fn fused_softplus_matches_the_f64_formula() {
             (*s as f64 - want_s).abs() <= 4.0 * f32::EPSILON as f64 * want_s.max(1e-6),
             "sigmoid({a}) = {s}, want {want_s}"
         );
+    }
+}
+
+#[test]
+fn fused_elu_matches_the_f64_formula() {
+    let mut a: Vec<f32> = (-4000..=4000).map(|i| i as f32 * 0.01).collect();
+    a.extend([-1e4, -200.0, -88.0, -87.5, 200.0, 1e4, 1e-8, -1e-8, 0.0]);
+    let (mut v, mut s) = (vec![0.0; a.len()], vec![0.0; a.len()]);
+    elu_and_slope(&a, &mut v, &mut s);
+    for ((a, v), s) in a.iter().zip(&v).zip(&s) {
+        let x = *a as f64;
+        let (want_v, want_s) = if x > 0.0 {
+            (x, 1.0)
+        } else {
+            (x.exp_m1(), x.exp())
+        };
+        // exp(a) - 1 is formed in f32, so near 0 the error is a few ulps of 1.
+        assert!(
+            (*v as f64 - want_v).abs() <= 4.0 * f32::EPSILON as f64 * want_v.abs().max(1.0),
+            "elu({a}) = {v}, want {want_v}"
+        );
+        assert!(
+            (*s as f64 - want_s).abs() <= 4.0 * f32::EPSILON as f64 * want_s.max(1e-30),
+            "elu'({a}) = {s}, want {want_s}"
+        );
+    }
+}
+
+#[test]
+fn elu_activation_gives_value_and_slope_on_the_tape() {
+    let device = Device::flex().autodiff();
+    let host: Vec<f64> = (-30..=30).map(|i| i as f64 * 0.3).collect();
+    let a = tensor_from_f64(&host, [61, 1], &device)
+        .unwrap()
+        .require_grad();
+    let out = Activation::Elu.apply(a.clone());
+    let values = to_f64_vec(out.clone()).unwrap();
+    let grad = to_f64_vec(a.grad(&out.sum().backward()).unwrap().autodiff()).unwrap();
+    for ((x, v), g) in host.iter().zip(&values).zip(&grad) {
+        let x = *x as f32 as f64;
+        let (want_v, want_g) = if x > 0.0 {
+            (x, 1.0)
+        } else {
+            (x.exp_m1(), x.exp())
+        };
+        assert!(
+            (v - want_v).abs() <= 1e-6 * want_v.abs().max(1.0),
+            "elu({x}) = {v}"
+        );
+        assert!((g - want_g).abs() <= 1e-6, "elu slope at {x}: {g}");
     }
 }
 

@@ -38,7 +38,10 @@ pub use cartpole::{CartPole, CartPoleAction};
 #[cfg(feature = "python")]
 pub use gym::GymEnv;
 pub use pendulum::Pendulum;
-pub use swingup::{CartpoleSwingup, SwingupConfig, SwingupModel, swingup_dynamics, swingup_reward};
+pub use swingup::{
+    CartpoleSwingup, RolloutGradients, SwingupConfig, SwingupModel, swingup_dynamics,
+    swingup_reward, swingup_rollout_adjoint,
+};
 
 use dcem::env::Space;
 use dcem::{Error, Result};

@@ -171,25 +171,19 @@ impl Env for CartpoleSwingup {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SwingupModel;
 
-impl Model for SwingupModel {
-    fn state_dim(&self) -> usize {
-        5
-    }
-
-    fn action_dim(&self) -> usize {
-        1
-    }
-
-    fn rollout(&self, states: Tensor<2>, actions: Tensor<3>, keep_states: bool) -> Result<Rollout> {
+impl SwingupModel {
+    /// The rollout as tensor operations (any device, any float dtype, visited states on request).
+    /// [`Model::rollout`] uses it except on the CPU without `keep_states`, where it takes the
+    /// fused host rollout ([`swingup_rollout_adjoint`]); both give the same costs and gradients.
+    pub fn rollout_ops(
+        &self,
+        states: Tensor<2>,
+        actions: Tensor<3>,
+        keep_states: bool,
+    ) -> Result<Rollout> {
         let [b, sd] = states.dims();
         let [ba, h, ad] = actions.dims();
-        if sd != 5 || ad != 1 || ba != b {
-            return Err(Error::shape(
-                "SwingupModel::rollout",
-                "states [B, 5] and actions [B, H, 1]",
-                (states.dims(), actions.dims()),
-            ));
-        }
+        check_shapes([b, sd], [ba, h, ad])?;
         let col = |i: usize| states.clone().slice(s![.., i..i + 1]);
         let (mut x, mut dx, mut c, mut sn, mut dth) = (col(0), col(1), col(2), col(3), col(4));
         let mut reward = Tensor::<2>::zeros([b, 1], &states.device());
@@ -242,4 +236,186 @@ impl Model for SwingupModel {
             states: keep_states.then(|| Tensor::stack(visited, 1)),
         })
     }
+
+    /// The fused rollout: costs and their gradients computed on the host, put back on the tape
+    /// as `cost + <actions - actions', dC/du> + <states - states', dC/ds>` (primes: detached
+    /// copies), which has the cost's value and first derivatives.
+    fn rollout_fused(&self, states: Tensor<2>, actions: Tensor<3>) -> Result<Rollout> {
+        let [b, _] = states.dims();
+        let [_, h, _] = actions.dims();
+        let device = states.device();
+        let s_host = dcem::nn::to_f64_vec(states.clone())?;
+        let a_host = dcem::nn::to_f64_vec(actions.clone())?;
+        let out = swingup_rollout_adjoint(&s_host, &a_host, h)?;
+        let mut cost = dcem::nn::tensor_from_f64(&out.cost, [b], &device)?;
+        if device.is_autodiff() {
+            let g_a = dcem::nn::tensor_from_f64(&out.grad_actions, [b, h, 1], &device)?;
+            let g_s = dcem::nn::tensor_from_f64(&out.grad_states, [b, 5], &device)?;
+            let da = (actions.clone() - actions.detach()) * g_a;
+            let ds = (states.clone() - states.detach()) * g_s;
+            cost = cost + da.reshape([b, h]).sum_dim(1).reshape([b]) + ds.sum_dim(1).reshape([b]);
+        }
+        Ok(Rollout { cost, states: None })
+    }
+}
+
+fn check_shapes(states: [usize; 2], actions: [usize; 3]) -> Result<()> {
+    let ([b, sd], [ba, _, ad]) = (states, actions);
+    if sd != 5 || ad != 1 || ba != b {
+        return Err(Error::shape(
+            "SwingupModel::rollout",
+            "states [B, 5] and actions [B, H, 1]",
+            (states, actions),
+        ));
+    }
+    Ok(())
+}
+
+impl Model for SwingupModel {
+    fn state_dim(&self) -> usize {
+        5
+    }
+
+    fn action_dim(&self) -> usize {
+        1
+    }
+
+    fn rollout(&self, states: Tensor<2>, actions: Tensor<3>, keep_states: bool) -> Result<Rollout> {
+        check_shapes(states.dims(), actions.dims())?;
+        if !keep_states && states.device().without_autodiff() == burn::tensor::Device::flex() {
+            self.rollout_fused(states, actions)
+        } else {
+            self.rollout_ops(states, actions, keep_states)
+        }
+    }
+}
+
+/// Costs of a batch of swing-up rollouts and their gradients, from [`swingup_rollout_adjoint`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct RolloutGradients {
+    /// Cost of each sequence `[B]`.
+    pub cost: Vec<f64>,
+    /// `d cost_b / d actions_b` `[B, H]` (env units; zero where the action was clamped).
+    pub grad_actions: Vec<f64>,
+    /// `d cost_b / d states_b` `[B, 5]`.
+    pub grad_states: Vec<f64>,
+}
+
+/// Rolls out `actions` (`[B, H]` row-major, env units) from `states` (`[B, 5]`) on the host and
+/// returns each sequence's cost (as [`SwingupModel`]) with its gradient with respect to the
+/// actions and the start state, by the adjoint (reverse-mode) recursion through the Euler steps.
+/// Rows run in parallel for large batches.
+pub fn swingup_rollout_adjoint(
+    states: &[f64],
+    actions: &[f64],
+    h: usize,
+) -> Result<RolloutGradients> {
+    if !states.len().is_multiple_of(5) || h == 0 || actions.len() != states.len() / 5 * h {
+        return Err(Error::shape(
+            "swingup_rollout_adjoint",
+            "states of B * 5 values and actions of B * H values",
+            (states.len(), actions.len(), h),
+        ));
+    }
+    let b = states.len() / 5;
+    let mut out = RolloutGradients {
+        cost: vec![0.0; b],
+        grad_actions: vec![0.0; b * h],
+        grad_states: vec![0.0; b * 5],
+    };
+    let row = |i: usize, cost: &mut f64, ga: &mut [f64], gs: &mut [f64]| {
+        let s0: [f64; 5] = std::array::from_fn(|k| states[i * 5 + k]);
+        let (c, g_s) = adjoint_row(s0, &actions[i * h..(i + 1) * h], ga);
+        *cost = c;
+        gs.copy_from_slice(&g_s);
+    };
+    use rayon::prelude::*;
+    const PARALLEL_ROWS: usize = 256;
+    if b >= PARALLEL_ROWS {
+        out.cost
+            .par_iter_mut()
+            .zip(out.grad_actions.par_chunks_mut(h))
+            .zip(out.grad_states.par_chunks_mut(5))
+            .enumerate()
+            .with_min_len(64)
+            .for_each(|(i, ((c, ga), gs))| row(i, c, ga, gs));
+    } else {
+        for (i, ((c, ga), gs)) in out
+            .cost
+            .iter_mut()
+            .zip(out.grad_actions.chunks_mut(h))
+            .zip(out.grad_states.chunks_mut(5))
+            .enumerate()
+        {
+            row(i, c, ga, gs);
+        }
+    }
+    Ok(out)
+}
+
+/// One row: the forward rollout keeping every state, then the adjoint sweep. Writes
+/// `d cost / d action_t` into `grad_actions` and returns the cost and `d cost / d state_0`.
+fn adjoint_row(s0: [f64; 5], actions: &[f64], grad_actions: &mut [f64]) -> (f64, [f64; 5]) {
+    let h = actions.len();
+    let mut traj = Vec::with_capacity(h + 1);
+    traj.push(s0);
+    let mut reward = 0.0;
+    for &a in actions {
+        let s = *traj.last().expect("non-empty");
+        let u = a.clamp(-1.0, 1.0) * FORCE_MAX;
+        reward += swingup_reward(s, u);
+        traj.push(swingup_dynamics(s, u));
+    }
+    let m = total_mass();
+    let pml = POLE_MASS * POLE_LENGTH;
+    // lam = d cost / d s_{t+1}; zero after the last step (the cost has no terminal term).
+    let mut lam = [0.0f64; 5];
+    for t in (0..h).rev() {
+        let [x, _dx, c, sn, dth] = traj[t];
+        let [_, _, c1, sn1, _] = traj[t + 1];
+        let a = actions[t];
+        let u = a.clamp(-1.0, 1.0) * FORCE_MAX;
+        // Recompute the step's intermediates.
+        let temp = (u + pml * dth * dth * sn) / m;
+        let den = POLE_LENGTH * (4.0 / 3.0 - POLE_MASS * c * c / m);
+        let tha = (GRAVITY * sn - c * temp) / den;
+        let (sd, cd) = (DT * dth).sin_cos();
+        let [l_x, l_dx, l_c, l_sn, l_dth] = lam;
+        // Through x_acc = temp - (pml / m) tha c and th_acc.
+        let g_xa = l_dx * DT;
+        let g_tha = l_dth * DT - g_xa * pml / m * c;
+        let mut g_temp = g_xa;
+        let mut g_c = -g_xa * pml / m * tha;
+        let mut g_sn = 0.0;
+        let mut g_dth = 0.0;
+        // th_acc = num / den.
+        let g_num = g_tha / den;
+        let g_den = -g_tha * tha / den;
+        g_sn += GRAVITY * g_num;
+        g_c += -temp * g_num;
+        g_temp += -c * g_num;
+        g_c += g_den * POLE_LENGTH * (-2.0 * POLE_MASS / m * c);
+        // temp = (u + pml dth^2 sn) / m.
+        let g_u_dyn = g_temp / m;
+        g_dth += g_temp / m * pml * 2.0 * dth * sn;
+        g_sn += g_temp / m * pml * dth * dth;
+        // The rotation of (cos th, sin th) by dt * th'.
+        let g_ang = -l_c * sn1 + l_sn * c1;
+        g_dth += g_ang * DT;
+        // The step's cost term -(cos th - 0.1 x^2 - 1e-5 u^2).
+        let g_u = g_u_dyn + 2e-5 * u;
+        grad_actions[t] = if (-1.0..=1.0).contains(&a) {
+            g_u * FORCE_MAX
+        } else {
+            0.0
+        };
+        lam = [
+            l_x + 0.2 * x,
+            l_x * DT + l_dx,
+            l_c * cd + l_sn * sd + g_c - 1.0,
+            -l_c * sd + l_sn * cd + g_sn,
+            l_dth + g_dth,
+        ];
+    }
+    (-reward, lam)
 }

@@ -109,6 +109,15 @@ fn model_gradients_match_finite_differences() {
     let grads = total.backward();
     let g_actions = to_vec(at.grad(&grads).unwrap());
     let g_states = to_vec(st.grad(&grads).unwrap());
+    // The same through the tensor-op rollout (the path on other devices).
+    let ops_grads = SwingupModel
+        .rollout_ops(st.clone(), at.clone(), false)
+        .unwrap()
+        .cost
+        .sum()
+        .backward();
+    let ops_actions = to_vec(at.grad(&ops_grads).unwrap());
+    let ops_states = to_vec(st.grad(&ops_grads).unwrap());
     let f = |s: &[f64], a: &[f64]| {
         let (st, at) = cost(s, a, &plain);
         to_vec(SwingupModel.cost(st, at).unwrap())
@@ -139,6 +148,12 @@ fn model_gradients_match_finite_differences() {
     };
     let (ea, es) = (rel(&g_actions, &fd_a), rel(&g_states, &fd_s));
     eprintln!("swing-up model: relative error d/d actions {ea:.2e}, d/d start states {es:.2e}");
+    let (oa, os) = (rel(&ops_actions, &fd_a), rel(&ops_states, &fd_s));
+    eprintln!("tensor-op rollout: relative error d/d actions {oa:.2e}, d/d start states {os:.2e}");
+    assert!(
+        oa <= 1e-6 && os <= 1e-6,
+        "tensor ops: actions {oa:e}, states {os:e}"
+    );
     assert!(ea <= 1e-6 && es <= 1e-6, "actions {ea:e}, states {es:e}");
 }
 
@@ -163,4 +178,65 @@ fn wrong_shapes_are_errors() {
             )
             .is_err()
     );
+}
+
+#[test]
+fn fused_and_tensor_rollouts_agree_in_value_and_gradient() {
+    // `Model::cost` on the CPU takes the fused host rollout (checked against finite differences
+    // above); `rollout_ops` is the tensor-op path other devices use.
+    let device = device().autodiff();
+    let (b, h) = (6, 20);
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    let starts: Vec<f64> = (0..b)
+        .flat_map(|_| {
+            let th: f64 = rng.random_range(-3.1..3.1);
+            vec![
+                rng.random_range(-0.5..0.5),
+                rng.random_range(-0.5..0.5),
+                th.cos(),
+                th.sin(),
+                rng.random_range(-1.0..1.0),
+            ]
+        })
+        .collect();
+    let actions: Vec<f64> = (0..b * h).map(|_| rng.random_range(-0.95..0.95)).collect();
+    let run = |fused: bool| {
+        let st =
+            Tensor::<2>::from_data(TensorData::new(starts.clone(), [b, 5]), &device).require_grad();
+        let at = Tensor::<3>::from_data(TensorData::new(actions.clone(), [b, h, 1]), &device)
+            .require_grad();
+        let cost = if fused {
+            SwingupModel.cost(st.clone(), at.clone()).unwrap()
+        } else {
+            SwingupModel
+                .rollout_ops(st.clone(), at.clone(), false)
+                .unwrap()
+                .cost
+        };
+        // A non-uniform weighting so that every row's gradient is checked separately.
+        let w: Vec<f64> = (0..b).map(|i| 1.0 + i as f64).collect();
+        let wt = Tensor::<1>::from_data(TensorData::new(w, [b]), &device);
+        let grads = (cost.clone() * wt).sum().backward();
+        (
+            to_vec(cost),
+            to_vec(at.grad(&grads).unwrap()),
+            to_vec(st.grad(&grads).unwrap()),
+        )
+    };
+    let (c1, ga1, gs1) = run(true);
+    let (c2, ga2, gs2) = run(false);
+    let close = |x: &[f64], y: &[f64], what: &str, tol: f64| {
+        let scale = y.iter().fold(1e-12f64, |m, v| m.max(v.abs()));
+        let err = x
+            .iter()
+            .zip(y)
+            .fold(0.0f64, |m, (p, q)| m.max((p - q).abs()))
+            / scale;
+        assert!(err <= tol, "{what}: relative difference {err:e}");
+    };
+    // Values agree to rounding; the tensor path's gradients are within a few 1e-8 of finite
+    // differences (burn's backward of the scalar ops), the fused path's within 1e-9.
+    close(&c1, &c2, "cost", 1e-10);
+    close(&ga1, &ga2, "d cost / d actions", 1e-7);
+    close(&gs1, &gs2, "d cost / d start states", 1e-7);
 }

@@ -1,11 +1,11 @@
-//! A fused softplus for f32 tensors on the CPU.
+//! Fused softplus and ELU for f32 tensors on the CPU.
 //!
 //! burn's CPU backend evaluates `exp` and `ln` one scalar library call at a time, and the
-//! overflow-safe softplus takes seven tensor passes, so in small energy networks the activation
-//! costs more than the matrix products. On the CPU the value and the slope are computed here in
+//! overflow-safe softplus takes seven tensor passes (ELU three), so in small networks the
+//! activation costs more than the matrix products. On the CPU the value and the slope are computed here in
 //! one vectorisable pass, and the result is put back on the tape as `a * s + c` with `s` the slope
 //! and `c` the offset, both constants: the value is exact to f32 rounding and the first
-//! derivative with respect to `a` is the exact slope `s = sigmoid(a)`.
+//! derivative with respect to `a` is the exact slope (`sigmoid(a)` for softplus).
 
 use burn::tensor::{DType, Device, Tensor, TensorData};
 
@@ -52,34 +52,64 @@ fn ln_1p_unit(e: f32) -> f32 {
 
 /// Softplus `ln(1 + exp(a))` and its slope `sigmoid(a)` for every element of `a` (all three
 /// slices the same length).
-#[allow(unsafe_code)]
 pub fn softplus_and_slope(a: &[f32], value: &mut [f32], slope: &mut [f32]) {
+    dispatch(Kind::Softplus, a, value, slope);
+}
+
+/// ELU (alpha 1: `a` for `a > 0`, else `exp(a) - 1`) and its slope (`1`, else `exp(a)`) for every
+/// element of `a`.
+pub fn elu_and_slope(a: &[f32], value: &mut [f32], slope: &mut [f32]) {
+    dispatch(Kind::Elu, a, value, slope);
+}
+
+/// The activations with a fused CPU kernel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Softplus,
+    Elu,
+}
+
+#[allow(unsafe_code)]
+fn dispatch(kind: Kind, a: &[f32], value: &mut [f32], slope: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
         // SAFETY: the CPU has the features the function is compiled for.
-        unsafe { softplus_and_slope_avx2(a, value, slope) };
+        unsafe { kernel_avx2(kind, a, value, slope) };
         return;
     }
-    softplus_and_slope_portable(a, value, slope);
+    kernel(kind, a, value, slope);
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-fn softplus_and_slope_avx2(a: &[f32], value: &mut [f32], slope: &mut [f32]) {
-    softplus_and_slope_portable(a, value, slope);
+fn kernel_avx2(kind: Kind, a: &[f32], value: &mut [f32], slope: &mut [f32]) {
+    kernel(kind, a, value, slope);
 }
 
 #[inline(always)]
-fn softplus_and_slope_portable(a: &[f32], value: &mut [f32], slope: &mut [f32]) {
+fn kernel(kind: Kind, a: &[f32], value: &mut [f32], slope: &mut [f32]) {
     let n = a.len().min(value.len()).min(slope.len());
     let (a, value, slope) = (&a[..n], &mut value[..n], &mut slope[..n]);
-    for i in 0..n {
-        let x = a[i];
-        let e = exp_nonpositive(-x.abs());
-        let relu = if x > 0.0 { x } else { 0.0 };
-        value[i] = relu + ln_1p_unit(e);
-        let num = if x >= 0.0 { 1.0 } else { e };
-        slope[i] = num / (1.0 + e);
+    match kind {
+        Kind::Softplus => {
+            for i in 0..n {
+                let x = a[i];
+                let e = exp_nonpositive(-x.abs());
+                let relu = if x > 0.0 { x } else { 0.0 };
+                value[i] = relu + ln_1p_unit(e);
+                let num = if x >= 0.0 { 1.0 } else { e };
+                slope[i] = num / (1.0 + e);
+            }
+        }
+        Kind::Elu => {
+            for i in 0..n {
+                let x = a[i];
+                let neg = if x < 0.0 { x } else { 0.0 };
+                let e = exp_nonpositive(neg);
+                value[i] = if x > 0.0 { x } else { e - 1.0 };
+                slope[i] = if x > 0.0 { 1.0 } else { e };
+            }
+        }
     }
 }
 
@@ -88,19 +118,16 @@ pub fn fused_applies<const D: usize>(a: &Tensor<D>) -> bool {
     a.dtype() == DType::F32 && a.device().without_autodiff() == Device::flex()
 }
 
-/// `softplus(a)` as `a * slope + offset`, the slope and offset computed on the host. Only for
+/// The activation as `a * slope + offset`, the slope and offset computed on the host; `None`
+/// when the tensor cannot be read as f32 (the caller then uses the tensor-op form). Only for
 /// tensors where [`fused_applies`] holds.
-pub fn softplus_fused<const D: usize>(a: Tensor<D>) -> Tensor<D> {
+pub(crate) fn fused<const D: usize>(kind: Kind, a: Tensor<D>) -> Option<Tensor<D>> {
     let shape = a.shape();
     let device = a.device();
-    let host: Vec<f32> = match a.clone().into_data().try_into_vec::<f32>() {
-        Ok(v) => v,
-        // `fused_applies` checked the dtype; should the backend still disagree, fall back.
-        Err(_) => return burn::tensor::activation::softplus(a, 1.0),
-    };
+    let host: Vec<f32> = a.clone().into_data().try_into_vec::<f32>().ok()?;
     let mut value = vec![0.0f32; host.len()];
     let mut slope = vec![0.0f32; host.len()];
-    softplus_and_slope(&host, &mut value, &mut slope);
+    dispatch(kind, &host, &mut value, &mut slope);
     let offset: Vec<f32> = value
         .iter()
         .zip(&slope)
@@ -109,5 +136,5 @@ pub fn softplus_fused<const D: usize>(a: Tensor<D>) -> Tensor<D> {
         .collect();
     let s = Tensor::<D>::from_data(TensorData::new(slope, shape.clone()), &device);
     let c = Tensor::<D>::from_data(TensorData::new(offset, shape), &device);
-    a * s + c
+    Some(a * s + c)
 }

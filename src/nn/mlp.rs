@@ -7,7 +7,7 @@ use burn::tensor::{Device, Tensor};
 use rand::{Rng, RngExt};
 use serde::{Deserialize, Serialize};
 
-use super::tensor_from_f64;
+use super::{fast, tensor_from_f64};
 use crate::error::{Error, Result};
 
 /// Hidden-layer nonlinearity of an [`Mlp`].
@@ -25,14 +25,25 @@ pub enum Activation {
 }
 
 impl Activation {
-    /// The activation applied element-wise.
+    /// The activation applied element-wise. For f32 on the CPU, softplus and ELU take a fused
+    /// host kernel (value and slope in one pass; see `nn::fast`); elsewhere they are tensor
+    /// operations, softplus as the overflow-safe `max(a, 0) + ln(1 + exp(-|a|))` (absolute error
+    /// below f32 resolution).
     pub fn apply<const D: usize>(self, a: Tensor<D>) -> Tensor<D> {
+        let kind = match self {
+            Self::Softplus => Some(fast::Kind::Softplus),
+            Self::Elu => Some(fast::Kind::Elu),
+            Self::Relu | Self::Tanh => None,
+        };
+        if let Some(kind) = kind
+            && fast::fused_applies(&a)
+            && let Some(t) = fast::fused(kind, a.clone())
+        {
+            return t;
+        }
         match self {
             Self::Relu => activation::relu(a),
             Self::Elu => activation::elu(a, 1.0),
-            // On the CPU in f32 a fused host kernel; elsewhere the overflow-safe composition
-            // `max(a, 0) + ln(1 + exp(-|a|))` (absolute error below f32 resolution).
-            Self::Softplus if super::fast::fused_applies(&a) => super::fast::softplus_fused(a),
             Self::Softplus => {
                 activation::relu(a.clone()) + a.abs().neg().exp().add_scalar(1.0).log()
             }

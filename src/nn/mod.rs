@@ -9,7 +9,7 @@
 mod fast;
 mod mlp;
 
-pub use fast::softplus_and_slope;
+pub use fast::{elu_and_slope, softplus_and_slope};
 
 pub use mlp::{Activation, Linear, Mlp};
 
