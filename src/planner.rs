@@ -22,6 +22,9 @@ pub struct Plan {
     /// Planned actions `[batch, horizon, action_dim]`; on the autodiff tape when the planner was
     /// differentiable and its inputs were tracked.
     pub actions: Tensor<3>,
+    /// The solution in the planner's search space `[batch, latent_dim]`, for planners that search
+    /// a latent space (on the tape like `actions`); `None` for full-space planners.
+    pub latent: Option<Tensor<2>>,
     /// What the planner reports about the solve.
     pub diagnostics: PlanDiagnostics,
 }

@@ -78,12 +78,35 @@ pub struct Linear {
     pub bias: Tensor<2>,
 }
 
+/// How a [`Linear`] layer's parameters are drawn (on the host, from the caller's rng, so the
+/// same seed gives the same weights on every backend).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Init {
+    /// PyTorch's `nn.Linear` default: weight and bias uniform in `+-1/sqrt(in)`.
+    #[default]
+    Pytorch,
+    /// Weight normal with standard deviation `2 / sqrt(in + out)`, bias zero (the DCEM
+    /// reference's action decoder).
+    ScaledNormal,
+}
+
 impl Linear {
-    /// PyTorch's default initialisation: weight and bias uniform in `+-1/sqrt(in)`, drawn from
-    /// `rng` on the host (so the same seed gives the same weights on every backend).
+    /// PyTorch's default initialisation ([`Init::Pytorch`]).
     pub fn new<R: Rng + ?Sized>(
         d_in: usize,
         d_out: usize,
+        device: &Device,
+        rng: &mut R,
+    ) -> Result<Self> {
+        Self::with_init(d_in, d_out, Init::Pytorch, device, rng)
+    }
+
+    /// A layer initialised by `init`.
+    pub fn with_init<R: Rng + ?Sized>(
+        d_in: usize,
+        d_out: usize,
+        init: Init,
         device: &Device,
         rng: &mut R,
     ) -> Result<Self> {
@@ -93,11 +116,24 @@ impl Linear {
                 "every layer needs at least one unit",
             ));
         }
-        let bound = 1.0 / (d_in as f64).sqrt();
-        let mut draw =
-            |n: usize| -> Vec<f64> { (0..n).map(|_| rng.random_range(-bound..bound)).collect() };
-        let w = draw(d_in * d_out);
-        let b = draw(d_out);
+        let (w, b) = match init {
+            Init::Pytorch => {
+                let bound = 1.0 / (d_in as f64).sqrt();
+                let mut draw = |n: usize| -> Vec<f64> {
+                    (0..n).map(|_| rng.random_range(-bound..bound)).collect()
+                };
+                (draw(d_in * d_out), draw(d_out))
+            }
+            Init::ScaledNormal => {
+                let std = 2.0 / ((d_in + d_out) as f64).sqrt();
+                let normal = rand_distr::Normal::new(0.0, std)
+                    .map_err(|e| Error::option("init", e.to_string()))?;
+                let w = (0..d_in * d_out)
+                    .map(|_| rand_distr::Distribution::sample(&normal, rng))
+                    .collect();
+                (w, vec![0.0; d_out])
+            }
+        };
         Ok(Self {
             weight: tensor_from_f64(&w, [d_in, d_out], device)?,
             bias: tensor_from_f64(&b, [1, d_out], device)?,
@@ -128,6 +164,17 @@ impl Mlp {
         device: &Device,
         rng: &mut R,
     ) -> Result<Self> {
+        Self::with_init(sizes, activation, Init::Pytorch, device, rng)
+    }
+
+    /// A network whose layers are initialised by `init`.
+    pub fn with_init<R: Rng + ?Sized>(
+        sizes: &[usize],
+        activation: Activation,
+        init: Init,
+        device: &Device,
+        rng: &mut R,
+    ) -> Result<Self> {
         if sizes.len() < 2 {
             return Err(Error::option(
                 "layer sizes",
@@ -136,7 +183,7 @@ impl Mlp {
         }
         let layers = sizes
             .windows(2)
-            .map(|w| Linear::new(w[0], w[1], device, rng))
+            .map(|w| Linear::with_init(w[0], w[1], init, device, rng))
             .collect::<Result<Vec<_>>>()?;
         Ok(Self { layers, activation })
     }

@@ -11,7 +11,7 @@ mod mlp;
 
 pub use fast::{elu_and_slope, softplus_and_slope};
 
-pub use mlp::{Activation, Linear, Mlp};
+pub use mlp::{Activation, Init, Linear, Mlp};
 
 use burn::tensor::{DType, Device, Tensor, TensorData};
 

@@ -5,7 +5,7 @@ use rand::SeedableRng;
 use rand::rngs::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::cem::{Cem, CemConfig, CemInit};
+use crate::cem::{Cem, CemConfig, CemHooks, CemInit};
 use crate::error::{Error, Result, check_bounds};
 use crate::model::Model;
 use crate::planner::{Plan, PlanDiagnostics, Planner, shift_plan};
@@ -112,8 +112,15 @@ impl CemPlanner {
     }
 }
 
-impl Planner for CemPlanner {
-    fn plan(&mut self, model: &dyn Model, states: Tensor<2>) -> Result<Plan> {
+impl CemPlanner {
+    /// [`Planner::plan`] with solver hooks (an iteration callback that sees every iteration's
+    /// samples, values and weights, e.g. for plots; or a projection of the samples).
+    pub fn plan_with(
+        &mut self,
+        model: &dyn Model,
+        states: Tensor<2>,
+        hooks: CemHooks<'_>,
+    ) -> Result<Plan> {
         let [batch, sd] = states.dims();
         if sd != model.state_dim() || batch == 0 {
             return Err(Error::shape(
@@ -159,7 +166,9 @@ impl Planner for CemPlanner {
                 }
             }
         };
-        let solution = self.solver.solve(objective, init, &mut self.rng)?;
+        let solution = self
+            .solver
+            .solve_with(objective, init, &mut self.rng, hooks)?;
         if let Some(e) = model_error {
             return Err(e);
         }
@@ -170,12 +179,19 @@ impl Planner for CemPlanner {
         }
         Ok(Plan {
             actions,
+            latent: None,
             diagnostics: PlanDiagnostics {
                 cost,
                 iterations: solution.iterations,
                 non_finite: solution.non_finite,
             },
         })
+    }
+}
+
+impl Planner for CemPlanner {
+    fn plan(&mut self, model: &dyn Model, states: Tensor<2>) -> Result<Plan> {
+        self.plan_with(model, states, CemHooks::default())
     }
 
     fn reset(&mut self) {

@@ -3,7 +3,13 @@
 //!
 //! - [`CemPlanner`]: full-space CEM (or DCEM) over the whole action sequence, with the MPC warm
 //!   start (PlaNet's planner when `tau = 0`).
+//! - [`LatentDcemPlanner`]: (D)CEM over the latent space of an [`ActionDecoder`] such as
+//!   [`MlpDecoder`] (the paper's embedded DCEM, alg. 2).
 
 mod cem_planner;
+mod latent;
 
 pub use cem_planner::{CemPlanner, CemPlannerConfig};
+pub use latent::{
+    ActionDecoder, LatentDcemPlanner, LatentPlannerConfig, MlpDecoder, MlpDecoderConfig,
+};

@@ -197,3 +197,60 @@ impl Checkpoint {
         Ok(rand::rngs::ChaCha8Rng::deserialize_state(&state))
     }
 }
+
+impl Checkpoint {
+    /// Stores a network's parameters as `<prefix>.<param name>`.
+    pub fn put_mlp(&mut self, prefix: &str, net: &crate::nn::Mlp) -> Result<()> {
+        for (name, p) in net.param_names().iter().zip(net.params()) {
+            self.put_tensor(&format!("{prefix}.{name}"), &p)?;
+        }
+        Ok(())
+    }
+
+    /// Loads the parameters stored by [`Checkpoint::put_mlp`] into `net` (whose architecture
+    /// must match; a shape mismatch is an error naming the parameter).
+    pub fn load_mlp(&self, prefix: &str, net: &mut crate::nn::Mlp, device: &Device) -> Result<()> {
+        let params = net
+            .param_names()
+            .iter()
+            .map(|n| self.tensor::<2>(&format!("{prefix}.{n}"), device))
+            .collect::<Result<Vec<_>>>()?;
+        net.set_params(params)
+    }
+
+    /// Stores an optimiser's state as `<prefix>.m.<i>`, `<prefix>.v.<i>`, `<prefix>.lr`,
+    /// `<prefix>.steps`.
+    pub fn put_adam(&mut self, prefix: &str, adam: &crate::optim::Adam) -> Result<()> {
+        let st = adam.state();
+        for (i, (m, v)) in st.m.iter().zip(&st.v).enumerate() {
+            if let (Some(m), Some(v)) = (m, v) {
+                self.put_tensor(&format!("{prefix}.m.{i}"), m)?;
+                self.put_tensor(&format!("{prefix}.v.{i}"), v)?;
+            }
+        }
+        self.put_meta(&format!("{prefix}.lr"), &st.lr)?;
+        self.put_meta(&format!("{prefix}.steps"), &st.steps)
+    }
+
+    /// An optimiser for `n_params` parameters restored from [`Checkpoint::put_adam`].
+    pub fn adam(
+        &self,
+        prefix: &str,
+        config: crate::optim::AdamConfig,
+        n_params: usize,
+        device: &Device,
+    ) -> Result<crate::optim::Adam> {
+        let mut adam = crate::optim::Adam::new(config, n_params)?;
+        let mut st = adam.state();
+        st.lr = self.meta(&format!("{prefix}.lr"))?;
+        st.steps = self.meta(&format!("{prefix}.steps"))?;
+        for i in 0..n_params {
+            if self.has_tensor(&format!("{prefix}.m.{i}")) {
+                st.m[i] = Some(self.tensor(&format!("{prefix}.m.{i}"), device)?);
+                st.v[i] = Some(self.tensor(&format!("{prefix}.v.{i}"), device)?);
+            }
+        }
+        adam.load_state(st)?;
+        Ok(adam)
+    }
+}

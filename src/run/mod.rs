@@ -17,6 +17,35 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 
+/// Checks that `name` can name a run folder (non-empty, no path separators, not `.`/`..`).
+pub fn check_run_name(name: &str) -> Result<()> {
+    if name.is_empty() || name.contains(['/', '\\']) || name == "." || name == ".." {
+        return Err(Error::option(
+            "name",
+            format!("must be a plain folder name, got {name:?}"),
+        ));
+    }
+    Ok(())
+}
+
+/// A progress bar for `len` steps of `unit` (on stderr; hidden when `show` is false or stderr
+/// is not a terminal, so logs and CI output stay clean).
+pub fn progress_bar(show: bool, len: u64, name: &str, unit: &str) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    if !show || !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(len);
+    let template = format!(
+        "{{prefix}} [{{elapsed_precise}}] {{wide_bar}} {{pos}}/{{len}} {unit} ({{per_sec}}, eta {{eta}}) {{msg}}"
+    );
+    let style = indicatif::ProgressStyle::with_template(&template)
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+    bar.set_style(style);
+    bar.set_prefix(name.to_string());
+    bar
+}
+
 /// Wraps an I/O error with its path.
 pub(crate) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
     move |source| Error::Io {

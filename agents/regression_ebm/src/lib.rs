@@ -27,7 +27,7 @@ use dcem::gd::{GdConfig, unrolled_gd};
 use dcem::nn::{Activation, Mlp, tensor_from_f64, to_f64_vec};
 use dcem::optim::{Adam, AdamConfig, PlateauConfig, ReduceLrOnPlateau, clip_grad_norm};
 use dcem::run::plot::{Heatmap, LineChart, Series};
-use dcem::run::{Checkpoint, Existing, MetricsCsv, RunDir, plot};
+use dcem::run::{Checkpoint, Existing, MetricsCsv, RunDir, check_run_name, plot, progress_bar};
 use rand::rngs::ChaCha8Rng;
 use rand::{RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};
@@ -144,14 +144,7 @@ impl RegressionConfig {
 
     /// Checks every field; the error names the bad one.
     pub fn validate(&self) -> Result<()> {
-        ensure!(
-            !self.name.is_empty()
-                && !self.name.contains(['/', '\\'])
-                && self.name != ".."
-                && self.name != ".",
-            "`name` must be a plain folder name, got {:?}",
-            self.name
-        );
+        check_run_name(&self.name)?;
         ensure!(self.updates >= 1, "`updates` must be at least 1");
         ensure!(self.n_points >= 2, "`n_points` must be at least 2");
         ensure!(self.hidden >= 1, "`hidden` must be at least 1");
@@ -284,20 +277,10 @@ impl EnergyModel {
     /// Saves the network and the training state to `path`.
     pub fn save(&self, path: &Path, state: &TrainState) -> Result<()> {
         let mut ck = Checkpoint::new();
-        for (name, p) in self.net.param_names().iter().zip(self.net.params()) {
-            ck.put_tensor(&format!("net.{name}"), &p)?;
-        }
-        let adam = state.adam.state();
-        for (i, (m, v)) in adam.m.iter().zip(&adam.v).enumerate() {
-            if let (Some(m), Some(v)) = (m, v) {
-                ck.put_tensor(&format!("adam.m.{i}"), m)?;
-                ck.put_tensor(&format!("adam.v.{i}"), v)?;
-            }
-        }
+        ck.put_mlp("net", &self.net)?;
+        ck.put_adam("adam", &state.adam)?;
         ck.put_meta("config", &self.config)?;
         ck.put_meta("update", &state.update)?;
-        ck.put_meta("adam.lr", &adam.lr)?;
-        ck.put_meta("adam.steps", &adam.steps)?;
         ck.put_meta("plateau", &state.plateau)?;
         ck.put_rng("rng.train", &state.rng)?;
         ck.put_rng("rng.eval", &state.eval_rng)?;
@@ -311,25 +294,13 @@ impl EnergyModel {
         let config: RegressionConfig = ck.meta("config")?;
         let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
         let mut model = Self::new(&config, device, &mut rng)?;
-        let params = model
-            .net
-            .param_names()
-            .iter()
-            .map(|n| ck.tensor::<2>(&format!("net.{n}"), device))
-            .collect::<dcem::Result<Vec<_>>>()?;
-        model.net.set_params(params)?;
-        let n = model.net.params().len();
-        let mut adam = Adam::new(config.adam.clone(), n)?;
-        let mut st = adam.state();
-        st.lr = ck.meta("adam.lr")?;
-        st.steps = ck.meta("adam.steps")?;
-        for i in 0..n {
-            if ck.has_tensor(&format!("adam.m.{i}")) {
-                st.m[i] = Some(ck.tensor(&format!("adam.m.{i}"), device)?);
-                st.v[i] = Some(ck.tensor(&format!("adam.v.{i}"), device)?);
-            }
-        }
-        adam.load_state(st)?;
+        ck.load_mlp("net", &mut model.net, device)?;
+        let adam = ck.adam(
+            "adam",
+            config.adam.clone(),
+            model.net.params().len(),
+            device,
+        )?;
         let state = TrainState {
             update: ck.meta("update")?,
             adam,
@@ -501,7 +472,12 @@ pub fn train(
     dir.write_config(&model.config)?;
 
     let (xs, ys) = dataset(config.n_points);
-    let bar = progress_bar(opts.progress, config.updates as u64, &config.name);
+    let bar = progress_bar(
+        opts.progress,
+        config.updates as u64,
+        &config.name,
+        "updates",
+    );
     bar.set_position(state.update as u64);
     let mut window_time = 0.0f64;
     let mut window_updates = 0usize;
@@ -561,21 +537,6 @@ pub fn train(
         write_run_report(&summary, &analysis)?;
     }
     Ok(summary)
-}
-
-fn progress_bar(show: bool, len: u64, name: &str) -> indicatif::ProgressBar {
-    use std::io::IsTerminal;
-    if !show || !std::io::stderr().is_terminal() {
-        return indicatif::ProgressBar::hidden();
-    }
-    let bar = indicatif::ProgressBar::new(len);
-    let style = indicatif::ProgressStyle::with_template(
-        "{prefix} [{elapsed_precise}] {wide_bar} {pos}/{len} updates ({per_sec}, eta {eta}) {msg}",
-    )
-    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
-    bar.set_style(style);
-    bar.set_prefix(name.to_string());
-    bar
 }
 
 /// Test-time behaviour of a trained model.
