@@ -287,5 +287,6 @@ fn tick_labels_are_short() {
     assert_eq!(tick_label(0.251_188_6), "0.251");
     assert_eq!(tick_label(-2.5), "-2.5");
     assert_eq!(tick_label(1.5e-5), "1.5e-5");
+    assert_eq!(tick_label(-2.2e-16), "0");
     assert_eq!(tick_label(2.0e7), "2.0e7");
 }

@@ -21,6 +21,8 @@ pub struct Series {
     pub points: Vec<(f64, f64)>,
     /// Palette index; `None` picks by position.
     pub color: Option<usize>,
+    /// Draw thin and translucent (for many overlapping curves, such as sampled sequences).
+    pub faint: bool,
 }
 
 impl Series {
@@ -30,7 +32,14 @@ impl Series {
             name: name.into(),
             points,
             color: None,
+            faint: false,
         }
+    }
+
+    /// The same series drawn thin and translucent.
+    pub fn faint(mut self) -> Self {
+        self.faint = true;
+        self
     }
 
     /// The same series drawn with palette colour `i`.
@@ -55,6 +64,8 @@ pub struct LineChart {
     pub series: Vec<Series>,
     /// Dashed vertical markers `(x, label)`.
     pub vlines: Vec<(f64, String)>,
+    /// Dashed horizontal reference levels `(y, label)` (black, then grey), e.g. baselines.
+    pub hlines: Vec<(f64, String)>,
 }
 
 /// A heatmap over a regular grid, with curves and points drawn over it.
@@ -181,8 +192,19 @@ fn draw_line_chart(
         .collect();
     let xr =
         finite_range(series.iter().flat_map(|s| s.2.iter().map(|p| p.0))).unwrap_or((0.0, 1.0));
-    let yr =
-        finite_range(series.iter().flat_map(|s| s.2.iter().map(|p| p.1))).unwrap_or((0.0, 1.0));
+    let hlines: Vec<(f64, &String)> = spec
+        .hlines
+        .iter()
+        .filter(|(y, _)| y.is_finite() && (!spec.log_y || *y > 0.0))
+        .map(|(y, l)| (ty(*y), l))
+        .collect();
+    let yr = finite_range(
+        series
+            .iter()
+            .flat_map(|s| s.2.iter().map(|p| p.1))
+            .chain(hlines.iter().map(|h| h.0)),
+    )
+    .unwrap_or((0.0, 1.0));
     let mut chart = ChartBuilder::on(area)
         .caption(&spec.title, ("sans-serif", 20))
         .margin(12)
@@ -225,11 +247,30 @@ fn draw_line_chart(
             .label(label.clone())
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
     }
-    let mut any_label = !spec.vlines.is_empty();
+    for (j, (y, label)) in hlines.iter().enumerate() {
+        let grey = if j == 0 { 0 } else { 130 };
+        let style = ShapeStyle::from(&RGBColor(grey, grey, grey)).stroke_width(2);
+        chart
+            .draw_series(DashedLineSeries::new(
+                vec![(xr.0, *y), (xr.1, *y)],
+                10,
+                5,
+                style,
+            ))
+            .map_err(plot_err(path))?
+            .label((*label).clone())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
+    }
+    let mut any_label = !spec.vlines.is_empty() || !hlines.is_empty();
     for (c, s, pts) in &series {
         let color = palette(*c);
+        let style = if s.faint {
+            color.mix(0.35).stroke_width(1)
+        } else {
+            color.stroke_width(2)
+        };
         let drawn = chart
-            .draw_series(LineSeries::new(pts.iter().copied(), color.stroke_width(2)))
+            .draw_series(LineSeries::new(pts.iter().copied(), style))
             .map_err(plot_err(path))?;
         if !s.name.is_empty() {
             any_label = true;
@@ -261,6 +302,35 @@ pub fn heatmaps(path: &Path, panels: &[Heatmap], panel: (u32, u32)) -> Result<()
         }
         Ok(())
     })
+}
+
+/// One panel of a [`panel_grid`].
+#[derive(Clone, Debug)]
+pub enum Panel {
+    /// A line chart.
+    Line(LineChart),
+    /// A heatmap.
+    Heat(Heatmap),
+}
+
+/// Writes `panels` row by row into a grid of `cols` columns (each panel `panel` pixels).
+pub fn panel_grid(path: &Path, panels: &[Panel], cols: usize, panel: (u32, u32)) -> Result<()> {
+    let cols = cols.clamp(1, panels.len().max(1));
+    let rows = panels.len().div_ceil(cols).max(1);
+    draw_png(
+        path,
+        (panel.0 * cols as u32, panel.1 * rows as u32),
+        |root| {
+            let areas = root.split_evenly((rows, cols));
+            for (p, area) in panels.iter().zip(&areas) {
+                match p {
+                    Panel::Line(c) => draw_line_chart(path, area, c)?,
+                    Panel::Heat(h) => draw_heatmap(path, area, h)?,
+                }
+            }
+            Ok(())
+        },
+    )
 }
 
 /// Light (low) to dark (high): a perceptually ordered ramp from pale yellow through teal to
@@ -386,7 +456,8 @@ pub fn tick_label(v: f64) -> String {
     if !v.is_finite() {
         return format!("{v}");
     }
-    if a == 0.0 {
+    // Below 1e-9 is rounding noise of a tick at zero (plotters places ticks in f64 steps).
+    if a < 1e-9 {
         return "0".into();
     }
     if !(1e-3..1e6).contains(&a) {

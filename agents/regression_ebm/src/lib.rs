@@ -772,6 +772,7 @@ pub fn ablation_chart(analyses: &[&Analysis]) -> LineChart {
             analyses.first().map_or(10, |a| a.train_steps) as f64,
             "trained steps".into(),
         )],
+        hlines: vec![],
     }
 }
 
@@ -790,6 +791,7 @@ pub fn curve_chart(runs: &[(SolverKind, &[(usize, f64)])]) -> LineChart {
             })
             .collect(),
         vlines: vec![],
+        hlines: vec![],
     }
 }
 

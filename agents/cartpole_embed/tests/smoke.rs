@@ -1,0 +1,140 @@
+//! A tiny embedding run: the validation cost must improve on the untrained decoder's, a
+//! resumed run must continue from its checkpoint, and bad configs must name the field.
+
+use burn::tensor::Device;
+use cartpole_embed::{Baseline, EmbedConfig, TrainOptions, load_run, train};
+use dcem::planning::{LatentPlannerConfig, MlpDecoderConfig};
+use dcem::run::Existing;
+
+fn tiny(name: &str) -> EmbedConfig {
+    let mut planner = LatentPlannerConfig::default();
+    planner.cem.n_sample = 30;
+    planner.cem.n_elite = 5;
+    planner.cem.n_iter = 5;
+    EmbedConfig {
+        name: name.into(),
+        iterations: 150,
+        horizon: 10,
+        val_states: 16,
+        val_every: 50,
+        checkpoint_every: 50,
+        adam: dcem::optim::AdamConfig {
+            lr: 2e-3,
+            ..Default::default()
+        },
+        decoder: MlpDecoderConfig {
+            hidden: 32,
+            hidden_layers: 2,
+            ..Default::default()
+        },
+        planner,
+        baselines: vec![Baseline {
+            n_sample: 50,
+            n_elite: 5,
+            n_iter: 5,
+        }],
+        ..EmbedConfig::default()
+    }
+}
+
+fn opts(dir: &std::path::Path, existing: Existing) -> TrainOptions {
+    TrainOptions {
+        runs_dir: dir.to_path_buf(),
+        existing,
+        progress: false,
+        report: true,
+    }
+}
+
+#[test]
+fn validation_cost_improves_and_resume_continues() {
+    let dir = std::env::temp_dir().join(format!("cartpole_embed_smoke_{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let device = Device::flex().autodiff();
+    let cfg = tiny("smoke");
+    let run = train(&cfg, &opts(&dir, Existing::Refuse), None, &device).unwrap();
+    let untrained = run.val_curve[0].1;
+    assert!(
+        run.best.1 < untrained - 0.5,
+        "validation cost did not improve: untrained {untrained}, best {}",
+        run.best.1
+    );
+    for f in [
+        "metrics.csv",
+        "config.toml",
+        "baselines.csv",
+        "val_cost.png",
+        "samples.png",
+    ] {
+        assert!(run.dir.join(f).is_file(), "missing {f}");
+    }
+    assert!(run.dir.join("checkpoints/best.safetensors").is_file());
+    // An existing run is refused without --overwrite/--resume.
+    assert!(train(&cfg, &opts(&dir, Existing::Refuse), None, &device).is_err());
+    // Resume to 200 iterations: the first 150 rows are kept, one more validation is added.
+    let longer = EmbedConfig {
+        iterations: 200,
+        ..cfg.clone()
+    };
+    let resumed = train(&longer, &opts(&dir, Existing::Resume), None, &device).unwrap();
+    assert_eq!(resumed.val_curve.len(), run.val_curve.len() + 1);
+    assert_eq!(
+        &resumed.val_curve[..run.val_curve.len()],
+        &run.val_curve[..]
+    );
+    assert_eq!(resumed.val_curve.last().unwrap().0, 200);
+    let reloaded = load_run(&run.dir).unwrap();
+    assert_eq!(reloaded.val_curve, resumed.val_curve);
+    // Resuming with a different experiment is refused.
+    let other = EmbedConfig { seed: 9, ..longer };
+    assert!(train(&other, &opts(&dir, Existing::Resume), None, &device).is_err());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn bad_configs_name_the_field() {
+    let cases: Vec<(EmbedConfig, &str)> = vec![
+        (
+            EmbedConfig {
+                val_every: 0,
+                ..EmbedConfig::default()
+            },
+            "val_every",
+        ),
+        (
+            EmbedConfig {
+                name: "a/b".into(),
+                ..EmbedConfig::default()
+            },
+            "name",
+        ),
+        (
+            EmbedConfig {
+                baselines: vec![Baseline {
+                    n_sample: 10,
+                    n_elite: 20,
+                    n_iter: 1,
+                }],
+                ..EmbedConfig::default()
+            },
+            "baselines[0]",
+        ),
+    ];
+    for (cfg, field) in cases {
+        let err = format!("{:#}", cfg.validate().unwrap_err());
+        assert!(err.contains(field), "{field}: {err}");
+    }
+    let mut cfg = EmbedConfig::default();
+    cfg.decoder.latent_dim = 0;
+    let err = format!("{:#}", cfg.validate().unwrap_err());
+    assert!(err.contains("latent_dim"), "{err}");
+    let parsed: Result<EmbedConfig, _> = toml::from_str("iteratons = 5");
+    assert!(parsed.unwrap_err().to_string().contains("iteratons"));
+}
+
+#[test]
+fn shipped_config_is_the_default() {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/cartpole_embed.toml");
+    assert_eq!(EmbedConfig::load(&path).unwrap(), EmbedConfig::default());
+}
