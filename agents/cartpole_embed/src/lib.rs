@@ -853,7 +853,7 @@ pub fn samples_figure(
             points,
         }));
     }
-    plot::panel_grid(path, &panels, 4, (420, 320))?;
+    plot::panel_grid(path, &panels, 4, (330, 250))?;
     eprintln!(
         "{}: start state {k}: {} cost {full_cost:.2}, latent DCEM cost {latent_cost:.2}",
         path.display(),

@@ -15,7 +15,10 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use burn::tensor::Device;
-use cartpole_embed::{EmbedConfig, TrainOptions, load_run, results_table, sweep, train, val_chart};
+use cartpole_embed::{
+    EmbedConfig, TrainOptions, load_planner, load_run, results_table, samples_figure, sweep, train,
+    val_chart,
+};
 use clap::{Parser, Subcommand};
 use dcem::run::Existing;
 
@@ -88,8 +91,8 @@ enum Command {
     /// Train every ablation variant of the config (latent sizes and temperatures) under
     /// runs/<name>/<variant>/ and write the joint val_cost.png, results.md and samples.png
     Sweep(Common),
-    /// Print the results table of finished runs and redraw their joint validation plot (into
-    /// --out)
+    /// Print the results table of finished runs; with --out also redraw their joint validation
+    /// plot and the first run's samples figure there
     Report {
         /// Run folders (each with metrics.csv, config.toml, baselines.csv).
         #[arg(required = true)]
@@ -130,6 +133,10 @@ fn main() -> Result<()> {
                 std::fs::create_dir_all(&out)?;
                 dcem::run::plot::line_chart(&out.join("val_cost.png"), &val_chart(&refs))?;
                 dcem::run::atomic_write(&out.join("results.md"), table.as_bytes())?;
+                // Fig. 3 from the first run's best decoder.
+                let best = loaded[0].dir.join("checkpoints").join("best.safetensors");
+                let (cfg, mut planner) = load_planner(&best, &device)?;
+                samples_figure(&out.join("samples.png"), &cfg, &mut planner, 0, &device)?;
                 println!("written to {}", out.display());
             }
         }
