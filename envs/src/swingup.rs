@@ -167,7 +167,10 @@ impl Env for CartpoleSwingup {
 ///
 /// Actions are in env units ([-1, 1], clamped, scaled to +-100 N); the cost of a sequence is
 /// minus the sum of the per-step rewards, each on the state before its action (paper sect. 5.2.1).
-/// Equal to [`CartpoleSwingup`] step for step.
+/// Equal to [`CartpoleSwingup`] step for step. On the CPU, costs without visited states come
+/// from a fused host rollout whose gradient is the adjoint recursion
+/// ([`swingup_rollout_adjoint`]); elsewhere, and with `keep_states`, the rollout is tensor
+/// operations ([`SwingupModel::rollout_ops`]). Both have the same values and first derivatives.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SwingupModel;
 
