@@ -290,3 +290,19 @@ fn tick_labels_are_short() {
     assert_eq!(tick_label(-2.2e-16), "0");
     assert_eq!(tick_label(2.0e7), "2.0e7");
 }
+
+#[test]
+fn step_weighted_mean_weights_rows_by_their_steps() {
+    use dcem::run::step_weighted_mean;
+    // Row 0 (step 0) covers nothing; then 100 steps at 2 ms and 300 steps at 4 ms.
+    let rows = vec![
+        vec![0.0, 9.0, 0.0],
+        vec![100.0, 1.0, 2.0],
+        vec![400.0, 1.0, 4.0],
+    ];
+    assert_eq!(
+        step_weighted_mean(&rows, 2),
+        (100.0 * 2.0 + 300.0 * 4.0) / 400.0
+    );
+    assert_eq!(step_weighted_mean(&rows[..1], 2), 0.0);
+}

@@ -28,6 +28,45 @@ pub fn check_run_name(name: &str) -> Result<()> {
     Ok(())
 }
 
+/// How a training command treats its run folder, shared by the agents.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// Where run folders go (`runs`).
+    pub runs_dir: PathBuf,
+    /// What to do with an existing run folder of the same name.
+    pub existing: Existing,
+    /// Show a progress bar (hidden anyway when stderr is not a terminal).
+    pub progress: bool,
+    /// Write the run's plots (and any end-of-run analysis) when training ends.
+    pub report: bool,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        Self {
+            runs_dir: PathBuf::from("runs"),
+            existing: Existing::Refuse,
+            progress: true,
+            report: true,
+        }
+    }
+}
+
+/// The mean of column `col` of metrics rows whose column 0 counts steps (updates, iterations)
+/// and whose `col` is a per-step average over the steps since the previous row: each row is
+/// weighted by those steps. 0 when no steps are covered.
+pub fn step_weighted_mean(rows: &[Vec<f64>], col: usize) -> f64 {
+    let (mut total, mut steps) = (0.0, 0.0);
+    for w in rows.windows(2) {
+        let n = w[1][0] - w[0][0];
+        if n > 0.0 && col < w[1].len() {
+            total += w[1][col] * n;
+            steps += n;
+        }
+    }
+    if steps > 0.0 { total / steps } else { 0.0 }
+}
+
 /// A progress bar for `len` steps of `unit` (on stderr; hidden when `show` is false or stderr
 /// is not a terminal, so logs and CI output stay clean).
 pub fn progress_bar(show: bool, len: u64, name: &str, unit: &str) -> indicatif::ProgressBar {

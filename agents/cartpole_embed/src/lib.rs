@@ -384,28 +384,7 @@ pub const METRICS: [&str; 6] = [
 ];
 
 /// Options of [`train`] that are not part of the experiment.
-#[derive(Clone, Debug)]
-pub struct TrainOptions {
-    /// Where run folders go (`runs`).
-    pub runs_dir: PathBuf,
-    /// What to do with an existing run folder of the same name.
-    pub existing: Existing,
-    /// Show a progress bar (hidden anyway when stderr is not a terminal).
-    pub progress: bool,
-    /// Write the plots at the end.
-    pub report: bool,
-}
-
-impl Default for TrainOptions {
-    fn default() -> Self {
-        Self {
-            runs_dir: PathBuf::from("runs"),
-            existing: Existing::Refuse,
-            progress: true,
-            report: true,
-        }
-    }
-}
+pub use dcem::run::RunOptions as TrainOptions;
 
 /// What a finished run measured.
 #[derive(Clone, Debug)]
@@ -635,20 +614,12 @@ pub fn summarise(
         .iter()
         .copied()
         .fold((0, f64::INFINITY), |b, p| if p.1 < b.1 { p } else { b });
-    let (mut time, mut its) = (0.0, 0.0);
-    for w in rows.windows(2) {
-        let n = w[1][0] - w[0][0];
-        if n > 0.0 {
-            time += w[1][5] * n;
-            its += n;
-        }
-    }
     Ok(RunSummary {
         dir: dir.to_path_buf(),
         config,
         val_curve,
         best,
-        ms_per_iteration: if its > 0.0 { time / its } else { 0.0 },
+        ms_per_iteration: dcem::run::step_weighted_mean(&rows, 5),
         baselines,
     })
 }

@@ -331,28 +331,7 @@ pub struct TrainState {
 pub const METRICS: [&str; 4] = ["update", "train_mse", "lr", "ms_per_update"];
 
 /// Options of [`train`] that are not part of the experiment.
-#[derive(Clone, Debug)]
-pub struct TrainOptions {
-    /// Where run folders go (`runs`).
-    pub runs_dir: PathBuf,
-    /// What to do with an existing run folder of the same name.
-    pub existing: Existing,
-    /// Show a progress bar (it is hidden anyway when stderr is not a terminal).
-    pub progress: bool,
-    /// Write the plots and the ablation at the end.
-    pub report: bool,
-}
-
-impl Default for TrainOptions {
-    fn default() -> Self {
-        Self {
-            runs_dir: PathBuf::from("runs"),
-            existing: Existing::Refuse,
-            progress: true,
-            report: true,
-        }
-    }
-}
+pub use dcem::run::RunOptions as TrainOptions;
 
 /// What a finished run measured.
 #[derive(Clone, Debug)]
@@ -529,7 +508,7 @@ pub fn train(
     let summary = RunSummary {
         dir: dir.path().to_path_buf(),
         curve,
-        ms_per_update: mean_ms_per_update(&rows),
+        ms_per_update: dcem::run::step_weighted_mean(&rows, 3),
         model,
     };
     if opts.report {
@@ -894,27 +873,13 @@ pub fn load_run(dir: &Path, device: &Device) -> Result<RunSummary> {
         dir.join("metrics.csv").display()
     );
     let curve = rows.iter().map(|r| (r[0] as usize, r[1])).collect();
-    let ms = mean_ms_per_update(&rows);
+    let ms = dcem::run::step_weighted_mean(&rows, 3);
     Ok(RunSummary {
         dir: dir.to_path_buf(),
         curve,
         ms_per_update: ms,
         model,
     })
-}
-
-/// Mean wall-clock time per update over a run's metrics rows (each row's figure covers the
-/// updates since the previous row; resumed runs included).
-pub fn mean_ms_per_update(rows: &[Vec<f64>]) -> f64 {
-    let (mut time, mut updates) = (0.0, 0.0);
-    for w in rows.windows(2) {
-        let n = w[1][0] - w[0][0];
-        if n > 0.0 {
-            time += w[1][3] * n;
-            updates += n;
-        }
-    }
-    if updates > 0.0 { time / updates } else { 0.0 }
 }
 
 /// Recomputes a run's plots and ablation from its folder.
