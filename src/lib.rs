@@ -48,6 +48,7 @@ mod noise;
 pub mod optim;
 pub mod planner;
 pub mod planning;
+pub mod replay;
 pub mod run;
 
 pub use error::{Error, Result};

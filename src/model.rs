@@ -38,3 +38,40 @@ pub trait Model {
         Ok(self.rollout(states, actions, false)?.cost)
     }
 }
+
+/// A model whose every action is held for `repeat` steps of an inner model: the planner's
+/// `[batch, horizon, action_dim]` sequence runs as `horizon * repeat` inner steps (the
+/// environment's action repeat, for planning on a per-step model such as the true dynamics).
+/// Visited states, when kept, are the inner model's, `horizon * repeat + 1` of them.
+#[derive(Clone, Debug)]
+pub struct RepeatActions<M> {
+    /// The per-step model.
+    pub model: M,
+    /// Steps each action is held, at least 1.
+    pub repeat: usize,
+}
+
+impl<M: Model> Model for RepeatActions<M> {
+    fn state_dim(&self) -> usize {
+        self.model.state_dim()
+    }
+
+    fn action_dim(&self) -> usize {
+        self.model.action_dim()
+    }
+
+    fn rollout(&self, states: Tensor<2>, actions: Tensor<3>, keep_states: bool) -> Result<Rollout> {
+        if self.repeat == 0 {
+            return Err(crate::error::Error::option("repeat", "must be at least 1"));
+        }
+        if self.repeat == 1 {
+            return self.model.rollout(states, actions, keep_states);
+        }
+        let [b, h, a] = actions.dims();
+        let held = actions
+            .unsqueeze_dim::<4>(2)
+            .expand([b, h, self.repeat, a])
+            .reshape([b, h * self.repeat, a]);
+        self.model.rollout(states, held, keep_states)
+    }
+}

@@ -125,3 +125,76 @@ impl Episode {
         truncated
     }
 }
+
+/// Which environment to build, as a config section (`kind = "swingup" | "cheetah_run" |
+/// "walker_walk" | "gym"`). The DeepMind Control tasks need the `mujoco` feature, `gym` the
+/// `python` feature; asking for one without it is an error that says how to build it.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum EnvSpec {
+    /// The native [`CartpoleSwingup`].
+    Swingup {
+        /// Steps per episode.
+        #[serde(default = "default_swingup_steps")]
+        episode_steps: usize,
+    },
+    /// DeepMind Control `cheetah.run` (1000 steps per episode).
+    CheetahRun,
+    /// DeepMind Control `walker.walk` (1000 steps per episode).
+    WalkerWalk,
+    /// Any Python Gymnasium environment with a Box action space, by id.
+    Gym {
+        /// The Gymnasium id, e.g. `Pendulum-v1`.
+        id: String,
+    },
+}
+
+fn default_swingup_steps() -> usize {
+    SwingupConfig::default().episode_steps
+}
+
+impl Default for EnvSpec {
+    fn default() -> Self {
+        Self::Swingup {
+            episode_steps: default_swingup_steps(),
+        }
+    }
+}
+
+impl EnvSpec {
+    /// A short name for logs and plots.
+    pub fn name(&self) -> String {
+        match self {
+            Self::Swingup { .. } => "swingup".into(),
+            Self::CheetahRun => "cheetah.run".into(),
+            Self::WalkerWalk => "walker.walk".into(),
+            Self::Gym { id } => id.clone(),
+        }
+    }
+}
+
+/// Builds the environment `spec` names.
+pub fn make_env(spec: &EnvSpec) -> Result<Box<dyn dcem::env::Env>> {
+    match spec {
+        EnvSpec::Swingup { episode_steps } => Ok(Box::new(CartpoleSwingup::new(SwingupConfig {
+            episode_steps: *episode_steps,
+        })?)),
+        #[cfg(feature = "mujoco")]
+        EnvSpec::CheetahRun => Ok(Box::new(dmc::CheetahRun::new()?)),
+        #[cfg(feature = "mujoco")]
+        EnvSpec::WalkerWalk => Ok(Box::new(dmc::WalkerWalk::new()?)),
+        #[cfg(not(feature = "mujoco"))]
+        EnvSpec::CheetahRun | EnvSpec::WalkerWalk => Err(Error::Config(format!(
+            "env kind {:?} needs MuJoCo: run scripts/setup_venv.sh, then build with \
+             `--features dcem-envs/mujoco`",
+            spec.name()
+        ))),
+        #[cfg(feature = "python")]
+        EnvSpec::Gym { id } => Ok(Box::new(GymEnv::new(id)?)),
+        #[cfg(not(feature = "python"))]
+        EnvSpec::Gym { id } => Err(Error::Config(format!(
+            "env kind \"gym\" (id {id:?}) needs embedded Python: run scripts/setup_venv.sh, \
+             then build with `--features dcem-envs/python`"
+        ))),
+    }
+}

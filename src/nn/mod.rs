@@ -8,10 +8,12 @@
 
 mod fast;
 mod mlp;
+mod rssm;
 
 pub use fast::{elu_and_slope, softplus_and_slope};
 
 pub use mlp::{Activation, Init, Linear, Mlp};
+pub use rssm::{Rssm, RssmConfig, RssmLoss, SequenceBatch, normal_noise};
 
 use burn::tensor::{DType, Device, Tensor, TensorData};
 

@@ -107,6 +107,17 @@ impl CemPlanner {
         &self.config
     }
 
+    /// The planner's noise generator (saved with checkpoints so a resumed run draws the same
+    /// samples).
+    pub fn rng(&self) -> &ChaCha8Rng {
+        &self.rng
+    }
+
+    /// Replaces the noise generator (restoring a checkpoint).
+    pub fn set_rng(&mut self, rng: ChaCha8Rng) {
+        self.rng = rng;
+    }
+
     fn mid_action(&self) -> f64 {
         0.5 * (self.config.action_low + self.config.action_high)
     }

@@ -1,0 +1,211 @@
+//! `planet_dcem`: PlaNet-style online model-based RL with full-space CEM (phase 1) or latent
+//! DCEM with an online-learned action decoder (phase 2) on a learned RSSM (paper sect. 5.2.2).
+//!
+//! ```text
+//! cargo run --release -p planet-dcem -- train                                   # swing-up, full CEM
+//! cargo run --release -p planet-dcem -- train --config configs/planet_swingup_latent.toml
+//! cargo run --release -p planet-dcem -- true-model --config configs/planet_swingup.toml
+//! cargo run --release -p planet-dcem --features dcem-envs/mujoco -- train --config configs/planet_cheetah_run.toml
+//! cargo run --release -p planet-dcem -- report runs/planet_swingup runs/planet_swingup_latent
+//! ```
+
+// Tensor ops allocate fresh buffers; mimalloc serves them faster than glibc's allocator.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+use std::path::PathBuf;
+
+use anyhow::{Result, ensure};
+use clap::{Parser, Subcommand};
+use dcem::run::{Existing, atomic_write};
+use dcem_envs::{EnvSpec, make_env};
+use planet_dcem::{
+    ActionMap, EvalSummary, PlanetConfig, RunOptions, eval_table, evaluate, load_agent, load_run,
+    parse_device, train, true_model_eval, write_plots,
+};
+
+#[derive(Parser)]
+#[command(
+    about = "PlaNet-style model-based RL with CEM and latent DCEM planners (paper sect. 5.2.2)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args)]
+struct TrainArgs {
+    /// Experiment config.
+    #[arg(long, default_value = "configs/planet_swingup.toml")]
+    config: PathBuf,
+    /// Folder that holds the run folders.
+    #[arg(long, default_value = "runs")]
+    runs_dir: PathBuf,
+    /// Override the config's run name.
+    #[arg(long)]
+    name: Option<String>,
+    /// Override the number of planning episodes (`train.episodes`).
+    #[arg(long)]
+    episodes: Option<usize>,
+    /// Override the config's seed.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Run on any Gymnasium environment id instead of the config's env (needs
+    /// `--features dcem-envs/python`).
+    #[arg(long)]
+    gym_id: Option<String>,
+    /// Replace an existing run folder of the same name (default: refuse).
+    #[arg(long, conflicts_with = "resume")]
+    overwrite: bool,
+    /// Continue the run in the existing folder from its last checkpoint.
+    #[arg(long)]
+    resume: bool,
+    /// Compute device (`cpu`).
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train (phase 1 or 2, per the config); writes runs/<name>/ (config.toml, metrics.csv,
+    /// learning_curves.png, checkpoints/, eval.json)
+    Train(TrainArgs),
+    /// Evaluate a run's latest checkpoint without exploration noise
+    Eval {
+        /// The run folder.
+        run: PathBuf,
+        /// Episodes.
+        #[arg(long, default_value_t = 10)]
+        episodes: usize,
+        /// Compute device (`cpu`).
+        #[arg(long, default_value = "cpu")]
+        device: String,
+    },
+    /// The swing-up's upper bound: the config's CEM planner on the true dynamics, on the same
+    /// evaluation start states as the runs
+    TrueModel {
+        /// Experiment config (its env, action repeat and [cem] are used).
+        #[arg(long, default_value = "configs/planet_swingup.toml")]
+        config: PathBuf,
+        /// Episodes.
+        #[arg(long, default_value_t = 10)]
+        episodes: usize,
+        /// Write the summary as JSON here.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Print the final evaluations of finished runs (and of --true-model JSON files) as a table;
+    /// redraw each run's learning curves with the upper bound marked
+    Report {
+        /// Run folders (each with eval.json).
+        #[arg(required = true)]
+        runs: Vec<PathBuf>,
+        /// A JSON summary written by `true-model --out`.
+        #[arg(long)]
+        true_model: Option<PathBuf>,
+        /// Also write the table here.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+fn main() -> Result<()> {
+    match Cli::parse().command {
+        Command::Train(a) => {
+            let device = parse_device(&a.device)?;
+            let mut cfg = PlanetConfig::load(&a.config)?;
+            if let Some(n) = a.name {
+                cfg.name = n;
+            }
+            if let Some(e) = a.episodes {
+                cfg.train.episodes = e;
+            }
+            if let Some(s) = a.seed {
+                cfg.seed = s;
+            }
+            if let Some(id) = a.gym_id {
+                cfg.env = EnvSpec::Gym { id };
+            }
+            cfg.validate()?;
+            let existing = if a.overwrite {
+                Existing::Overwrite
+            } else if a.resume {
+                Existing::Resume
+            } else {
+                Existing::Refuse
+            };
+            let opts = RunOptions {
+                runs_dir: a.runs_dir,
+                existing,
+                progress: !a.quiet,
+                report: true,
+            };
+            let run = train(&cfg, &opts, &device)?;
+            if let Some(e) = &run.eval {
+                println!("{}", eval_table(std::slice::from_ref(e)));
+            }
+            println!("run written to {}", run.dir.display());
+        }
+        Command::Eval {
+            run,
+            episodes,
+            device,
+        } => {
+            ensure!(episodes >= 1, "--episodes must be at least 1");
+            let device = parse_device(&device)?;
+            let (cfg, mut agent, map) = load_agent(&run, &device)?;
+            let mut env = make_env(&cfg.env)?;
+            let _: &ActionMap = &map;
+            let s = evaluate(&mut agent, env.as_mut(), &map, episodes, &cfg.name)?;
+            println!("{}", eval_table(&[s]));
+        }
+        Command::TrueModel {
+            config,
+            episodes,
+            out,
+        } => {
+            ensure!(episodes >= 1, "--episodes must be at least 1");
+            let cfg = PlanetConfig::load(&config)?;
+            let s = true_model_eval(&cfg, episodes)?;
+            println!("{}", eval_table(std::slice::from_ref(&s)));
+            if let Some(out) = out {
+                atomic_write(&out, serde_json::to_string_pretty(&s)?.as_bytes())?;
+            }
+        }
+        Command::Report {
+            runs,
+            true_model,
+            out,
+        } => {
+            let bound: Option<EvalSummary> = match &true_model {
+                Some(p) => Some(serde_json::from_str(&std::fs::read_to_string(p)?)?),
+                None => None,
+            };
+            let mut rows = Vec::new();
+            for dir in &runs {
+                let run = load_run(dir)?;
+                let hline = bound
+                    .as_ref()
+                    .map(|b| (b.mean, format!("CEM, true dynamics ({:.1})", b.mean)));
+                write_plots(&run, hline)?;
+                match run.eval {
+                    Some(mut e) => {
+                        e.label = format!("{} ({})", e.label, run.config.name);
+                        rows.push(e);
+                    }
+                    None => eprintln!("{}: no eval.json (unfinished run?)", dir.display()),
+                }
+            }
+            rows.extend(bound);
+            let table = eval_table(&rows);
+            println!("{table}");
+            if let Some(out) = out {
+                atomic_write(&out, table.as_bytes())?;
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,539 @@
+//! PlaNet's recurrent state-space model (RSSM) for proprioceptive observations (Hafner et al.,
+//! 2019; DCEM paper sect. 5.2.2 and appendix D).
+//!
+//! The latent state is a deterministic GRU path `h` and a stochastic part `s`:
+//!
+//! ```text
+//! h_t = GRU(h_{t-1}, relu(W_in [s_{t-1}, a_{t-1}]))           deterministic path
+//! s_t ~ N(prior(h_t))                  (imagination)            prior p(s_t | h_t)
+//! s_t ~ N(posterior(h_t, enc(o_t)))    (filtering, training)    posterior q(s_t | h_t, o_t)
+//! o_t ~ N(obs_head(h_t, s_t), 1),  r_{t-1} ~ N(reward_head(h_t, s_t), 1)
+//! ```
+//!
+//! The GRU computes its three gate pre-activations with one matmul over `[x, h]` (PlaNet's
+//! cell: `r, c, u = split(W [x, h] + b)`, `c = tanh(sigmoid(r) * c)`, `u = sigmoid(u - 1)`,
+//! `h' = u * c + (1 - u) * h`). Gaussian standard deviations are `softplus(raw) + min_std`.
+//! Training maximises the one-step variational bound (PlaNet's eq. 3) over chunks of sequences:
+//! Gaussian log-likelihood of observations and rewards minus `KL(posterior || prior)`, the
+//! latter clamped from below at `free_nats` (its mean over the chunk; below it the KL term has
+//! no gradient).
+//!
+//! As a [`Model`] the RSSM rolls action sequences forward from a batch of latent states
+//! `[h, s]` with the prior's mean as the next stochastic state, and costs each sequence minus
+//! its sum of predicted rewards: this is what the planners search over.
+
+use burn::tensor::{Device, Tensor, activation, s};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::model::{Model, Rollout};
+use crate::nn::{Activation, Mlp, tensor_from_f64};
+
+/// Sizes and loss options of [`Rssm`]. Defaults are the paper's (PlaNet's): a 200-unit GRU,
+/// a 30-dimensional stochastic state, 200-unit hidden layers, free nats 3.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RssmConfig {
+    /// Units of the deterministic (GRU) path.
+    pub deter: usize,
+    /// Width of the stochastic state.
+    pub stoch: usize,
+    /// Units of every hidden layer (encoder, prior, posterior, heads, GRU input).
+    pub hidden: usize,
+    /// Lower bound added to the softplus of every standard deviation.
+    pub min_std: f64,
+    /// The KL term is `max(mean KL, free_nats)`.
+    pub free_nats: f64,
+    /// Weight of the KL term.
+    pub kl_scale: f64,
+    /// Weight of the reward log-likelihood.
+    pub reward_scale: f64,
+    /// Model observations and rewards in `symlog(x) = sign(x) ln(1 + |x|)` space (DreamerV3's
+    /// squashing): the encoder sees and the heads predict symlog values, and imagined rewards
+    /// are mapped back with `symexp`. For tasks whose observations and rewards span orders of
+    /// magnitude (the swing-up's unbounded cart).
+    pub symlog: bool,
+}
+
+impl Default for RssmConfig {
+    fn default() -> Self {
+        Self {
+            deter: 200,
+            stoch: 30,
+            hidden: 200,
+            min_std: 0.1,
+            free_nats: 3.0,
+            kl_scale: 1.0,
+            reward_scale: 1.0,
+            symlog: false,
+        }
+    }
+}
+
+impl RssmConfig {
+    /// Checks every option; the error names the first bad one.
+    pub fn validate(&self) -> Result<()> {
+        for (name, v) in [
+            ("deter", self.deter),
+            ("stoch", self.stoch),
+            ("hidden", self.hidden),
+        ] {
+            if v == 0 {
+                return Err(Error::option(name, "must be at least 1"));
+            }
+        }
+        for (name, v) in [
+            ("min_std", self.min_std),
+            ("free_nats", self.free_nats),
+            ("kl_scale", self.kl_scale),
+            ("reward_scale", self.reward_scale),
+        ] {
+            if !v.is_finite() || v < 0.0 {
+                return Err(Error::option(
+                    name,
+                    format!("must be finite and >= 0, got {v}"),
+                ));
+            }
+        }
+        if self.min_std == 0.0 {
+            return Err(Error::option(
+                "min_std",
+                "must be > 0 (it keeps the KL finite)",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Length of a latent state `[h, s]`.
+    pub fn state_dim(&self) -> usize {
+        self.deter + self.stoch
+    }
+}
+
+/// A batch of sequence chunks for [`Rssm::loss`], time-major, as plain `f64`/`f32` host data
+/// already on the device.
+#[derive(Clone, Debug)]
+pub struct SequenceBatch {
+    /// Observations `[length * batch, obs_dim]`, row `t * batch + b`.
+    pub obs: Tensor<2>,
+    /// Actions `[length * batch, action_dim]`; row `t * batch + b` is the action taken after
+    /// observation `t`.
+    pub actions: Tensor<2>,
+    /// Rewards `[length * batch, 1]`; row `t * batch + b` follows action `t`.
+    pub rewards: Tensor<2>,
+    /// Standard normal noise `[length * batch, stoch]` for the posterior samples.
+    pub noise: Tensor<2>,
+    /// Sequence length.
+    pub length: usize,
+    /// Sequences in the batch.
+    pub batch: usize,
+}
+
+/// The terms of the training loss (tensors on the tape, scalars `[1]`).
+#[derive(Clone, Debug)]
+pub struct RssmLoss {
+    /// The loss to minimise: `obs + reward_scale * reward + kl_scale * max(kl, free_nats)`.
+    pub total: Tensor<1>,
+    /// Negative observation log-likelihood per step (constants dropped).
+    pub obs: Tensor<1>,
+    /// Negative reward log-likelihood per step (constants dropped).
+    pub reward: Tensor<1>,
+    /// Mean `KL(posterior || prior)` per step, before the free-nats clamp.
+    pub kl: Tensor<1>,
+    /// The posterior states `[h, s]` of every step, detached, `[length * batch, state_dim]`
+    /// (start states for planning from replayed data).
+    pub states: Tensor<2>,
+}
+
+/// The RSSM. Parameters are plain tensors in [`Mlp`]s, like the rest of `dcem::nn`.
+#[derive(Clone, Debug)]
+pub struct Rssm {
+    config: RssmConfig,
+    obs_dim: usize,
+    action_dim: usize,
+    /// Observation encoder `o -> hidden` (two ReLU layers).
+    pub encoder: Mlp,
+    /// GRU input layer `[s, a] -> hidden` (followed by ReLU).
+    pub input: Mlp,
+    /// The GRU's fused gates `[x, h] -> 3 * deter` (reset, candidate, update).
+    pub gru: Mlp,
+    /// Prior `h -> [mean, raw std]` of the stochastic state.
+    pub prior: Mlp,
+    /// Posterior `[h, enc(o)] -> [mean, raw std]`.
+    pub posterior: Mlp,
+    /// Observation head `[h, s] -> o`.
+    pub obs_head: Mlp,
+    /// Reward head `[h, s] -> r`.
+    pub reward_head: Mlp,
+}
+
+const PARTS: [&str; 7] = [
+    "encoder",
+    "input",
+    "gru",
+    "prior",
+    "posterior",
+    "obs_head",
+    "reward_head",
+];
+
+impl Rssm {
+    /// A freshly initialised model (PyTorch's default initialisation, from `rng`).
+    pub fn new<R: Rng + ?Sized>(
+        config: RssmConfig,
+        obs_dim: usize,
+        action_dim: usize,
+        device: &Device,
+        rng: &mut R,
+    ) -> Result<Self> {
+        config.validate()?;
+        if obs_dim == 0 || action_dim == 0 {
+            return Err(Error::option(
+                "obs_dim/action_dim",
+                format!("must be at least 1, got {obs_dim}/{action_dim}"),
+            ));
+        }
+        let (d, z, hd) = (config.deter, config.stoch, config.hidden);
+        let relu = Activation::Relu;
+        Ok(Self {
+            encoder: Mlp::new(&[obs_dim, hd, hd], relu, device, rng)?,
+            input: Mlp::new(&[z + action_dim, hd], relu, device, rng)?,
+            gru: Mlp::new(&[hd + d, 3 * d], relu, device, rng)?,
+            prior: Mlp::new(&[d, hd, 2 * z], relu, device, rng)?,
+            posterior: Mlp::new(&[d + hd, hd, 2 * z], relu, device, rng)?,
+            obs_head: Mlp::new(&[d + z, hd, hd, obs_dim], relu, device, rng)?,
+            reward_head: Mlp::new(&[d + z, hd, hd, 1], relu, device, rng)?,
+            config,
+            obs_dim,
+            action_dim,
+        })
+    }
+
+    /// The model's options.
+    pub fn config(&self) -> &RssmConfig {
+        &self.config
+    }
+
+    /// Length of an observation.
+    pub fn obs_dim(&self) -> usize {
+        self.obs_dim
+    }
+
+    /// The networks with their names, in a fixed order.
+    pub fn parts(&self) -> [(&'static str, &Mlp); 7] {
+        [
+            (PARTS[0], &self.encoder),
+            (PARTS[1], &self.input),
+            (PARTS[2], &self.gru),
+            (PARTS[3], &self.prior),
+            (PARTS[4], &self.posterior),
+            (PARTS[5], &self.obs_head),
+            (PARTS[6], &self.reward_head),
+        ]
+    }
+
+    fn parts_mut(&mut self) -> [&mut Mlp; 7] {
+        [
+            &mut self.encoder,
+            &mut self.input,
+            &mut self.gru,
+            &mut self.prior,
+            &mut self.posterior,
+            &mut self.obs_head,
+            &mut self.reward_head,
+        ]
+    }
+
+    /// Every parameter, in the order of [`Rssm::param_names`].
+    pub fn params(&self) -> Vec<Tensor<2>> {
+        self.parts().iter().flat_map(|(_, m)| m.params()).collect()
+    }
+
+    /// Names of the parameters (`gru.layers.0.weight`, ...).
+    pub fn param_names(&self) -> Vec<String> {
+        self.parts()
+            .iter()
+            .flat_map(|(p, m)| m.param_names().into_iter().map(move |n| format!("{p}.{n}")))
+            .collect()
+    }
+
+    /// Replaces every parameter (same order and shapes as [`Rssm::params`]).
+    pub fn set_params(&mut self, params: Vec<Tensor<2>>) -> Result<()> {
+        let total: usize = self.parts().iter().map(|(_, m)| m.params().len()).sum();
+        if params.len() != total {
+            return Err(Error::shape(
+                "Rssm::set_params",
+                format!("{total} tensors"),
+                params.len(),
+            ));
+        }
+        let mut it = params.into_iter();
+        for m in self.parts_mut() {
+            let n = m.params().len();
+            m.set_params(it.by_ref().take(n).collect())?;
+        }
+        Ok(())
+    }
+
+    /// Marks every parameter as requiring gradients.
+    pub fn require_grad(mut self) -> Self {
+        for m in self.parts_mut() {
+            *m = m.clone().require_grad();
+        }
+        self
+    }
+
+    /// A copy whose parameters are detached from any autodiff graph.
+    pub fn detached(&self) -> Self {
+        let mut out = self.clone();
+        for m in out.parts_mut() {
+            *m = m.detached();
+        }
+        out
+    }
+
+    /// Number of scalar parameters.
+    pub fn num_params(&self) -> usize {
+        self.parts().iter().map(|(_, m)| m.num_params()).sum()
+    }
+
+    /// The GRU cell: `h' = GRU(h, x)` for `h: [n, deter]`, `x: [n, hidden]`.
+    pub fn gru_cell(&self, h: Tensor<2>, x: Tensor<2>) -> Tensor<2> {
+        let d = self.config.deter;
+        let parts = self.gru.forward(Tensor::cat(vec![x, h.clone()], 1));
+        let reset = activation::sigmoid(parts.clone().slice(s![.., 0..d]));
+        let cand = (reset * parts.clone().slice(s![.., d..2 * d])).tanh();
+        let update = activation::sigmoid(parts.slice(s![.., 2 * d..3 * d]).sub_scalar(1.0));
+        let keep = update.clone().neg().add_scalar(1.0);
+        update * cand + keep * h
+    }
+
+    /// The deterministic transition `h_t = GRU(h_{t-1}, relu(W_in [s_{t-1}, a_{t-1}]))`.
+    pub fn transition(&self, h: Tensor<2>, s: Tensor<2>, a: Tensor<2>) -> Tensor<2> {
+        let x = activation::relu(self.input.forward(Tensor::cat(vec![s, a], 1)));
+        self.gru_cell(h, x)
+    }
+
+    fn gaussian(&self, raw: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
+        let z = self.config.stoch;
+        let mean = raw.clone().slice(s![.., 0..z]);
+        let std =
+            activation::softplus(raw.slice(s![.., z..2 * z]), 1.0).add_scalar(self.config.min_std);
+        (mean, std)
+    }
+
+    /// The prior's mean and standard deviation of `s_t` given `h_t`.
+    pub fn prior_dist(&self, h: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
+        self.gaussian(self.prior.forward(h))
+    }
+
+    /// The posterior's mean and standard deviation of `s_t` given `h_t` and the encoded
+    /// observation.
+    pub fn posterior_dist(&self, h: Tensor<2>, embed: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
+        self.gaussian(self.posterior.forward(Tensor::cat(vec![h, embed], 1)))
+    }
+
+    /// The encoder's features of observations `[n, obs_dim]` (raw; squashed here when
+    /// `symlog` is set).
+    pub fn encode(&self, obs: Tensor<2>) -> Tensor<2> {
+        activation::relu(self.encoder.forward(self.squash(obs)))
+    }
+
+    /// `symlog(x)` when the model works in symlog space, else `x`.
+    pub fn squash(&self, x: Tensor<2>) -> Tensor<2> {
+        if self.config.symlog {
+            x.clone().sign() * x.abs().log1p()
+        } else {
+            x
+        }
+    }
+
+    /// The inverse of [`Rssm::squash`] (`symexp`, its argument clamped to +-30).
+    pub fn unsquash(&self, x: Tensor<2>) -> Tensor<2> {
+        if self.config.symlog {
+            x.clone().sign() * x.abs().clamp_max(30.0).exp().sub_scalar(1.0)
+        } else {
+            x
+        }
+    }
+
+    /// The zero latent state `[n, state_dim]` that every episode (and every training chunk)
+    /// starts from.
+    pub fn initial_state(&self, n: usize, device: &Device) -> Tensor<2> {
+        Tensor::zeros([n, self.config.state_dim()], device)
+    }
+
+    /// One filtering step for acting: from the latent state `[h, s]` before the previous
+    /// action, that action `[n, action_dim]` and the new observation `[n, obs_dim]`, the new
+    /// latent state with the posterior's mean as `s`.
+    pub fn filter(&self, state: Tensor<2>, action: Tensor<2>, obs: Tensor<2>) -> Result<Tensor<2>> {
+        let n = state.dims()[0];
+        let (d, z) = (self.config.deter, self.config.stoch);
+        if state.dims() != [n, d + z]
+            || action.dims() != [n, self.action_dim]
+            || obs.dims() != [n, self.obs_dim]
+        {
+            return Err(Error::shape(
+                "Rssm::filter state/action/obs",
+                format!(
+                    "[n, {}] / [n, {}] / [n, {}]",
+                    d + z,
+                    self.action_dim,
+                    self.obs_dim
+                ),
+                (state.dims(), action.dims(), obs.dims()),
+            ));
+        }
+        let h = self.transition(
+            state.clone().slice(s![.., 0..d]),
+            state.slice(s![.., d..d + z]),
+            action,
+        );
+        let (mean, _) = self.posterior_dist(h.clone(), self.encode(obs));
+        Ok(Tensor::cat(vec![h, mean], 1))
+    }
+
+    /// The training loss on a chunk batch. The first step of every sequence starts from the
+    /// zero state with a zero previous action; the reward after action `t` is predicted from
+    /// the state at `t + 1`.
+    pub fn loss(&self, batch: &SequenceBatch) -> Result<RssmLoss> {
+        let (l, b) = (batch.length, batch.batch);
+        let (d, z) = (self.config.deter, self.config.stoch);
+        let rows = l * b;
+        let check = |t: &Tensor<2>, w: usize, what: &'static str| -> Result<()> {
+            if t.dims() != [rows, w] {
+                return Err(Error::shape(what, format!("[{rows}, {w}]"), t.dims()));
+            }
+            Ok(())
+        };
+        if l < 2 || b == 0 {
+            return Err(Error::option(
+                "sequence chunk",
+                format!("needs length >= 2 and batch >= 1, got {l} x {b}"),
+            ));
+        }
+        check(&batch.obs, self.obs_dim, "SequenceBatch::obs")?;
+        check(&batch.actions, self.action_dim, "SequenceBatch::actions")?;
+        check(&batch.rewards, 1, "SequenceBatch::rewards")?;
+        check(&batch.noise, z, "SequenceBatch::noise")?;
+        let device = batch.obs.device();
+        let embed = self.encode(batch.obs.clone());
+        let mut h = Tensor::<2>::zeros([b, d], &device);
+        let mut st = Tensor::<2>::zeros([b, z], &device);
+        let mut a = Tensor::<2>::zeros([b, self.action_dim], &device);
+        let mut feats = Vec::with_capacity(l);
+        let mut kls = Vec::with_capacity(l);
+        for t in 0..l {
+            let r = t * b..(t + 1) * b;
+            h = self.transition(h, st, a);
+            let (pm, ps) = self.prior_dist(h.clone());
+            let (qm, qs) = self.posterior_dist(h.clone(), embed.clone().slice(r.clone()));
+            st = qm.clone() + qs.clone() * batch.noise.clone().slice(r.clone());
+            // KL(N(qm, qs) || N(pm, ps)), summed over the state's coordinates.
+            let ratio = qs.clone() / ps.clone();
+            let diff = (qm - pm) / ps;
+            let kl = (ratio.clone() * ratio.clone()).sub_scalar(1.0) + diff.clone() * diff
+                - ratio.log().mul_scalar(2.0);
+            kls.push(kl.sum_dim(1).mul_scalar(0.5));
+            feats.push(Tensor::cat(vec![h.clone(), st.clone()], 1));
+            a = batch.actions.clone().slice(r);
+        }
+        let feats = Tensor::cat(feats, 0);
+        let obs_err = self.obs_head.forward(feats.clone()) - self.squash(batch.obs.clone());
+        let obs_loss = (obs_err.clone() * obs_err)
+            .sum_dim(1)
+            .mean()
+            .mul_scalar(0.5);
+        let predicted = self.reward_head.forward(feats.clone().slice(b..rows));
+        let rew_err = predicted - self.squash(batch.rewards.clone().slice(0..rows - b));
+        let rew_loss = (rew_err.clone() * rew_err).mean().mul_scalar(0.5);
+        let kl = Tensor::cat(kls, 0).mean();
+        let total = obs_loss.clone()
+            + rew_loss.clone().mul_scalar(self.config.reward_scale)
+            + kl.clone()
+                .clamp_min(self.config.free_nats)
+                .mul_scalar(self.config.kl_scale);
+        Ok(RssmLoss {
+            total,
+            obs: obs_loss,
+            reward: rew_loss,
+            kl,
+            states: feats.detach(),
+        })
+    }
+
+    /// Imagines `actions: [n, horizon, action_dim]` from latent states `[n, state_dim]` with
+    /// the prior's mean as the stochastic state, returning the predicted rewards
+    /// `[n, horizon]` and, with `keep_states`, the visited states `[n, horizon + 1, state_dim]`.
+    pub fn imagine(
+        &self,
+        states: Tensor<2>,
+        actions: Tensor<3>,
+        keep_states: bool,
+    ) -> Result<(Tensor<2>, Option<Tensor<3>>)> {
+        let [n, sd] = states.dims();
+        let [na, horizon, ad] = actions.dims();
+        let (d, z) = (self.config.deter, self.config.stoch);
+        if sd != d + z || na != n || ad != self.action_dim || horizon == 0 {
+            return Err(Error::shape(
+                "Rssm rollout states/actions",
+                format!("[n, {}] and [n, horizon >= 1, {}]", d + z, self.action_dim),
+                (states.dims(), actions.dims()),
+            ));
+        }
+        let mut h = states.clone().slice(s![.., 0..d]);
+        let mut st = states.clone().slice(s![.., d..d + z]);
+        let mut feats = Vec::with_capacity(horizon);
+        for t in 0..horizon {
+            let a = actions.clone().slice(s![.., t..t + 1, ..]).reshape([n, ad]);
+            h = self.transition(h, st, a);
+            st = self.prior.forward(h.clone()).slice(s![.., 0..z]);
+            feats.push(Tensor::cat(vec![h.clone(), st.clone()], 1));
+        }
+        // One reward-head pass over all steps: rows t * n + i.
+        let all = Tensor::cat(feats, 0);
+        let rewards = self
+            .unsquash(self.reward_head.forward(all.clone()))
+            .reshape([horizon, n])
+            .transpose();
+        let visited = keep_states.then(|| {
+            let steps = all.reshape([horizon, n, d + z]).swap_dims(0, 1);
+            Tensor::cat(vec![states.unsqueeze_dim::<3>(1), steps], 1)
+        });
+        Ok((rewards, visited))
+    }
+}
+
+impl Model for Rssm {
+    fn state_dim(&self) -> usize {
+        self.config.state_dim()
+    }
+
+    fn action_dim(&self) -> usize {
+        self.action_dim
+    }
+
+    fn rollout(&self, states: Tensor<2>, actions: Tensor<3>, keep_states: bool) -> Result<Rollout> {
+        let n = states.dims()[0];
+        let (rewards, states) = self.imagine(states, actions, keep_states)?;
+        Ok(Rollout {
+            cost: rewards.sum_dim(1).reshape([n]).neg(),
+            states,
+        })
+    }
+}
+
+/// Standard normal noise `[rows, cols]` drawn on the host from `rng` (so a seeded run draws the
+/// same noise on every backend), in the device's float dtype.
+pub fn normal_noise<R: Rng + ?Sized>(
+    rows: usize,
+    cols: usize,
+    device: &Device,
+    rng: &mut R,
+) -> Result<Tensor<2>> {
+    let mut v = vec![0f32; rows * cols];
+    crate::noise::fill_normal(rng, &mut v);
+    let v: Vec<f64> = v.into_iter().map(f64::from).collect();
+    tensor_from_f64(&v, [rows, cols], device)
+}
