@@ -307,3 +307,168 @@ fn unrolled_gd_through_mlp_energy_matches_finite_differences() {
         "unrolled GD through an MLP energy: relative error {err:e}"
     );
 }
+
+fn small_rssm(device: &Device, rng: &mut ChaCha8Rng, symlog: bool) -> dcem::nn::Rssm {
+    let cfg = dcem::nn::RssmConfig {
+        deter: 4,
+        stoch: 3,
+        hidden: 5,
+        free_nats: 0.0,
+        symlog,
+        ..Default::default()
+    };
+    dcem::nn::Rssm::new(cfg, 2, 1, device, rng).unwrap()
+}
+
+#[test]
+fn gru_cell_gradient_matches_finite_differences() {
+    let device = device();
+    let plain = device.clone().without_autodiff();
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    let model = small_rssm(&device, &mut rng, false);
+    let (n, d, hd) = (3, 4, 5);
+    let h = random(n * d, 1.0, &mut rng);
+    let x = random(n * hd, 1.0, &mut rng);
+    let w = random(n * d, 1.0, &mut rng);
+    let wt = tensor(&w, [n, d], &device);
+    // With respect to the state, the input and the fused gate weight.
+    let ht = tensor(&h, [n, d], &device).require_grad();
+    let xt = tensor(&x, [n, hd], &device).require_grad();
+    let mut tracked = model.clone();
+    let gate_w = tracked.gru.layers[0].weight.clone().require_grad();
+    tracked.gru.layers[0].weight = gate_w.clone();
+    let loss = (tracked.gru_cell(ht.clone(), xt.clone()) * wt).sum();
+    let grads = loss.backward();
+    let weighted = |m: &dcem::nn::Rssm, hv: &[f64], xv: &[f64]| -> f64 {
+        let out = m.gru_cell(tensor(hv, [n, d], &plain), tensor(xv, [n, hd], &plain));
+        to_vec(out).iter().zip(&w).map(|(a, b)| a * b).sum()
+    };
+    let mut plain_model = model.clone();
+    plain_model
+        .set_params(
+            model
+                .params()
+                .into_iter()
+                .map(|p| Tensor::from_data(p.into_data(), &plain))
+                .collect(),
+        )
+        .unwrap();
+    let fd_h = fd_grad(&h, 1e-6, |hv| weighted(&plain_model, hv, &x));
+    let fd_x = fd_grad(&x, 1e-6, |xv| weighted(&plain_model, &h, xv));
+    let w0 = to_vec(plain_model.gru.layers[0].weight.clone());
+    let shape = plain_model.gru.layers[0].weight.dims();
+    let fd_w = fd_grad(&w0, 1e-6, |wv| {
+        let mut m = plain_model.clone();
+        m.gru.layers[0].weight = tensor(wv, [shape[0], shape[1]], &plain);
+        weighted(&m, &h, &x)
+    });
+    for (name, auto, fd) in [
+        ("h", to_vec(ht.grad(&grads).unwrap()), fd_h),
+        ("x", to_vec(xt.grad(&grads).unwrap()), fd_x),
+        ("gate weight", to_vec(gate_w.grad(&grads).unwrap()), fd_w),
+    ] {
+        let err = rel_err(&auto, &fd);
+        eprintln!("GRU cell d/d{name}: relative error {err:.2e}");
+        assert!(err <= 1e-6, "GRU cell d/d{name}: relative error {err:e}");
+    }
+}
+
+#[test]
+fn rssm_loss_and_rollout_gradients_match_finite_differences() {
+    let device = device();
+    let plain = device.clone().without_autodiff();
+    for symlog in [false, true] {
+        let mut rng = ChaCha8Rng::seed_from_u64(8);
+        let model = small_rssm(&device, &mut rng, symlog);
+        let (l, b) = (4, 2);
+        let batch = |dev: &Device| dcem::nn::SequenceBatch {
+            obs: tensor(
+                &random(l * b * 2, 3.0, &mut ChaCha8Rng::seed_from_u64(1)),
+                [l * b, 2],
+                dev,
+            ),
+            actions: tensor(
+                &random(l * b, 1.0, &mut ChaCha8Rng::seed_from_u64(2)),
+                [l * b, 1],
+                dev,
+            ),
+            rewards: tensor(
+                &random(l * b, 2.0, &mut ChaCha8Rng::seed_from_u64(3)),
+                [l * b, 1],
+                dev,
+            ),
+            noise: tensor(
+                &random(l * b * 3, 1.0, &mut ChaCha8Rng::seed_from_u64(4)),
+                [l * b, 3],
+                dev,
+            ),
+            length: l,
+            batch: b,
+        };
+        // The variational bound with respect to the posterior's first layer and the GRU gates.
+        let tracked = model.clone().require_grad();
+        let loss = tracked.loss(&batch(&device)).unwrap().total;
+        let grads = loss.backward();
+        let to_plain = |m: &dcem::nn::Rssm| {
+            let mut p = m.clone();
+            p.set_params(
+                m.params()
+                    .into_iter()
+                    .map(|t| Tensor::from_data(t.into_data(), &plain))
+                    .collect(),
+            )
+            .unwrap();
+            p
+        };
+        let base = to_plain(&model);
+        for (which, auto) in [
+            ("posterior", tracked.posterior.layers[0].weight.grad(&grads)),
+            ("gru", tracked.gru.layers[0].weight.grad(&grads)),
+        ] {
+            let get = |m: &dcem::nn::Rssm| {
+                if which == "posterior" {
+                    m.posterior.layers[0].weight.clone()
+                } else {
+                    m.gru.layers[0].weight.clone()
+                }
+            };
+            let w0 = to_vec(get(&base));
+            let shape = get(&base).dims();
+            let fd = fd_grad(&w0, 1e-6, |wv| {
+                let mut m = base.clone();
+                let t = tensor(wv, [shape[0], shape[1]], &plain);
+                if which == "posterior" {
+                    m.posterior.layers[0].weight = t;
+                } else {
+                    m.gru.layers[0].weight = t;
+                }
+                to_vec(m.loss(&batch(&plain)).unwrap().total)[0]
+            });
+            let err = rel_err(&to_vec(auto.unwrap()), &fd);
+            eprintln!("RSSM loss (symlog {symlog}) d/d{which}: relative error {err:.2e}");
+            assert!(err <= 1e-6, "RSSM loss d/d{which}: relative error {err:e}");
+        }
+        // The imagined cost with respect to the actions (what planning differentiates).
+        let (n, hz) = (2, 3);
+        let s0 = random(n * 7, 0.5, &mut rng);
+        let a0 = random(n * hz, 1.0, &mut rng);
+        let at =
+            Tensor::<3>::from_data(TensorData::new(a0.clone(), [n, hz, 1]), &device).require_grad();
+        let cost = dcem::model::Model::cost(&model, tensor(&s0, [n, 7], &device), at.clone())
+            .unwrap()
+            .sum();
+        let grads = cost.backward();
+        let fd = fd_grad(&a0, 1e-6, |av| {
+            let a = Tensor::<3>::from_data(TensorData::new(av.to_vec(), [n, hz, 1]), &plain);
+            to_vec(dcem::model::Model::cost(&base, tensor(&s0, [n, 7], &plain), a).unwrap())
+                .iter()
+                .sum()
+        });
+        let err = rel_err(&to_vec(at.grad(&grads).unwrap()), &fd);
+        eprintln!("RSSM imagined cost (symlog {symlog}) d/dactions: relative error {err:.2e}");
+        assert!(
+            err <= 1e-6,
+            "RSSM rollout d/dactions: relative error {err:e}"
+        );
+    }
+}

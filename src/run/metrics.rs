@@ -53,7 +53,8 @@ impl MetricsCsv {
                 .ok_or_else(|| {
                     Error::Data(format!("{}: unreadable row `{line}`", path.display()))
                 })?;
-            if step <= upto {
+            // A row cut short by a killed process has fewer fields: drop it with the rest.
+            if step <= upto && line.split(',').count() == columns.len() {
                 kept.push_str(&line);
                 kept.push('\n');
             }

@@ -1,2 +1,103 @@
-//! Placeholder replaced below.
-fn main() {}
+//! The RSSM's costs at the paper's settings (cheetah.run's widths: 17 observations, 6 actions):
+//! one model update on a [50 x 50] chunk batch, and one planning call from one state with full
+//! CEM (1000 samples / 100 elites / 10 iterations, horizon 12) and with latent DCEM
+//! (100 / 10 / 10, tau 1, 16-D latent, decoder 16-200-200-72).
+//!
+//! ```text
+//! cargo bench -p planet-dcem --bench planet
+//! ```
+//! `scripts/bench_rssm_torch.py` times the same three in PyTorch.
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+use std::time::Duration;
+
+use burn::tensor::{Device, Tensor};
+use criterion::{Criterion, criterion_group, criterion_main};
+use dcem::planner::Planner;
+use dcem::planning::{CemPlanner, LatentDcemPlanner, MlpDecoder};
+use dcem::replay::EpisodeRecord;
+use planet_dcem::{PlanetAgent, PlanetConfig, rssm_flops};
+use rand::{RngExt, SeedableRng, rngs::ChaCha8Rng};
+
+const OBS: usize = 17;
+const ACT: usize = 6;
+
+fn paper_config() -> PlanetConfig {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../configs/planet_cheetah_run.toml"
+    ))
+    .expect("configs/planet_cheetah_run.toml");
+    toml::from_str(&text).expect("the cheetah config parses")
+}
+
+fn bench(c: &mut Criterion) {
+    let cfg = paper_config();
+    let device = Device::flex();
+    let mut agent = PlanetAgent::new(&cfg, OBS, ACT, &device).expect("agent");
+    let mut rng = ChaCha8Rng::seed_from_u64(0);
+    for _ in 0..4 {
+        let mut ep = EpisodeRecord::default();
+        for _ in 0..250 {
+            let o: Vec<f64> = (0..OBS).map(|_| rng.random_range(-1.0..1.0)).collect();
+            let a: Vec<f64> = (0..ACT).map(|_| rng.random_range(-1.0..1.0)).collect();
+            ep.push(&o, &a, rng.random_range(0.0..1.0)).expect("finite");
+        }
+        agent.buffer.push(ep).expect("episode");
+    }
+    let f = rssm_flops(&cfg.model, OBS, ACT);
+    let (b, l) = (cfg.train.batch as f64, cfg.train.chunk as f64);
+    let cem = &cfg.cem.cem;
+    let plan_flops =
+        cem.n_sample as f64 * cem.n_iter as f64 * cfg.cem.horizon as f64 * f.imagine_step;
+    let lat = &cfg.latent.cem;
+    let dec = &cfg.decoder.net;
+    let dec_flops = 2.0
+        * (dec.latent_dim * dec.hidden
+            + (dec.hidden_layers - 1) * dec.hidden * dec.hidden
+            + dec.hidden * cfg.cem.horizon * ACT) as f64;
+    let latent_flops = lat.n_sample as f64
+        * lat.n_iter as f64
+        * (cfg.cem.horizon as f64 * f.imagine_step + dec_flops);
+    eprintln!(
+        "FLOPs: model update (forward + backward ~ 3x forward) {:.2} GFLOP, full-CEM plan {:.2} \
+         GFLOP, latent-DCEM plan {:.3} GFLOP",
+        3.0 * b * l * f.loss_step / 1e9,
+        plan_flops / 1e9,
+        latent_flops / 1e9
+    );
+
+    let mut g = c.benchmark_group("planet");
+    g.sample_size(10).measurement_time(Duration::from_secs(20));
+    g.bench_function("model_update_50x50", |bch| {
+        bch.iter(|| agent.train_step().expect("update"))
+    });
+    let model = agent.planning_model().clone();
+    let state = Tensor::<2>::zeros([1, cfg.model.state_dim()], &device);
+    let mut full = CemPlanner::new(cfg.cem.clone()).expect("planner");
+    g.bench_function("plan_full_cem_1000x10_h12", |bch| {
+        bch.iter(|| {
+            full.reset();
+            full.plan(&model, state.clone()).expect("plan")
+        })
+    });
+    let decoder = MlpDecoder::new(
+        &cfg.decoder.net,
+        cfg.cem.horizon,
+        ACT,
+        (-1.0, 1.0),
+        &device,
+        &mut rng,
+    )
+    .expect("decoder");
+    let mut latent = LatentDcemPlanner::new(cfg.latent.clone(), decoder).expect("planner");
+    g.bench_function("plan_latent_dcem_100x10_h12", |bch| {
+        bch.iter(|| latent.plan(&model, state.clone()).expect("plan"))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

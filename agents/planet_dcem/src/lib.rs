@@ -597,7 +597,7 @@ impl PlanetAgent {
         s.obs += values[1];
         s.reward += values[2];
         s.kl += values[3];
-        if self.latent_train.is_some() && self.stats.n % self.config.decoder.every == 0 {
+        if self.latent_train.is_some() && self.stats.n.is_multiple_of(self.config.decoder.every) {
             let cost = self.decoder_step(loss.states)?;
             self.stats.decoder_n += 1;
             self.stats.decoder_cost += cost;
@@ -754,7 +754,9 @@ impl Agent for PlanetAgent {
 
     /// Model (and decoder) updates when `update_every` steps have passed since the last.
     fn update(&mut self) -> dcem::Result<Metrics> {
-        if self.steps % self.config.train.update_every != 0 || self.buffer.episodes().is_empty() {
+        if !self.steps.is_multiple_of(self.config.train.update_every)
+            || self.buffer.episodes().is_empty()
+        {
             return Ok(Vec::new());
         }
         for _ in 0..self.config.train.updates {
@@ -1190,7 +1192,7 @@ pub fn train(config: &PlanetConfig, opts: &RunOptions, device: &Device) -> Resul
         let trained = i + 1 - config.train.seed_episodes.min(i + 1);
         let eval = if !seed_episode
             && config.train.eval_every > 0
-            && (trained % config.train.eval_every == 0 || i + 1 == total)
+            && (trained.is_multiple_of(config.train.eval_every) || i + 1 == total)
         {
             evaluate(
                 &mut agent,
@@ -1249,7 +1251,11 @@ pub fn train(config: &PlanetConfig, opts: &RunOptions, device: &Device) -> Resul
             row[7],
             row[12]
         ));
-        if progress.episode % config.train.checkpoint_every == 0 || progress.episode == total {
+        if progress
+            .episode
+            .is_multiple_of(config.train.checkpoint_every)
+            || progress.episode == total
+        {
             save_checkpoint(&dir, &agent, &progress)?;
         }
     }
@@ -1301,4 +1307,31 @@ pub fn eval_table(rows: &[EvalSummary]) -> String {
         ));
     }
     s
+}
+
+/// Floating-point operations (multiply and add counted separately) of the RSSM's matmuls.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RssmFlops {
+    /// One imagined step of planning: input layer, GRU, prior, reward head.
+    pub imagine_step: f64,
+    /// One step of the training loss, forward only: encoder, input, GRU, prior, posterior,
+    /// observation and reward heads.
+    pub loss_step: f64,
+}
+
+/// The matmul FLOPs of an RSSM with these sizes (element-wise work is not counted).
+pub fn rssm_flops(m: &RssmConfig, obs_dim: usize, action_dim: usize) -> RssmFlops {
+    let (d, z, h) = (m.deter as f64, m.stoch as f64, m.hidden as f64);
+    let (o, a) = (obs_dim as f64, action_dim as f64);
+    let input = (z + a) * h;
+    let gru = (h + d) * 3.0 * d;
+    let prior = d * h + h * 2.0 * z;
+    let posterior = (d + h) * h + h * 2.0 * z;
+    let encoder = o * h + h * h;
+    let obs_head = (d + z) * h + h * h + h * o;
+    let reward = (d + z) * h + h * h + h;
+    RssmFlops {
+        imagine_step: 2.0 * (input + gru + prior + reward),
+        loss_step: 2.0 * (encoder + input + gru + prior + posterior + obs_head + reward),
+    }
 }

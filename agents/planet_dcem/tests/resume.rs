@@ -1,0 +1,213 @@
+//! A run killed mid-way and resumed ends with the same replay buffer and metrics as a run that
+//! was never interrupted: complete, in order, nothing lost or repeated.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use dcem::replay::ReplayBuffer;
+use dcem::run::MetricsCsv;
+
+const CONFIG: &str = r#"
+name = "resume"
+seed = 3
+phase = "cem"
+[env]
+kind = "swingup"
+episode_steps = 30
+[train]
+seed_episodes = 2
+episodes = 400
+seed_action_scale = 0.3
+action_repeat = 1
+update_every = 5
+updates = 1
+batch = 4
+chunk = 6
+eval_every = 0
+final_eval_episodes = 0
+checkpoint_every = 1
+[model]
+deter = 8
+stoch = 2
+hidden = 8
+symlog = true
+[cem]
+horizon = 4
+[cem.cem]
+n_sample = 16
+n_elite = 4
+n_iter = 2
+tau = 0.0
+iter_eps = 0.0
+init_sigma = 0.5
+"#;
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("planet-resume-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn planet(args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_planet_dcem"));
+    c.args(args);
+    c
+}
+
+fn rows(run: &Path) -> Vec<Vec<f64>> {
+    MetricsCsv::read(&run.join("metrics.csv")).unwrap().1
+}
+
+/// The columns that do not depend on wall-clock time.
+fn deterministic(rows: &[Vec<f64>]) -> Vec<Vec<String>> {
+    rows.iter()
+        .map(|r| {
+            [0, 1, 2, 4, 5, 6, 7, 9]
+                .iter()
+                .map(|&i| format!("{}", r[i]))
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn killed_run_resumes_with_nothing_lost() {
+    let dir = scratch("run");
+    let config = dir.join("config.toml");
+    std::fs::write(&config, CONFIG).unwrap();
+    let cfg = config.to_str().unwrap();
+    let runs = dir.join("runs");
+    let runs_s = runs.to_str().unwrap();
+
+    // Start the long run and kill it once a few episodes are checkpointed.
+    let mut child = planet(&["train", "--config", cfg, "--runs-dir", runs_s, "--quiet"])
+        .spawn()
+        .unwrap();
+    let run = runs.join("resume");
+    let t0 = Instant::now();
+    loop {
+        let n = std::fs::read_to_string(run.join("metrics.csv"))
+            .map(|t| t.lines().count().saturating_sub(1))
+            .unwrap_or(0);
+        if n >= 5 {
+            break;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before it could be killed"
+        );
+        assert!(
+            t0.elapsed() < Duration::from_secs(600),
+            "the run made no progress"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let killed_at = rows(&run).len();
+
+    // Resume, shortened to 10 episodes in all.
+    let out = planet(&[
+        "train",
+        "--config",
+        cfg,
+        "--runs-dir",
+        runs_s,
+        "--quiet",
+        "--resume",
+        "--episodes",
+        "8",
+    ])
+    .output()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "resume failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // The same 10 episodes without interruption.
+    let out = planet(&[
+        "train",
+        "--config",
+        cfg,
+        "--runs-dir",
+        runs_s,
+        "--quiet",
+        "--episodes",
+        "8",
+        "--name",
+        "straight",
+    ])
+    .output()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let straight = runs.join("straight");
+
+    let resumed_rows = rows(&run);
+    let episodes: Vec<f64> = resumed_rows.iter().map(|r| r[0]).collect();
+    assert_eq!(
+        episodes,
+        (1..=10).map(f64::from).collect::<Vec<_>>(),
+        "killed after {killed_at} rows"
+    );
+    assert_eq!(
+        deterministic(&resumed_rows),
+        deterministic(&rows(&straight))
+    );
+
+    let buffer = ReplayBuffer::load(&run.join("checkpoints").join("buffer.bin")).unwrap();
+    let reference = ReplayBuffer::load(&straight.join("checkpoints").join("buffer.bin")).unwrap();
+    assert_eq!(buffer.episodes().len(), 10);
+    assert_eq!(buffer.steps(), 300);
+    assert_eq!(
+        buffer, reference,
+        "the resumed run's buffer differs from the uninterrupted one"
+    );
+    // Episode returns in the metrics are the buffer's episodes, in order.
+    for (row, ep) in resumed_rows.iter().zip(buffer.episodes()) {
+        assert!((row[2] - ep.total_reward()).abs() <= 1e-3 * (1.0 + row[2].abs()));
+    }
+    assert!(run.join("learning_curves.png").exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn bad_configs_name_the_field() {
+    let dir = scratch("bad");
+    for (text, field) in [
+        (CONFIG.replace("chunk = 6", "chunk = 60"), "train.chunk"),
+        (CONFIG.replace("batch = 4", "batch = 0"), "train.batch"),
+        (CONFIG.replace("deter = 8", "deter = 0"), "deter"),
+        (CONFIG.replace("n_elite = 4", "n_elite = 40"), "n_elite"),
+        (
+            CONFIG.replace("symlog = true", "symlog = true\nfree_nat = 1"),
+            "free_nat",
+        ),
+    ] {
+        let path = dir.join("bad.toml");
+        std::fs::write(&path, text).unwrap();
+        let out = planet(&[
+            "train",
+            "--config",
+            path.to_str().unwrap(),
+            "--runs-dir",
+            dir.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success());
+        assert!(
+            err.contains(field),
+            "error for {field} does not name it: {err}"
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
