@@ -138,3 +138,76 @@ pub(crate) fn fused<const D: usize>(kind: Kind, a: Tensor<D>) -> Option<Tensor<D
     let c = Tensor::<D>::from_data(TensorData::new(offset, shape), &device);
     Some(a * s + c)
 }
+
+/// `sigmoid(x)` through [`exp_nonpositive`] (vectorisable).
+#[inline(always)]
+fn sigmoid_f32(x: f32) -> f32 {
+    let e = exp_nonpositive(if x > 0.0 { -x } else { x });
+    let num = if x >= 0.0 { 1.0 } else { e };
+    num / (1.0 + e)
+}
+
+/// The GRU's gating (PlaNet's cell) on the host, for rows of the fused gate pre-activations
+/// `parts` (`[n, 3d]`: reset, candidate, update) and the state `h` (`[n, d]`):
+/// `r = sigmoid(reset)`, `c = tanh(r * candidate)`, `u = sigmoid(update - 1)`,
+/// `out = u c + (1 - u) h`.
+#[allow(unsafe_code)]
+pub fn gru_gates(parts: &[f32], h: &[f32], d: usize, out: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU has the features the function is compiled for.
+        unsafe { gru_gates_avx2(parts, h, d, out) };
+        return;
+    }
+    gru_gates_kernel(parts, h, d, out);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn gru_gates_avx2(parts: &[f32], h: &[f32], d: usize, out: &mut [f32]) {
+    gru_gates_kernel(parts, h, d, out);
+}
+
+#[inline(always)]
+fn gru_gates_kernel(parts: &[f32], h: &[f32], d: usize, out: &mut [f32]) {
+    for ((p, h), o) in parts
+        .chunks_exact(3 * d)
+        .zip(h.chunks_exact(d))
+        .zip(out.chunks_exact_mut(d))
+    {
+        let (reset, rest) = p.split_at(d);
+        let (cand, update) = rest.split_at(d);
+        for j in 0..d {
+            let r = sigmoid_f32(reset[j]);
+            // tanh(y) = 2 sigmoid(2y) - 1
+            let c = 2.0 * sigmoid_f32(2.0 * r * cand[j]) - 1.0;
+            let u = sigmoid_f32(update[j] - 1.0);
+            o[j] = u * c + (1.0 - u) * h[j];
+        }
+    }
+}
+
+#[cfg(test)]
+mod gru_tests {
+    use super::*;
+
+    #[test]
+    fn fused_gates_match_the_formula() {
+        let d = 5;
+        let parts: Vec<f32> = (0..2 * 3 * d).map(|i| (i as f32 * 0.37).sin() * 6.0).collect();
+        let h: Vec<f32> = (0..2 * d).map(|i| (i as f32 * 0.91).cos()).collect();
+        let mut out = vec![0.0; 2 * d];
+        gru_gates(&parts, &h, d, &mut out);
+        for i in 0..2 {
+            for j in 0..d {
+                let p = |k: usize| f64::from(parts[i * 3 * d + k * d + j]);
+                let sig = |x: f64| 1.0 / (1.0 + (-x).exp());
+                let r = sig(p(0));
+                let c = (r * p(1)).tanh();
+                let u = sig(p(2) - 1.0);
+                let want = u * c + (1.0 - u) * f64::from(h[i * d + j]);
+                assert!((f64::from(out[i * d + j]) - want).abs() < 1e-6);
+            }
+        }
+    }
+}

@@ -6,7 +6,7 @@
 //! ([`Mlp::input_grad`]): burn's autodiff is first order, so this is what lets a loss on the
 //! result of unrolled gradient descent reach the network's weights (paper sect. 4.1).
 
-mod fast;
+pub(crate) mod fast;
 mod mlp;
 mod rssm;
 

@@ -22,7 +22,7 @@
 //! `[h, s]` with the prior's mean as the next stochastic state, and costs each sequence minus
 //! its sum of predicted rewards: this is what the planners search over.
 
-use burn::tensor::{Device, Tensor, activation, s};
+use burn::tensor::{DType, Device, Tensor, TensorData, activation, s};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
@@ -302,6 +302,14 @@ impl Rssm {
     pub fn gru_cell(&self, h: Tensor<2>, x: Tensor<2>) -> Tensor<2> {
         let d = self.config.deter;
         let parts = self.gru.forward(Tensor::cat(vec![x, h.clone()], 1));
+        // Planning on the CPU (no autodiff, f32): the gating in one host pass.
+        if parts.dtype() == DType::F32
+            && !parts.is_autodiff()
+            && parts.device().without_autodiff() == Device::flex()
+            && let Some(out) = gru_host(parts.clone(), h.clone(), d)
+        {
+            return out;
+        }
         let reset = activation::sigmoid(parts.clone().slice(s![.., 0..d]));
         let cand = (reset * parts.clone().slice(s![.., d..2 * d])).tanh();
         let update = activation::sigmoid(parts.slice(s![.., 2 * d..3 * d]).sub_scalar(1.0));
@@ -524,6 +532,16 @@ impl Model for Rssm {
     }
 }
 
+fn gru_host(parts: Tensor<2>, h: Tensor<2>, d: usize) -> Option<Tensor<2>> {
+    let [n, _] = h.dims();
+    let device = h.device();
+    let p: Vec<f32> = parts.into_data().try_into_vec::<f32>().ok()?;
+    let hv: Vec<f32> = h.into_data().try_into_vec::<f32>().ok()?;
+    let mut out = vec![0f32; n * d];
+    crate::nn::fast::gru_gates(&p, &hv, d, &mut out);
+    Some(Tensor::from_data(TensorData::new(out, [n, d]), &device))
+}
+
 /// Standard normal noise `[rows, cols]` drawn on the host from `rng` (so a seeded run draws the
 /// same noise on every backend), in the device's float dtype.
 pub fn normal_noise<R: Rng + ?Sized>(
@@ -536,4 +554,49 @@ pub fn normal_noise<R: Rng + ?Sized>(
     crate::noise::fill_normal(rng, &mut v);
     let v: Vec<f64> = v.into_iter().map(f64::from).collect();
     tensor_from_f64(&v, [rows, cols], device)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    fn host_gating_equals_the_tensor_ops() {
+        let plain = Device::flex();
+        let ad = plain.clone().autodiff();
+        // The autodiff device takes the tensor-op path (the host path has no gradient).
+        assert!(ad.is_autodiff() && !plain.is_autodiff());
+        let cfg = RssmConfig {
+            deter: 16,
+            stoch: 4,
+            hidden: 12,
+            ..Default::default()
+        };
+        let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(0);
+        let m = Rssm::new(cfg, 3, 2, &plain, &mut rng).unwrap();
+        let mut m_ad = m.clone();
+        m_ad.set_params(
+            m.params()
+                .into_iter()
+                .map(|p| Tensor::from_data(p.into_data(), &ad))
+                .collect(),
+        )
+        .unwrap();
+        let states = normal_noise(7, 20, &plain, &mut rng).unwrap();
+        let actions = normal_noise(7, 10, &plain, &mut rng).unwrap().reshape([7, 5, 2]);
+        let fused = crate::nn::to_f64_vec(m.cost(states.clone(), actions.clone()).unwrap()).unwrap();
+        let ops = crate::nn::to_f64_vec(
+            m_ad.cost(
+                Tensor::from_data(states.into_data(), &ad),
+                Tensor::from_data(actions.into_data(), &ad),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        for (a, b) in fused.iter().zip(&ops) {
+            assert!((a - b).abs() <= 1e-5 * (1.0 + b.abs()), "{a} vs {b}");
+        }
+    }
 }
