@@ -194,7 +194,9 @@ mod gru_tests {
     #[test]
     fn fused_gates_match_the_formula() {
         let d = 5;
-        let parts: Vec<f32> = (0..2 * 3 * d).map(|i| (i as f32 * 0.37).sin() * 6.0).collect();
+        let parts: Vec<f32> = (0..2 * 3 * d)
+            .map(|i| (i as f32 * 0.37).sin() * 6.0)
+            .collect();
         let h: Vec<f32> = (0..2 * d).map(|i| (i as f32 * 0.91).cos()).collect();
         let mut out = vec![0.0; 2 * d];
         gru_gates(&parts, &h, d, &mut out);

@@ -585,8 +585,11 @@ mod tests {
         )
         .unwrap();
         let states = normal_noise(7, 20, &plain, &mut rng).unwrap();
-        let actions = normal_noise(7, 10, &plain, &mut rng).unwrap().reshape([7, 5, 2]);
-        let fused = crate::nn::to_f64_vec(m.cost(states.clone(), actions.clone()).unwrap()).unwrap();
+        let actions = normal_noise(7, 10, &plain, &mut rng)
+            .unwrap()
+            .reshape([7, 5, 2]);
+        let fused =
+            crate::nn::to_f64_vec(m.cost(states.clone(), actions.clone()).unwrap()).unwrap();
         let ops = crate::nn::to_f64_vec(
             m_ad.cost(
                 Tensor::from_data(states.into_data(), &ad),

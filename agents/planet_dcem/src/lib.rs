@@ -1335,3 +1335,54 @@ pub fn rssm_flops(m: &RssmConfig, obs_dim: usize, action_dim: usize) -> RssmFlop
         loss_step: 2.0 * (encoder + input + gru + prior + posterior + obs_head + reward),
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn actions_map_onto_the_env_box() {
+        let env = make_env(&EnvSpec::default()).unwrap();
+        let map = ActionMap::new(env.as_ref()).unwrap();
+        assert_eq!(map.to_env(&[-1.0]), vec![-1.0]);
+        assert_eq!(map.to_env(&[2.0]), vec![1.0]);
+        let m = ActionMap {
+            low: vec![-2.0, 0.0],
+            high: vec![2.0, 10.0],
+        };
+        assert_eq!(m.to_env(&[0.5, -1.0]), vec![1.0, 0.0]);
+        assert_eq!(m.to_env(&[1.0, 0.0]), vec![2.0, 5.0]);
+    }
+
+    #[test]
+    fn the_shipped_configs_parse_and_validate() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs");
+        for name in [
+            "planet_swingup",
+            "planet_swingup_latent",
+            "planet_cheetah_run",
+            "planet_walker_walk",
+            "planet_cheetah_run_2core",
+            "planet_walker_walk_2core",
+        ] {
+            let cfg = PlanetConfig::load(&root.join(format!("{name}.toml"))).unwrap();
+            assert_eq!(cfg.name, name);
+        }
+    }
+
+    #[test]
+    fn unknown_devices_and_env_kinds_are_refused() {
+        assert!(parse_device("cuda").is_err());
+        let bad: std::result::Result<PlanetConfig, _> = toml::from_str("[env]\nkind = \"mars\"");
+        assert!(bad.is_err());
+    }
+
+    #[test]
+    fn eval_summary_statistics() {
+        let s = EvalSummary::new("x", vec![1.0, 2.0, 3.0], 0.0);
+        assert!((s.mean - 2.0).abs() < 1e-12);
+        assert!((s.std - 1.0).abs() < 1e-12);
+        assert!((s.ci95 - 1.96 / 3f64.sqrt()).abs() < 1e-12);
+    }
+}
