@@ -1149,6 +1149,12 @@ pub fn train(config: &PlanetConfig, opts: &RunOptions, device: &Device) -> Resul
         );
         let progress = load_checkpoint(dir.path(), &mut agent, true, true)
             .with_context(|| format!("resuming {}", dir.path().display()))?;
+        ensure!(
+            progress.episode <= total,
+            "the run already has {} episodes, more than the {total} asked for: raise              `train.episodes` (--episodes) to at least {}",
+            progress.episode,
+            progress.episode.saturating_sub(config.train.seed_episodes)
+        );
         let metrics =
             MetricsCsv::resume(dir.file("metrics.csv"), &METRICS, progress.episode as f64)?;
         (progress, metrics)
