@@ -1266,7 +1266,7 @@ pub fn train(config: &PlanetConfig, opts: &RunOptions, device: &Device) -> Resul
         }
     }
     bar.finish_and_clear();
-    if config.train.final_eval_episodes > 0 && !dir.file("eval.json").exists() {
+    if config.train.final_eval_episodes > 0 {
         let label = match config.phase {
             Phase::Cem => "full CEM on the learned model",
             Phase::LatentDcem => "latent DCEM on the learned model",
