@@ -220,14 +220,68 @@ impl Cem {
     /// [`Cem::solve`] with an iteration callback and/or a projection of the samples.
     pub fn solve_with<F, R>(
         &self,
-        mut f: F,
+        f: F,
         init: CemInit,
         rng: &mut R,
-        mut hooks: CemHooks<'_>,
+        hooks: CemHooks<'_>,
     ) -> Result<CemSolution>
     where
         F: FnMut(Tensor<3>) -> Tensor<2>,
         R: Rng + ?Sized,
+    {
+        let mut noise = |shape: [usize; 3], device: &Device, dtype: burn::tensor::DType| {
+            sample_noise(rng, shape, device, dtype)
+        };
+        self.solve_inner(f, init, &mut noise, hooks)
+    }
+
+    /// [`Cem::solve_with`] with one seed per batch row: row `b`'s noise comes from its own
+    /// generator seeded with `seeds[b]`, so a row's solution depends only on its own problem
+    /// and seed, not on the other rows of the batch. This makes a stochastic solve a
+    /// deterministic function of (problem, seed): solving a row alone at acting time and again
+    /// inside a batch at training time gives the same answer (what a policy-gradient ratio
+    /// needs).
+    pub fn solve_seeded<F>(
+        &self,
+        f: F,
+        init: CemInit,
+        seeds: &[u64],
+        hooks: CemHooks<'_>,
+    ) -> Result<CemSolution>
+    where
+        F: FnMut(Tensor<3>) -> Tensor<2>,
+    {
+        let batch = init.mu.dims()[0];
+        if seeds.len() != batch {
+            return Err(Error::shape(
+                "Cem::solve_seeded seeds",
+                format!("one per batch row ({batch})"),
+                seeds.len(),
+            ));
+        }
+        let mut rngs: Vec<rand::rngs::ChaCha8Rng> = seeds
+            .iter()
+            .map(|s| <rand::rngs::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(*s))
+            .collect();
+        let mut noise = |[b, n, nx]: [usize; 3], device: &Device, dtype: burn::tensor::DType| {
+            let mut v = vec![0.0f32; b * n * nx];
+            for (row, rng) in v.chunks_mut(n * nx).zip(rngs.iter_mut()) {
+                crate::noise::fill_normal(rng, row);
+            }
+            noise_tensor(v, [b, n, nx], device, dtype)
+        };
+        self.solve_inner(f, init, &mut noise, hooks)
+    }
+
+    fn solve_inner<F>(
+        &self,
+        mut f: F,
+        init: CemInit,
+        noise: &mut dyn FnMut([usize; 3], &Device, burn::tensor::DType) -> Tensor<3>,
+        mut hooks: CemHooks<'_>,
+    ) -> Result<CemSolution>
+    where
+        F: FnMut(Tensor<3>) -> Tensor<2>,
     {
         let c = &self.config;
         let (mut mu, mut sigma) = check_init(init)?;
@@ -243,7 +297,7 @@ impl Cem {
 
         for iter in 0..c.n_iter {
             // Sample N points per row from N(mu, sigma^2), reparameterised.
-            let eps = sample_noise(rng, [batch, n, nx], &device, dtype);
+            let eps = noise([batch, n, nx], &device, dtype);
             let step = sigma.clone().unsqueeze_dim::<3>(1) * eps;
             let mut x = mu.clone().unsqueeze_dim::<3>(1) + step.clone();
             // Without bounds or projection the samples' offsets from mu are `step` itself.
@@ -415,6 +469,15 @@ fn sample_noise<R: Rng + ?Sized>(
 ) -> Tensor<3> {
     let mut v = vec![0.0f32; shape.iter().product()];
     crate::noise::fill_normal(rng, &mut v);
+    noise_tensor(v, shape, device, dtype)
+}
+
+fn noise_tensor(
+    v: Vec<f32>,
+    shape: [usize; 3],
+    device: &Device,
+    dtype: burn::tensor::DType,
+) -> Tensor<3> {
     let data = if dtype == burn::tensor::DType::F64 {
         TensorData::new(v.into_iter().map(f64::from).collect::<Vec<f64>>(), shape)
     } else {

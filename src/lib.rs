@@ -49,6 +49,7 @@ pub mod optim;
 pub mod planner;
 pub mod planning;
 pub mod replay;
+pub mod rl;
 pub mod run;
 
 pub use error::{Error, Result};

@@ -472,3 +472,299 @@ fn rssm_loss_and_rollout_gradients_match_finite_differences() {
         );
     }
 }
+
+fn vec1(v: &[f64], device: &Device) -> Tensor<1> {
+    Tensor::from_data(TensorData::new(v.to_vec(), [v.len()]), device)
+}
+
+#[test]
+fn gaussian_log_prob_gradient_matches_finite_differences() {
+    use dcem::rl::gaussian_log_prob;
+    let device = device();
+    let plain = device.clone().without_autodiff();
+    let mut rng = ChaCha8Rng::seed_from_u64(21);
+    let (n, a) = (4, 3);
+    let mean = random(n * a, 1.0, &mut rng);
+    let log_std = random(a, 0.5, &mut rng);
+    let actions = random(n * a, 1.5, &mut rng);
+    let w = random(n, 1.0, &mut rng);
+    let f = |m: &[f64], ls: &[f64], dev: &Device| -> Tensor<1> {
+        (gaussian_log_prob(
+            tensor(m, [n, a], dev),
+            tensor(ls, [1, a], dev),
+            tensor(&actions, [n, a], dev),
+        ) * vec1(&w, dev))
+        .sum()
+    };
+    // The density itself, against the closed form.
+    let lp = to_vec(gaussian_log_prob(
+        tensor(&mean, [n, a], &plain),
+        tensor(&log_std, [1, a], &plain),
+        tensor(&actions, [n, a], &plain),
+    ));
+    for i in 0..n {
+        let want: f64 = (0..a)
+            .map(|j| {
+                let s = log_std[j].exp();
+                let z = (actions[i * a + j] - mean[i * a + j]) / s;
+                -0.5 * z * z - s.ln() - 0.5 * (2.0 * std::f64::consts::PI).ln()
+            })
+            .sum();
+        assert!((lp[i] - want).abs() < 1e-12, "{} vs {want}", lp[i]);
+    }
+    let m_t = tensor(&mean, [n, a], &device).require_grad();
+    let ls_t = tensor(&log_std, [1, a], &device).require_grad();
+    let out = (gaussian_log_prob(m_t.clone(), ls_t.clone(), tensor(&actions, [n, a], &device))
+        * vec1(&w, &device))
+    .sum();
+    let grads = out.backward();
+    let g_m = to_vec(m_t.grad(&grads).unwrap());
+    let g_ls = to_vec(ls_t.grad(&grads).unwrap());
+    let fd_m = fd_grad(&mean, 1e-6, |m| to_vec(f(m, &log_std, &plain))[0]);
+    let fd_ls = fd_grad(&log_std, 1e-6, |ls| to_vec(f(&mean, ls, &plain))[0]);
+    let (e_m, e_ls) = (rel_err(&g_m, &fd_m), rel_err(&g_ls, &fd_ls));
+    eprintln!("Gaussian log-prob: mean {e_m:.2e}, log_std {e_ls:.2e}");
+    assert!(e_m <= 1e-7 && e_ls <= 1e-7, "{e_m:e} {e_ls:e}");
+}
+
+/// PPO targets whose ratios sit inside and outside the clip range, away from its edges.
+fn ppo_targets(
+    n: usize,
+    a: usize,
+    mean: &[f64],
+    log_std: &[f64],
+    rng: &mut ChaCha8Rng,
+    device: &Device,
+) -> (dcem::rl::ppo::PpoTargets, Vec<f64>) {
+    use dcem::rl::gaussian_log_prob;
+    let actions = random(n * a, 1.0, rng);
+    let logp = to_vec(gaussian_log_prob(
+        tensor(mean, [n, a], device),
+        tensor(log_std, [1, a], device),
+        tensor(&actions, [n, a], device),
+    ));
+    // Old log-probabilities shifted by ln(ratio) with ratios 0.5 .. 1.5 (clip 0.2).
+    let shifts = [0.0, 0.1, -0.1, 0.4, -0.4, 0.15, -0.6, 0.3];
+    let logp_old: Vec<f64> = logp
+        .iter()
+        .enumerate()
+        .map(|(i, l)| l - (1.0f64 + shifts[i % shifts.len()]).ln())
+        .collect();
+    let adv = random(n, 1.0, rng);
+    let returns = random(n, 2.0, rng);
+    let values_old = random(n, 2.0, rng);
+    let t = dcem::rl::ppo::PpoTargets {
+        actions: tensor(&actions, [n, a], device),
+        logp_old: vec1(&logp_old, device),
+        advantages: vec1(&adv, device),
+        returns: vec1(&returns, device),
+        values_old: vec1(&values_old, device),
+    };
+    (t, values_old)
+}
+
+#[test]
+fn ppo_loss_gradient_matches_finite_differences() {
+    use dcem::rl::{PpoConfig, ppo_loss};
+    let device = device();
+    let plain = device.clone().without_autodiff();
+    let mut rng = ChaCha8Rng::seed_from_u64(22);
+    let (n, a) = (8, 2);
+    let mean = random(n * a, 1.0, &mut rng);
+    let log_std = random(a, 0.3, &mut rng);
+    for clip_vloss in [true, false] {
+        let cfg = PpoConfig {
+            clip_vloss,
+            ent_coef: 0.01,
+            ..PpoConfig::default()
+        };
+        let (targets, values_old) = ppo_targets(n, a, &mean, &log_std, &mut rng, &device);
+        let targets_plain = dcem::rl::ppo::PpoTargets {
+            actions: Tensor::from_data(targets.actions.clone().into_data(), &plain),
+            logp_old: Tensor::from_data(targets.logp_old.clone().into_data(), &plain),
+            advantages: Tensor::from_data(targets.advantages.clone().into_data(), &plain),
+            returns: Tensor::from_data(targets.returns.clone().into_data(), &plain),
+            values_old: Tensor::from_data(targets.values_old.clone().into_data(), &plain),
+        };
+        // New values: some inside the value clip range, some outside.
+        let values: Vec<f64> = values_old
+            .iter()
+            .enumerate()
+            .map(|(i, v)| v + [0.05, -0.5, 0.4, -0.1][i % 4])
+            .collect();
+        let loss = |m: &[f64], ls: &[f64], v: &[f64]| -> f64 {
+            let l = ppo_loss(
+                tensor(m, [n, a], &plain),
+                tensor(ls, [1, a], &plain),
+                vec1(v, &plain),
+                &targets_plain,
+                &cfg,
+            )
+            .unwrap();
+            to_vec(l.total)[0]
+        };
+        let m_t = tensor(&mean, [n, a], &device).require_grad();
+        let ls_t = tensor(&log_std, [1, a], &device).require_grad();
+        let v_t = vec1(&values, &device).require_grad();
+        let l = ppo_loss(m_t.clone(), ls_t.clone(), v_t.clone(), &targets, &cfg).unwrap();
+        assert!(l.clipfrac > 0.0 && l.clipfrac < 1.0, "{}", l.clipfrac);
+        let grads = l.total.backward();
+        let checks = [
+            (
+                "mean",
+                to_vec(m_t.grad(&grads).unwrap()),
+                fd_grad(&mean, 1e-6, |m| loss(m, &log_std, &values)),
+            ),
+            (
+                "log_std",
+                to_vec(ls_t.grad(&grads).unwrap()),
+                fd_grad(&log_std, 1e-6, |ls| loss(&mean, ls, &values)),
+            ),
+            (
+                "values",
+                to_vec(v_t.grad(&grads).unwrap()),
+                fd_grad(&values, 1e-6, |v| loss(&mean, &log_std, v)),
+            ),
+        ];
+        for (what, auto, fd) in checks {
+            let err = rel_err(&auto, &fd);
+            eprintln!("PPO loss (clip_vloss={clip_vloss}) w.r.t. {what}: relative error {err:.2e}");
+            assert!(err <= 1e-6, "{what}: {err:e}\n{auto:?}\n{fd:?}");
+        }
+    }
+}
+
+/// The policy gradient of the latent DCEM controller reaches the decoder, the reward head and
+/// the transition through every solver iteration, and matches finite differences.
+#[test]
+fn ppo_gradient_through_dcem_reaches_decoder_reward_and_transition() {
+    use dcem::planning::{LatentDcemPlanner, LatentPlannerConfig, MlpDecoder, MlpDecoderConfig};
+    use dcem::rl::{DcemParts, DcemPolicy, PolicyMean, PpoConfig, ppo_loss};
+    let device = device();
+    let plain = device.clone().without_autodiff();
+    let mut rng = ChaCha8Rng::seed_from_u64(23);
+    let model = small_rssm(&device, &mut rng, false);
+    let decoder = MlpDecoder::new(
+        &MlpDecoderConfig {
+            latent_dim: 2,
+            hidden: 4,
+            hidden_layers: 1,
+            activation: dcem::nn::Activation::Elu,
+            init: dcem::nn::Init::ScaledNormal,
+        },
+        3,
+        1,
+        (-1.0, 1.0),
+        &device,
+        &mut rng,
+    )
+    .unwrap();
+    let cfg = LatentPlannerConfig {
+        cem: CemConfig {
+            n_sample: 16,
+            n_elite: 4,
+            n_iter: 3,
+            tau: 1.0,
+            init_sigma: 0.5,
+            normalize: true,
+            iter_eps: 0.0,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let parts = DcemParts {
+        reward: true,
+        transition: true,
+        decoder: true,
+    };
+    let policy = DcemPolicy {
+        model,
+        planner: LatentDcemPlanner::new(cfg, decoder).unwrap(),
+        parts,
+    };
+    let (n, a, sd) = (3, 1, 7);
+    let states = random(n * sd, 1.0, &mut rng);
+    let seeds = [5u64, 6, 7];
+    let mean0 = to_vec(
+        policy
+            .to_device(&plain)
+            .unwrap()
+            .mean(tensor(&states, [n, sd], &plain), &seeds)
+            .unwrap(),
+    );
+    // A row's mean does not depend on the rest of the batch.
+    let alone = to_vec(
+        policy
+            .to_device(&plain)
+            .unwrap()
+            .mean(tensor(&states[sd..2 * sd], [1, sd], &plain), &seeds[1..2])
+            .unwrap(),
+    );
+    assert!((alone[0] - mean0[1]).abs() < 1e-12, "{alone:?} vs {mean0:?}");
+    let log_std = vec![-1.0];
+    let ppo = PpoConfig::default();
+    let (targets, values_old) = ppo_targets(n, a, &mean0, &log_std, &mut rng, &plain);
+    let to_ad = |t: Tensor<1>| Tensor::<1>::from_data(t.into_data(), &device);
+    let targets_ad = dcem::rl::ppo::PpoTargets {
+        actions: Tensor::from_data(targets.actions.clone().into_data(), &device),
+        logp_old: to_ad(targets.logp_old.clone()),
+        advantages: to_ad(targets.advantages.clone()),
+        returns: to_ad(targets.returns.clone()),
+        values_old: to_ad(targets.values_old.clone()),
+    };
+    let loss_of = |p: &DcemPolicy, dev: &Device, t: &dcem::rl::ppo::PpoTargets| {
+        let mean = p.mean(tensor(&states, [n, sd], dev), &seeds).unwrap();
+        ppo_loss(
+            mean,
+            tensor(&log_std, [1, a], dev),
+            vec1(&values_old, dev),
+            t,
+            &ppo,
+        )
+        .unwrap()
+        .total
+    };
+    let mut tracked = policy.to_device(&device).unwrap();
+    let params: Vec<Tensor<2>> = tracked
+        .params()
+        .into_iter()
+        .map(|p| p.require_grad())
+        .collect();
+    tracked.set_params(params.clone()).unwrap();
+    let grads = loss_of(&tracked, &device, &targets_ad).backward();
+    let host: Vec<Vec<f64>> = params.iter().map(|p| to_vec(p.clone())).collect();
+    let shapes: Vec<[usize; 2]> = params.iter().map(|p| p.dims()).collect();
+    // transition: input, gru, prior (2 tensors each, prior has 2 layers); reward head; decoder.
+    let groups = [("transition", 0..8), ("reward", 8..14), ("decoder", 14..18)];
+    assert_eq!(params.len(), 18);
+    let base = policy.to_device(&plain).unwrap();
+    for (name, range) in groups {
+        let mut auto = Vec::new();
+        let mut fd = Vec::new();
+        for i in range {
+            let g = params[i]
+                .grad(&grads)
+                .map(to_vec)
+                .unwrap_or_else(|| vec![0.0; host[i].len()]);
+            auto.extend(g);
+            fd.extend(fd_grad(&host[i], 1e-6, |v| {
+                let mut p = base.to_device(&plain).unwrap();
+                let mut all: Vec<Tensor<2>> = host
+                    .iter()
+                    .zip(&shapes)
+                    .map(|(h, s)| tensor(h, *s, &plain))
+                    .collect();
+                all[i] = tensor(v, shapes[i], &plain);
+                p.set_params(all).unwrap();
+                to_vec(loss_of(&p, &plain, &targets))[0]
+            }));
+        }
+        let nonzero = auto.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        let err = rel_err(&auto, &fd);
+        eprintln!(
+            "PPO loss through DCEM w.r.t. {name}: max |grad| {nonzero:.2e}, relative error {err:.2e}"
+        );
+        assert!(nonzero > 1e-6, "no gradient reached the {name} parameters");
+        assert!(err <= 1e-5, "{name}: relative error {err:e}");
+    }
+}

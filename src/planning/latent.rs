@@ -286,69 +286,111 @@ impl<D: ActionDecoder> LatentDcemPlanner<D> {
         states: Tensor<2>,
         hooks: CemHooks<'_>,
     ) -> Result<Plan> {
-        let [batch, sd] = states.dims();
-        if sd != model.state_dim() || batch == 0 {
-            return Err(Error::shape(
-                "LatentDcemPlanner::plan states",
-                format!("[batch >= 1, {}]", model.state_dim()),
-                states.dims(),
-            ));
-        }
-        if self.decoder.action_dim() != model.action_dim() {
-            return Err(Error::shape(
-                "LatentDcemPlanner decoder action width",
-                format!("the model's action width {}", model.action_dim()),
-                self.decoder.action_dim(),
-            ));
-        }
-        let l = self.decoder.latent_dim();
-        let device = states.device();
-        let mid = 0.5 * (self.config.z_low + self.config.z_high);
-        let init = CemInit::scalar(batch, l, mid, self.config.cem.init_sigma, &device);
-        let decoder = &self.decoder;
-        let mut failure = None;
-        let objective = |x: Tensor<3>| {
-            let n = x.dims()[1];
-            let run = || -> Result<Tensor<2>> {
-                let actions = decoder.decode(x.reshape([batch * n, l]))?;
-                let starts = states
-                    .clone()
-                    .unsqueeze_dim::<3>(1)
-                    .expand([batch, n, sd])
-                    .reshape([batch * n, sd]);
-                let cost = model.cost(starts, actions)?;
-                if cost.dims() != [batch * n] {
-                    return Err(Error::shape(
-                        "Model::cost output",
-                        format!("[{}]", batch * n),
-                        cost.dims(),
-                    ));
-                }
-                Ok(cost.reshape([batch, n]))
-            };
-            run().unwrap_or_else(|e| {
-                failure.get_or_insert(e);
-                Tensor::<2>::zeros([batch, n], &device)
-            })
-        };
-        let solution = self
-            .solver
-            .solve_with(objective, init, &mut self.rng, hooks)?;
-        if let Some(e) = failure {
-            return Err(e);
-        }
-        let actions = self.decoder.decode(solution.mu.clone())?;
-        let cost = crate::lml::read_f64(&model.cost(states.detach(), actions.clone().detach())?)?;
-        Ok(Plan {
-            actions,
-            latent: Some(solution.mu),
-            diagnostics: PlanDiagnostics {
-                cost,
-                iterations: solution.iterations,
-                non_finite: solution.non_finite,
-            },
-        })
+        plan_latent(
+            &self.solver,
+            &self.decoder,
+            &self.config,
+            model,
+            states,
+            Noise::Rng(&mut self.rng),
+            hooks,
+        )
     }
+
+    /// Plans with one noise seed per start state instead of the planner's generator (see
+    /// [`Cem::solve_seeded`]): the plan for a row is a deterministic function of the row's
+    /// state, its seed and the parameters, whatever else is in the batch. A policy built on the
+    /// planner uses this so that the action mean it acted with can be recomputed, on the
+    /// autodiff tape, inside a training batch.
+    pub fn plan_seeded(&self, model: &dyn Model, states: Tensor<2>, seeds: &[u64]) -> Result<Plan> {
+        plan_latent(
+            &self.solver,
+            &self.decoder,
+            &self.config,
+            model,
+            states,
+            Noise::Seeds(seeds),
+            CemHooks::default(),
+        )
+    }
+}
+
+enum Noise<'a> {
+    Rng(&'a mut ChaCha8Rng),
+    Seeds(&'a [u64]),
+}
+
+fn plan_latent<D: ActionDecoder>(
+    solver: &Cem,
+    decoder: &D,
+    config: &LatentPlannerConfig,
+    model: &dyn Model,
+    states: Tensor<2>,
+    noise: Noise<'_>,
+    hooks: CemHooks<'_>,
+) -> Result<Plan> {
+    let [batch, sd] = states.dims();
+    if sd != model.state_dim() || batch == 0 {
+        return Err(Error::shape(
+            "LatentDcemPlanner::plan states",
+            format!("[batch >= 1, {}]", model.state_dim()),
+            states.dims(),
+        ));
+    }
+    if decoder.action_dim() != model.action_dim() {
+        return Err(Error::shape(
+            "LatentDcemPlanner decoder action width",
+            format!("the model's action width {}", model.action_dim()),
+            decoder.action_dim(),
+        ));
+    }
+    let l = decoder.latent_dim();
+    let device = states.device();
+    let mid = 0.5 * (config.z_low + config.z_high);
+    let init = CemInit::scalar(batch, l, mid, config.cem.init_sigma, &device);
+    let mut failure = None;
+    let objective = |x: Tensor<3>| {
+        let n = x.dims()[1];
+        let run = || -> Result<Tensor<2>> {
+            let actions = decoder.decode(x.reshape([batch * n, l]))?;
+            let starts = states
+                .clone()
+                .unsqueeze_dim::<3>(1)
+                .expand([batch, n, sd])
+                .reshape([batch * n, sd]);
+            let cost = model.cost(starts, actions)?;
+            if cost.dims() != [batch * n] {
+                return Err(Error::shape(
+                    "Model::cost output",
+                    format!("[{}]", batch * n),
+                    cost.dims(),
+                ));
+            }
+            Ok(cost.reshape([batch, n]))
+        };
+        run().unwrap_or_else(|e| {
+            failure.get_or_insert(e);
+            Tensor::<2>::zeros([batch, n], &device)
+        })
+    };
+    let solution = match noise {
+        Noise::Rng(rng) => solver.solve_with(objective, init, rng, hooks)?,
+        Noise::Seeds(seeds) => solver.solve_seeded(objective, init, seeds, hooks)?,
+    };
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    let actions = decoder.decode(solution.mu.clone())?;
+    let cost = crate::lml::read_f64(&model.cost(states.detach(), actions.clone().detach())?)?;
+    Ok(Plan {
+        actions,
+        latent: Some(solution.mu),
+        diagnostics: PlanDiagnostics {
+            cost,
+            iterations: solution.iterations,
+            non_finite: solution.non_finite,
+        },
+    })
 }
 
 impl<D: ActionDecoder> Planner for LatentDcemPlanner<D> {

@@ -1,0 +1,13 @@
+//! On-policy reinforcement learning: generalised advantage estimation and PPO for Gaussian
+//! policies around any differentiable mean, from a plain MLP to the latent DCEM controller over
+//! a learned model (the paper's phase 3: the controller is the policy class, and the policy
+//! gradient reaches the model's reward and transition parameters and the action decoder through
+//! the solver).
+
+pub mod gae;
+pub mod policy;
+pub mod ppo;
+
+pub use gae::gae;
+pub use policy::{DcemParts, DcemPolicy, MlpPolicy, PolicyMean};
+pub use ppo::{Ppo, PpoConfig, PpoLoss, PpoStats, RolloutBatch, gaussian_log_prob, ppo_loss};
