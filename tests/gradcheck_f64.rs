@@ -700,7 +700,10 @@ fn ppo_gradient_through_dcem_reaches_decoder_reward_and_transition() {
             .mean(tensor(&states[sd..2 * sd], [1, sd], &plain), &seeds[1..2])
             .unwrap(),
     );
-    assert!((alone[0] - mean0[1]).abs() < 1e-12, "{alone:?} vs {mean0:?}");
+    assert!(
+        (alone[0] - mean0[1]).abs() < 1e-12,
+        "{alone:?} vs {mean0:?}"
+    );
     let log_std = vec![-1.0];
     let ppo = PpoConfig::default();
     let (targets, values_old) = ppo_targets(n, a, &mean0, &log_std, &mut rng, &plain);

@@ -126,8 +126,8 @@ impl Episode {
     }
 }
 
-/// Which environment to build, as a config section (`kind = "swingup" | "cheetah_run" |
-/// "walker_walk" | "gym"`). The DeepMind Control tasks need the `mujoco` feature, `gym` the
+/// Which environment to build, as a config section (`kind = "swingup" | "cartpole" |
+/// "cheetah_run" | "walker_walk" | "gym"`). The DeepMind Control tasks need the `mujoco` feature, `gym` the
 /// `python` feature; asking for one without it is an error that says how to build it.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
@@ -138,6 +138,9 @@ pub enum EnvSpec {
         #[serde(default = "default_swingup_steps")]
         episode_steps: usize,
     },
+    /// The native `CartPole-v1` with continuous actions (a force fraction in [-1, 1]; 500 steps,
+    /// terminates when the pole falls).
+    Cartpole,
     /// DeepMind Control `cheetah.run` (1000 steps per episode).
     CheetahRun,
     /// DeepMind Control `walker.walk` (1000 steps per episode).
@@ -166,6 +169,7 @@ impl EnvSpec {
     pub fn name(&self) -> String {
         match self {
             Self::Swingup { .. } => "swingup".into(),
+            Self::Cartpole => "cartpole (continuous)".into(),
             Self::CheetahRun => "cheetah.run".into(),
             Self::WalkerWalk => "walker.walk".into(),
             Self::Gym { id } => id.clone(),
@@ -179,6 +183,7 @@ pub fn make_env(spec: &EnvSpec) -> Result<Box<dyn dcem::env::Env>> {
         EnvSpec::Swingup { episode_steps } => Ok(Box::new(CartpoleSwingup::new(SwingupConfig {
             episode_steps: *episode_steps,
         })?)),
+        EnvSpec::Cartpole => Ok(Box::new(CartPole::new(CartPoleAction::Continuous)?)),
         #[cfg(feature = "mujoco")]
         EnvSpec::CheetahRun => Ok(Box::new(dmc::CheetahRun::new()?)),
         #[cfg(feature = "mujoco")]

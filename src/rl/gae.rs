@@ -26,7 +26,10 @@ pub fn gae(
     lambda: f64,
 ) -> Result<(Vec<f64>, Vec<f64>)> {
     let n = rewards.len();
-    if values.len() != n || next_values.len() != n || terminated.len() != n || episode_end.len() != n
+    if values.len() != n
+        || next_values.len() != n
+        || terminated.len() != n
+        || episode_end.len() != n
     {
         return Err(Error::shape(
             "gae inputs",
@@ -40,7 +43,10 @@ pub fn gae(
         ));
     }
     if !(0.0..=1.0).contains(&gamma) {
-        return Err(Error::option("gamma", format!("must be in [0, 1], got {gamma}")));
+        return Err(Error::option(
+            "gamma",
+            format!("must be in [0, 1], got {gamma}"),
+        ));
     }
     if !(0.0..=1.0).contains(&lambda) {
         return Err(Error::option(

@@ -95,7 +95,10 @@ impl PpoConfig {
             check_positive("ppo.value_lr", v)?;
         }
         check_positive("ppo.adam_eps", self.adam_eps)?;
-        for (name, v) in [("ppo.gamma", self.gamma), ("ppo.gae_lambda", self.gae_lambda)] {
+        for (name, v) in [
+            ("ppo.gamma", self.gamma),
+            ("ppo.gae_lambda", self.gae_lambda),
+        ] {
             if !(0.0..=1.0).contains(&v) {
                 return Err(Error::option(name, format!("must be in [0, 1], got {v}")));
             }
@@ -210,8 +213,8 @@ pub fn ppo_loss(
 
     let err = (values.clone() - targets.returns.clone()).square();
     let value = if config.clip_vloss {
-        let v_clip = targets.values_old.clone()
-            + (values - targets.values_old.clone()).clamp(-c, c);
+        let v_clip =
+            targets.values_old.clone() + (values - targets.values_old.clone()).clamp(-c, c);
         let err_clip = (v_clip - targets.returns.clone()).square();
         err.max_pair(err_clip).mean().mul_scalar(0.5)
     } else {
@@ -392,7 +395,10 @@ impl<P: PolicyMean> Ppo<P> {
         let ad = device.clone().autodiff();
         let policy = policy.to_device(&ad)?;
         let mut sizes = vec![value_dim];
-        sizes.extend(std::iter::repeat_n(config.value_hidden, config.value_layers));
+        sizes.extend(std::iter::repeat_n(
+            config.value_hidden,
+            config.value_layers,
+        ));
         sizes.push(1);
         let value = Mlp::new(&sizes, Activation::Tanh, &ad, rng)?;
         let a = policy.action_dim();
@@ -502,7 +508,11 @@ impl<P: PolicyMean> Ppo<P> {
     }
 
     /// `epochs` passes of minibatch steps on `batch` (whose advantages are set).
-    pub fn update<R: Rng + ?Sized>(&mut self, batch: &RolloutBatch, rng: &mut R) -> Result<PpoStats> {
+    pub fn update<R: Rng + ?Sized>(
+        &mut self,
+        batch: &RolloutBatch,
+        rng: &mut R,
+    ) -> Result<PpoStats> {
         let n = batch.len();
         let (d, a) = (self.policy.input_dim(), self.policy.action_dim());
         let vd = self.value.d_in();
@@ -541,8 +551,7 @@ impl<P: PolicyMean> Ppo<P> {
                 let mut adv = rows(&batch.advantages, 1);
                 if c.norm_adv && m > 1 {
                     let mean = adv.iter().sum::<f64>() / m as f64;
-                    let sd = (adv.iter().map(|x| (x - mean).powi(2)).sum::<f64>()
-                        / (m - 1) as f64)
+                    let sd = (adv.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (m - 1) as f64)
                         .sqrt();
                     adv.iter_mut().for_each(|x| *x = (*x - mean) / (sd + 1e-8));
                 }
@@ -555,13 +564,11 @@ impl<P: PolicyMean> Ppo<P> {
                     values_old: tensor_from_f64(&rows(&batch.values, 1), [m], dev)?,
                 };
                 let seeds: Vec<u64> = idx.iter().map(|&i| batch.seeds[i]).collect();
-                let pi_params: Vec<Tensor<2>> = self
-                    .policy
-                    .params()
-                    .into_iter()
-                    .map(|p| p.require_grad())
-                    .collect();
-                self.policy.set_params(pi_params.clone())?;
+                let mut old_pi = self.policy.params();
+                let pi_params: Vec<Tensor<2>> =
+                    old_pi.iter().map(|p| p.clone().require_grad()).collect();
+                let mut tracked = self.policy.to_device(dev)?;
+                tracked.set_params(pi_params.clone())?;
                 let log_std = if c.learn_std {
                     self.log_std.clone().require_grad()
                 } else {
@@ -569,7 +576,7 @@ impl<P: PolicyMean> Ppo<P> {
                 };
                 let value = self.value.clone().require_grad();
                 let x = tensor_from_f64(&rows(&batch.inputs, d), [m, d], dev)?;
-                let mean = self.policy.mean(x, &seeds)?;
+                let mean = tracked.mean(x, &seeds)?;
                 let vx = tensor_from_f64(&rows(&batch.value_inputs, vd), [m, vd], dev)?;
                 let values = value.forward(vx).reshape([m]);
                 let loss = ppo_loss(mean, log_std.clone(), values, &targets, c)?;
@@ -609,7 +616,6 @@ impl<P: PolicyMean> Ppo<P> {
                 );
                 stats.grad_norm += clip_grad_norm(&mut g, c.max_grad_norm)?;
                 let g_v = g.split_off(n_pi);
-                let mut old_pi = self.policy.params();
                 if c.learn_std {
                     old_pi.push(self.log_std.clone());
                 }
@@ -625,10 +631,13 @@ impl<P: PolicyMean> Ppo<P> {
                 stats.backward_s += (t2 - t1).as_secs_f64();
                 stats.optim_s += (t3 - t2).as_secs_f64();
                 stats.steps += 1;
-                for (s, v) in sums
-                    .iter_mut()
-                    .zip([parts[1], parts[2], parts[3], loss.approx_kl, loss.clipfrac])
-                {
+                for (s, v) in sums.iter_mut().zip([
+                    parts[1],
+                    parts[2],
+                    parts[3],
+                    loss.approx_kl,
+                    loss.clipfrac,
+                ]) {
                     *s += v;
                 }
                 if let Some(k) = c.target_kl

@@ -13,7 +13,7 @@ pub use metrics::MetricsCsv;
 
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
@@ -181,5 +181,46 @@ impl RunDir {
         let text = toml::to_string_pretty(config)
             .map_err(|e| Error::Config(format!("cannot serialise the config: {e}")))?;
         atomic_write(&self.file("config.toml"), text.as_bytes())
+    }
+}
+
+/// Summary statistics of evaluation returns.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct EvalSummary {
+    /// What was evaluated.
+    pub label: String,
+    /// Episodes.
+    pub episodes: usize,
+    /// Mean return.
+    pub mean: f64,
+    /// Sample standard deviation.
+    pub std: f64,
+    /// Half-width of the normal-approximation 95% confidence interval of the mean.
+    pub ci95: f64,
+    /// Every episode's return.
+    pub returns: Vec<f64>,
+    /// Mean planning (or policy) time per action, milliseconds.
+    pub plan_ms: f64,
+}
+
+impl EvalSummary {
+    /// Statistics of `returns`.
+    pub fn new(label: impl Into<String>, returns: Vec<f64>, plan_ms: f64) -> Self {
+        let n = returns.len().max(1) as f64;
+        let mean = returns.iter().sum::<f64>() / n;
+        let var = if returns.len() > 1 {
+            returns.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / (n - 1.0)
+        } else {
+            0.0
+        };
+        Self {
+            label: label.into(),
+            episodes: returns.len(),
+            mean,
+            std: var.sqrt(),
+            ci95: 1.96 * var.sqrt() / n.sqrt(),
+            returns,
+            plan_ms,
+        }
     }
 }

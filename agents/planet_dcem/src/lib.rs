@@ -38,7 +38,9 @@ use rand::rngs::ChaCha8Rng;
 use rand::{RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};
 
-pub use dcem::run::RunOptions;
+pub use dcem::run::{EvalSummary, RunOptions};
+
+pub mod phase3;
 
 /// Which planner the agent acts with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,6 +50,9 @@ pub enum Phase {
     Cem,
     /// Phase 2: latent DCEM through a decoder learned online.
     LatentDcem,
+    /// Phase 3: PPO fine-tuning of the latent DCEM controller (from a phase-2 run, no
+    /// likelihood fitting); see [`phase3`].
+    Ppo,
 }
 
 /// The online loop's options (alg. 3).
@@ -194,6 +199,8 @@ pub struct PlanetConfig {
     pub latent: LatentPlannerConfig,
     /// The decoder and its online training (phase 2).
     pub decoder: DecoderTrainConfig,
+    /// PPO fine-tuning (phase 3).
+    pub finetune: phase3::FinetuneConfig,
 }
 
 impl Default for PlanetConfig {
@@ -211,6 +218,7 @@ impl Default for PlanetConfig {
             cem: CemPlannerConfig::default(),
             latent: LatentPlannerConfig::default(),
             decoder: DecoderTrainConfig::default(),
+            finetune: phase3::FinetuneConfig::default(),
         }
     }
 }
@@ -296,6 +304,13 @@ impl PlanetConfig {
             self.decoder.clip_norm.is_finite() && self.decoder.clip_norm >= 0.0,
             "`decoder.clip_norm` must be finite and >= 0"
         );
+        if self.phase == Phase::Ppo {
+            ensure!(
+                !self.init_from.is_empty(),
+                "phase = \"ppo\" fine-tunes a phase-2 run: set `init_from` to its folder"
+            );
+            self.finetune.validate().context("in [finetune]")?;
+        }
         Ok(())
     }
 
@@ -512,6 +527,11 @@ impl PlanetAgent {
             device,
             plain,
         })
+    }
+
+    /// The action decoder (phase 2), as trained.
+    pub fn decoder(&self) -> Option<&MlpDecoder> {
+        self.latent_train.as_ref().map(|p| p.decoder())
     }
 
     /// The learned model on the plain (non-autodiff) device, as planning sees it.
@@ -879,47 +899,6 @@ fn train_seed(config: &PlanetConfig, episode: usize) -> u64 {
         .wrapping_add(episode as u64)
 }
 
-/// Summary statistics of evaluation returns.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct EvalSummary {
-    /// What was evaluated.
-    pub label: String,
-    /// Episodes.
-    pub episodes: usize,
-    /// Mean return.
-    pub mean: f64,
-    /// Sample standard deviation.
-    pub std: f64,
-    /// Half-width of the normal-approximation 95% confidence interval of the mean.
-    pub ci95: f64,
-    /// Every episode's return.
-    pub returns: Vec<f64>,
-    /// Mean planning time per action, milliseconds.
-    pub plan_ms: f64,
-}
-
-impl EvalSummary {
-    /// Statistics of `returns`.
-    pub fn new(label: impl Into<String>, returns: Vec<f64>, plan_ms: f64) -> Self {
-        let n = returns.len().max(1) as f64;
-        let mean = returns.iter().sum::<f64>() / n;
-        let var = if returns.len() > 1 {
-            returns.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / (n - 1.0)
-        } else {
-            0.0
-        };
-        Self {
-            label: label.into(),
-            episodes: returns.len(),
-            mean,
-            std: var.sqrt(),
-            ci95: 1.96 * var.sqrt() / n.sqrt(),
-            returns,
-            plan_ms,
-        }
-    }
-}
-
 /// Evaluates the agent's planner for `episodes` episodes (no noise, no learning).
 pub fn evaluate(
     agent: &mut PlanetAgent,
@@ -1075,6 +1054,9 @@ fn col(name: &str) -> usize {
 /// The learning curves of a run: returns (training and evaluation) against environment steps,
 /// the model losses and the planning time per action.
 pub fn write_plots(run: &RunSummary, hline: Option<(f64, String)>) -> Result<()> {
+    if run.config.phase == Phase::Ppo {
+        return phase3::write_plots(run);
+    }
     let pts = |c: &str| -> Vec<(f64, f64)> {
         run.rows
             .iter()
@@ -1126,6 +1108,9 @@ pub fn write_plots(run: &RunSummary, hline: Option<(f64, String)>) -> Result<()>
 /// `eval.json` after the final evaluation.
 pub fn train(config: &PlanetConfig, opts: &RunOptions, device: &Device) -> Result<RunSummary> {
     config.validate()?;
+    if config.phase == Phase::Ppo {
+        return phase3::finetune(config, opts, device);
+    }
     let mut env = make_env(&config.env)?;
     let map = ActionMap::new(env.as_ref())?;
     let obs_dim = env.observation_space().flat_dim();
@@ -1270,6 +1255,7 @@ pub fn train(config: &PlanetConfig, opts: &RunOptions, device: &Device) -> Resul
         let label = match config.phase {
             Phase::Cem => "full CEM on the learned model",
             Phase::LatentDcem => "latent DCEM on the learned model",
+            Phase::Ppo => unreachable!("phase 3 returned above"),
         };
         let summary = evaluate(
             &mut agent,
