@@ -449,7 +449,7 @@ impl<P: PolicyMean> Ppo<P> {
 
     /// The current standard deviations.
     pub fn std(&self) -> Result<Vec<f64>> {
-        Ok(to_f64_vec(self.acting_log_std.clone().exp())?)
+        to_f64_vec(self.acting_log_std.clone().exp())
     }
 
     /// Acts on `n` input rows (`inputs: [n * input_dim]`): samples `mean + std * eps` (or

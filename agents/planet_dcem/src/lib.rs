@@ -1357,6 +1357,13 @@ mod tests {
             "planet_walker_walk",
             "planet_cheetah_run_2core",
             "planet_walker_walk_2core",
+            "planet_swingup_ppo",
+            "planet_swingup_ppo_decoder",
+            "planet_swingup_ppo_model",
+            "planet_cheetah_run_latent",
+            "planet_cheetah_run_ppo",
+            "planet_walker_walk_latent",
+            "planet_walker_walk_ppo",
         ] {
             let cfg = PlanetConfig::load(&root.join(format!("{name}.toml"))).unwrap();
             assert_eq!(cfg.name, name);

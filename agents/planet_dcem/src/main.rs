@@ -4,6 +4,7 @@
 //! ```text
 //! cargo run --release -p planet-dcem -- train                                   # swing-up, full CEM
 //! cargo run --release -p planet-dcem -- train --config configs/planet_swingup_latent.toml
+//! cargo run --release -p planet-dcem -- train --config configs/planet_swingup_ppo.toml   # phase 3
 //! cargo run --release -p planet-dcem -- true-model --config configs/planet_swingup.toml
 //! cargo run --release -p planet-dcem --features dcem-envs/mujoco -- train --config configs/planet_cheetah_run.toml
 //! cargo run --release -p planet-dcem -- report runs/planet_swingup runs/planet_swingup_latent
@@ -47,6 +48,9 @@ struct TrainArgs {
     /// Override the number of planning episodes (`train.episodes`).
     #[arg(long)]
     episodes: Option<usize>,
+    /// Override the number of PPO steps of a phase-3 run (`finetune.steps`).
+    #[arg(long)]
+    ppo_steps: Option<usize>,
     /// Override the config's seed.
     #[arg(long)]
     seed: Option<u64>,
@@ -70,7 +74,7 @@ struct TrainArgs {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Train (phase 1 or 2, per the config); writes runs/<name>/ (config.toml, metrics.csv,
+    /// Train (phase 1, 2 or 3, per the config); writes runs/<name>/ (config.toml, metrics.csv,
     /// learning_curves.png, checkpoints/, eval.json)
     Train(TrainArgs),
     /// Evaluate a run's latest checkpoint without exploration noise
@@ -122,6 +126,9 @@ fn main() -> Result<()> {
             }
             if let Some(e) = a.episodes {
                 cfg.train.episodes = e;
+            }
+            if let Some(n) = a.ppo_steps {
+                cfg.finetune.steps = n;
             }
             if let Some(s) = a.seed {
                 cfg.seed = s;
