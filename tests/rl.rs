@@ -35,10 +35,10 @@ fn gae_by_definition(
         .collect()
 }
 
-fn random_stream(
-    n: usize,
-    rng: &mut ChaCha8Rng,
-) -> (Vec<f64>, Vec<f64>, Vec<f64>, Vec<bool>, Vec<bool>) {
+/// Rewards, values, next values, terminated and episode-end flags.
+type Stream = (Vec<f64>, Vec<f64>, Vec<f64>, Vec<bool>, Vec<bool>);
+
+fn random_stream(n: usize, rng: &mut ChaCha8Rng) -> Stream {
     let r: Vec<f64> = (0..n).map(|_| rng.random_range(-1.0..2.0)).collect();
     let v: Vec<f64> = (0..n).map(|_| rng.random_range(-3.0..3.0)).collect();
     let mut term = vec![false; n];
