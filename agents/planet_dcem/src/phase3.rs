@@ -536,10 +536,13 @@ pub fn write_plots(run: &RunSummary) -> Result<()> {
             run.config.finetune.parts.label()
         ),
         "return",
-        vec![
+        [
             Series::new("training episodes (sampled)", pts("return")),
-            Series::new("evaluation (mean action)", pts("eval_return")),
-        ],
+            Series::new("periodic evaluation (mean action)", pts("eval_return")),
+        ]
+        .into_iter()
+        .filter(|s| !s.points.is_empty())
+        .collect(),
     );
     if let Some(b) = eval_before(&run.dir)? {
         returns
