@@ -6,6 +6,8 @@
 //! - [`cem`]: one batched solver for CEM (`tau = 0`) and DCEM (`tau > 0`), differentiable with
 //!   respect to the objective's parameters;
 //! - [`gd`]: unrolled gradient descent, the baseline the paper compares against;
+//! - [`rl`]: GAE and PPO for Gaussian policies around any differentiable mean, including the
+//!   latent DCEM controller over a learned model (the paper's phase 3);
 //! - the traits that let a planner drive an agent: [`env::Env`], [`model::Model`],
 //!   [`planner::Planner`] and [`agent::Agent`].
 //!

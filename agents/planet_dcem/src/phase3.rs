@@ -339,6 +339,17 @@ pub fn finetune(config: &PlanetConfig, opts: &RunOptions, device: &Device) -> Re
         );
         let file = dir.checkpoints().join("latest.safetensors");
         let ck = Checkpoint::load(&file).with_context(|| format!("loading {}", file.display()))?;
+        // The whole controller as checkpointed (not as `init_from` holds it now), then the
+        // learner's own state.
+        let ad = device.clone().autodiff();
+        let model = &mut ppo.policy.model;
+        let params = model
+            .param_names()
+            .iter()
+            .map(|n| ck.tensor::<2>(&format!("model.{n}"), &ad))
+            .collect::<dcem::Result<Vec<_>>>()?;
+        model.set_params(params)?;
+        ck.load_mlp("decoder", &mut ppo.policy.planner.decoder_mut().net, &ad)?;
         ppo.load_state(&ck, "ppo")?;
         rng = ck.rng("rng.phase3")?;
         let progress: Progress = ck.meta("progress")?;
