@@ -1,7 +1,7 @@
 //! Phase 3's costs at the swing-up's sizes (`configs/planet_swingup_ppo.toml`: RSSM 64/8/64,
 //! latent DCEM 50 samples / 5 elites / 5 iterations / horizon 12, 2-D latent, decoder
 //! 2-64-64-12; reward head, transition and decoder all trained), on freshly initialised
-//! parameters (the costs depend on the sizes only):
+//! parameters of those sizes rather than a trained run's:
 //!
 //! - `act_1`: one decision while collecting: a seeded latent DCEM plan from one belief, off the
 //!   tape, and a sampled action;
@@ -18,6 +18,7 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+use std::path::Path;
 use std::time::Duration;
 
 use burn::tensor::Device;
@@ -30,17 +31,12 @@ use rand::{RngExt, SeedableRng, rngs::ChaCha8Rng};
 
 const DECISIONS: usize = 125;
 
-fn config() -> PlanetConfig {
-    let text = std::fs::read_to_string(concat!(
+fn bench(c: &mut Criterion) {
+    let cfg = PlanetConfig::load(Path::new(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../../configs/planet_swingup_ppo.toml"
-    ))
+    )))
     .expect("configs/planet_swingup_ppo.toml");
-    toml::from_str(&text).expect("the swing-up phase-3 config parses")
-}
-
-fn bench(c: &mut Criterion) {
-    let cfg = config();
     let device = Device::flex();
     let env = dcem_envs::make_env(&cfg.env).expect("env");
     let obs_dim = env.observation_space().flat_dim();

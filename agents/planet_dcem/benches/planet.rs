@@ -11,6 +11,7 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+use std::path::Path;
 use std::time::Duration;
 
 use burn::tensor::{Device, Tensor};
@@ -24,17 +25,12 @@ use rand::{RngExt, SeedableRng, rngs::ChaCha8Rng};
 const OBS: usize = 17;
 const ACT: usize = 6;
 
-fn paper_config() -> PlanetConfig {
-    let text = std::fs::read_to_string(concat!(
+fn bench(c: &mut Criterion) {
+    let cfg = PlanetConfig::load(Path::new(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../../configs/planet_cheetah_run.toml"
-    ))
+    )))
     .expect("configs/planet_cheetah_run.toml");
-    toml::from_str(&text).expect("the cheetah config parses")
-}
-
-fn bench(c: &mut Criterion) {
-    let cfg = paper_config();
     let device = Device::flex();
     let mut agent = PlanetAgent::new(&cfg, OBS, ACT, &device).expect("agent");
     let mut rng = ChaCha8Rng::seed_from_u64(0);
