@@ -1,6 +1,11 @@
 //! The [`Agent`] trait: something that acts in an [`Env`](crate::env::Env) and learns from it.
 
+use burn::tensor::Device;
+
 use crate::error::Result;
+use crate::model::Model;
+use crate::nn::{tensor_from_f64, to_f64_vec};
+use crate::planner::Planner;
 
 /// One environment transition, as an agent observes it.
 #[derive(Clone, Debug, PartialEq)]
@@ -38,6 +43,80 @@ pub trait Agent {
     /// Learns from what was observed; returns the metrics of the update (empty if none ran).
     fn update(&mut self) -> Result<Metrics>;
 
-    /// Called when an episode starts, before the first `act` (clears warm starts, hidden states).
-    fn reset(&mut self) {}
+    /// Called when an episode starts, before the first `act` (clears warm starts and hidden
+    /// states); `mode` says whether the episode trains (exploration, `observe` and `update`) or
+    /// evaluates (no exploration noise, nothing observed).
+    fn reset(&mut self, mode: Mode) {
+        let _ = mode;
+    }
+
+    /// Called once a training episode is over, after the update of its last step (an episode
+    /// replay buffer stores the finished episode here).
+    fn end_episode(&mut self) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// What an episode is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Acting to learn: exploration on, every transition observed, `update` after every step.
+    Train,
+    /// Acting to be measured: no exploration, nothing observed or learned.
+    Eval,
+}
+
+/// Model-predictive control with a known model: every step the planner plans from the
+/// observation (taken as the model's state) and the agent executes the plan's first action;
+/// the next solve is warm-started by the planner. It learns nothing (`observe` and `update` do
+/// nothing). With `SwingupModel` this is the true-dynamics bound of the swing-up; with a
+/// user's [`Model`] it is the shortest way from a model to an agent.
+pub struct MpcAgent {
+    model: Box<dyn Model>,
+    planner: Box<dyn Planner>,
+    device: Device,
+}
+
+impl MpcAgent {
+    /// Plans with `planner` on `model`, with the observations put on `device`.
+    pub fn new(model: Box<dyn Model>, planner: Box<dyn Planner>, device: Device) -> Self {
+        Self {
+            model,
+            planner,
+            device,
+        }
+    }
+
+    /// The planner.
+    pub fn planner(&self) -> &dyn Planner {
+        self.planner.as_ref()
+    }
+}
+
+impl Agent for MpcAgent {
+    fn act(&mut self, obs: &[f64]) -> Result<Vec<f64>> {
+        let dim = self.model.state_dim();
+        if obs.len() != dim {
+            return Err(crate::Error::shape(
+                "MpcAgent observation (the model's state)",
+                format!("{dim} values"),
+                obs.len(),
+            ));
+        }
+        let state = tensor_from_f64(obs, [1, dim], &self.device)?;
+        let plan = self.planner.plan(self.model.as_ref(), state)?;
+        to_f64_vec(plan.first_action())
+    }
+
+    fn observe(&mut self, _transition: &Transition) -> Result<()> {
+        Ok(())
+    }
+
+    fn update(&mut self) -> Result<Metrics> {
+        Ok(Vec::new())
+    }
+
+    fn reset(&mut self, _mode: Mode) {
+        self.planner.reset();
+    }
 }

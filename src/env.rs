@@ -179,6 +179,14 @@ pub trait Env: Send {
     fn step_cost_hint_ns(&self) -> u64 {
         100
     }
+
+    /// How many steps of the innermost environment the last `step` took: 1 for a plain
+    /// environment; an action-repeat wrapper returns the steps it repeated (fewer than its
+    /// repeat when the episode ended inside it). The episode runner counts environment steps
+    /// with it.
+    fn substeps(&self) -> usize {
+        1
+    }
 }
 
 impl<E: Env + ?Sized> Env for Box<E> {
@@ -196,6 +204,9 @@ impl<E: Env + ?Sized> Env for Box<E> {
     }
     fn step_cost_hint_ns(&self) -> u64 {
         (**self).step_cost_hint_ns()
+    }
+    fn substeps(&self) -> usize {
+        (**self).substeps()
     }
 }
 
@@ -253,6 +264,9 @@ impl<E: Env> Env for TimeLimit<E> {
     fn step_cost_hint_ns(&self) -> u64 {
         self.env.step_cost_hint_ns()
     }
+    fn substeps(&self) -> usize {
+        self.env.substeps()
+    }
 }
 
 /// Repeats each action `repeat` times, summing the rewards (PlaNet's action repeat).
@@ -261,6 +275,7 @@ impl<E: Env> Env for TimeLimit<E> {
 pub struct ActionRepeat<E> {
     env: E,
     repeat: usize,
+    substeps: usize,
 }
 
 impl<E: Env> ActionRepeat<E> {
@@ -269,7 +284,11 @@ impl<E: Env> ActionRepeat<E> {
         if repeat == 0 {
             return Err(Error::option("action_repeat", "must be at least 1"));
         }
-        Ok(Self { env, repeat })
+        Ok(Self {
+            env,
+            repeat,
+            substeps: 0,
+        })
     }
 
     /// The wrapped environment.
@@ -293,11 +312,16 @@ impl<E: Env> Env for ActionRepeat<E> {
             .step_cost_hint_ns()
             .saturating_mul(self.repeat as u64)
     }
+    fn substeps(&self) -> usize {
+        self.substeps
+    }
     fn step(&mut self, action: &[f64]) -> Result<Step> {
         let mut total = 0.0;
         let mut last = None;
+        self.substeps = 0;
         for _ in 0..self.repeat {
             let step = self.env.step(action)?;
+            self.substeps += self.env.substeps();
             total += step.reward;
             let done = step.done();
             last = Some(step);
@@ -312,6 +336,93 @@ impl<E: Env> Env for ActionRepeat<E> {
     }
 }
 
+/// Lets an agent act in `[-1, 1]` on every axis of a bounded box action space (Gymnasium's
+/// `RescaleAction` onto `[-1, 1]`): an action `x` is clipped to `[-1, 1]` and mapped affinely
+/// onto the wrapped environment's `[low, high]`. Planners and policies that work in normalised
+/// units act through it.
+#[derive(Debug)]
+pub struct RescaleAction<E> {
+    env: E,
+    space: Space,
+    low: Vec<f64>,
+    high: Vec<f64>,
+}
+
+impl<E: Env> RescaleAction<E> {
+    /// Wraps `env`, whose action space must be a box with finite bounds.
+    pub fn new(env: E) -> Result<Self> {
+        let Space::Box(b) = env.action_space() else {
+            return Err(Error::option(
+                "action_space",
+                "RescaleAction needs a continuous (Box) action space",
+            ));
+        };
+        if !b.low().iter().chain(b.high()).all(|v| v.is_finite()) {
+            return Err(Error::option(
+                "action_space",
+                format!(
+                    "RescaleAction needs finite action bounds, got {:?} .. {:?}",
+                    b.low(),
+                    b.high()
+                ),
+            ));
+        }
+        let (low, high) = (b.low().to_vec(), b.high().to_vec());
+        let space = Space::Box(BoxSpace::uniform(low.len(), -1.0, 1.0)?);
+        Ok(Self {
+            env,
+            space,
+            low,
+            high,
+        })
+    }
+
+    /// The wrapped environment's action for a normalised one.
+    pub fn to_env(&self, action: &[f64]) -> Vec<f64> {
+        action
+            .iter()
+            .zip(self.low.iter().zip(&self.high))
+            .map(|(x, (l, h))| l + 0.5 * (x.clamp(-1.0, 1.0) + 1.0) * (h - l))
+            .collect()
+    }
+
+    /// The wrapped environment.
+    pub fn inner(&self) -> &E {
+        &self.env
+    }
+}
+
+impl<E: Env> Env for RescaleAction<E> {
+    fn observation_space(&self) -> &Space {
+        self.env.observation_space()
+    }
+    fn action_space(&self) -> &Space {
+        &self.space
+    }
+    fn reset(&mut self, seed: Option<u64>) -> Result<Vec<f64>> {
+        self.env.reset(seed)
+    }
+    fn step(&mut self, action: &[f64]) -> Result<Step> {
+        if action.len() != self.low.len() {
+            return Err(Error::shape(
+                "RescaleAction::step action",
+                format!("{} values", self.low.len()),
+                action.len(),
+            ));
+        }
+        if action.iter().any(|v| v.is_nan()) {
+            return Err(Error::Data(format!("the action {action:?} holds NaN")));
+        }
+        self.env.step(&self.to_env(action))
+    }
+    fn step_cost_hint_ns(&self) -> u64 {
+        self.env.step_cost_hint_ns()
+    }
+    fn substeps(&self) -> usize {
+        self.env.substeps()
+    }
+}
+
 /// The result of stepping a [`VecEnv`]: one row per environment.
 #[derive(Clone, Debug, PartialEq)]
 pub struct VecStep {
@@ -323,6 +434,25 @@ pub struct VecStep {
     pub terminated: Vec<bool>,
     /// `truncated` flags, one per environment.
     pub truncated: Vec<bool>,
+    /// Steps of each innermost environment ([`Env::substeps`]; 0 for an environment that was
+    /// reset instead of stepped).
+    pub substeps: Vec<usize>,
+    /// With [`Autoreset::SameStep`], the last observation of each episode that ended at this
+    /// step (its row of `obs` is already the next episode's first); `None` elsewhere.
+    pub final_obs: Vec<Option<Vec<f64>>>,
+}
+
+/// When a [`VecEnv`] resets an environment whose episode ended.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Autoreset {
+    /// Gymnasium 1.x's default: the step after the end ignores its action, resets, and returns
+    /// the first observation with reward 0 and both flags false.
+    #[default]
+    NextStep,
+    /// Gymnasium's `SAME_STEP` (and CleanRL's): the step that ends an episode resets at once and
+    /// returns the next episode's first observation, the final one going to
+    /// [`VecStep::final_obs`]. Every step is then a real transition.
+    SameStep,
 }
 
 /// Many environments stepped in parallel with rayon, with Gymnasium 1.x's default
@@ -335,6 +465,10 @@ pub struct VecEnv<E> {
     started: bool,
     obs_dim: usize,
     act_dim: usize,
+    autoreset: Autoreset,
+    /// With seeded autoresets: the seed of the next reset.
+    next_seed: Option<u64>,
+    seeded: bool,
 }
 
 impl<E: Env> VecEnv<E> {
@@ -366,7 +500,31 @@ impl<E: Env> VecEnv<E> {
             started: false,
             obs_dim,
             act_dim,
+            autoreset: Autoreset::NextStep,
+            next_seed: None,
+            seeded: false,
         })
+    }
+
+    /// Sets when finished episodes are reset (default [`Autoreset::NextStep`]).
+    pub fn with_autoreset(mut self, mode: Autoreset) -> Self {
+        self.autoreset = mode;
+        self
+    }
+
+    /// Seeds every automatic reset: after `reset(Some(s))` (environment `i` gets `s + i`), the
+    /// following autoresets take `s + n`, `s + n + 1`, ... in the order the episodes end (by
+    /// environment index within a step), so that every episode of a run has its own seed.
+    /// Without it an autoreset continues the environment's own random stream.
+    pub fn with_seeded_autoresets(mut self) -> Self {
+        self.seeded = true;
+        self
+    }
+
+    fn autoreset_seed(&mut self) -> Option<u64> {
+        let seed = self.next_seed?;
+        self.next_seed = Some(seed.wrapping_add(1));
+        Some(seed)
     }
 
     /// Number of environments.
@@ -405,6 +563,10 @@ impl<E: Env> VecEnv<E> {
             .collect::<Result<_>>()?;
         self.needs_reset.iter_mut().for_each(|r| *r = false);
         self.started = true;
+        self.next_seed = match seed {
+            Some(s) if self.seeded => Some(s.wrapping_add(self.envs.len() as u64)),
+            _ => None,
+        };
         Ok(obs.concat())
     }
 
@@ -428,7 +590,15 @@ impl<E: Env> VecEnv<E> {
             reward: vec![0.0; n],
             terminated: vec![false; n],
             truncated: vec![false; n],
+            substeps: vec![0; n],
+            final_obs: vec![None; n],
         };
+        // Seeds of the resets due at this step (next-step mode), in environment order.
+        let due = self.needs_reset.clone();
+        let seeds: Vec<Option<u64>> = due
+            .iter()
+            .map(|&d| if d { self.autoreset_seed() } else { None })
+            .collect();
         // Give each parallel task about 20 us of work (rayon's overhead is about 1 us a task),
         // but no more than an even share of the environments.
         let cost = self.envs[0].step_cost_hint_ns().max(1);
@@ -439,18 +609,26 @@ impl<E: Env> VecEnv<E> {
         self.envs
             .par_iter_mut()
             .zip(self.needs_reset.par_iter_mut())
+            .zip(seeds.par_iter())
             .zip(actions.par_chunks(act_dim.max(1)))
             .zip(out.obs.par_chunks_mut(obs_dim.max(1)))
             .zip(out.reward.par_iter_mut())
             .zip(out.terminated.par_iter_mut())
             .zip(out.truncated.par_iter_mut())
+            .zip(out.substeps.par_iter_mut())
             .with_min_len(min_len)
             .try_for_each(
-                |((((((env, needs_reset), action), obs), reward), terminated), truncated)| {
+                |(
+                    (
+                        ((((((env, needs_reset), seed), action), obs), reward), terminated),
+                        truncated,
+                    ),
+                    substeps,
+                )| {
                     let step = if *needs_reset {
                         *needs_reset = false;
                         Step {
-                            obs: env.reset(None)?,
+                            obs: env.reset(*seed)?,
                             reward: 0.0,
                             terminated: false,
                             truncated: false,
@@ -458,6 +636,7 @@ impl<E: Env> VecEnv<E> {
                     } else {
                         let step = env.step(action)?;
                         *needs_reset = step.done();
+                        *substeps = env.substeps();
                         step
                     };
                     if step.obs.len() != obs.len() {
@@ -474,6 +653,34 @@ impl<E: Env> VecEnv<E> {
                     Ok(())
                 },
             )?;
+        if self.autoreset == Autoreset::SameStep {
+            self.reset_finished(&mut out)?;
+        }
         Ok(out)
+    }
+
+    /// Same-step autoreset: the environments whose episode ended at this step are reset now
+    /// (seeds in environment order), their final observations kept in `final_obs`.
+    fn reset_finished(&mut self, out: &mut VecStep) -> Result<()> {
+        let obs_dim = self.obs_dim;
+        let done: Vec<usize> = (0..self.envs.len())
+            .filter(|&i| self.needs_reset[i])
+            .collect();
+        let seeds: Vec<Option<u64>> = done.iter().map(|_| self.autoreset_seed()).collect();
+        for (&i, seed) in done.iter().zip(seeds) {
+            let first = self.envs[i].reset(seed)?;
+            if first.len() != obs_dim {
+                return Err(Error::shape(
+                    "VecEnv member observation",
+                    format!("{obs_dim} values"),
+                    first.len(),
+                ));
+            }
+            let row = &mut out.obs[i * obs_dim..(i + 1) * obs_dim];
+            out.final_obs[i] = Some(row.to_vec());
+            row.copy_from_slice(&first);
+            self.needs_reset[i] = false;
+        }
+        Ok(())
     }
 }

@@ -53,6 +53,8 @@ pub mod planning;
 pub mod replay;
 pub mod rl;
 pub mod run;
+pub mod runner;
+pub mod train;
 
 pub use error::{Error, Result};
 

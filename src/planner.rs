@@ -1,6 +1,7 @@
 //! The [`Planner`] trait and the model-predictive-control warm start.
 
 use burn::tensor::{Tensor, s};
+use rand::rngs::ChaCha8Rng;
 
 use crate::error::Result;
 use crate::model::Model;
@@ -44,6 +45,37 @@ pub trait Planner {
 
     /// Forgets warm-start state between episodes.
     fn reset(&mut self);
+
+    /// The planner's learnable parameters (a latent planner's decoder), in a fixed order; empty
+    /// for planners with none. A training loop that learns them elsewhere (on the autodiff
+    /// device) hands them back through [`Planner::set_params`].
+    fn params(&self) -> Vec<Tensor<2>> {
+        Vec::new()
+    }
+
+    /// Replaces the learnable parameters (as many, of the same shapes, as [`Planner::params`]
+    /// returns).
+    fn set_params(&mut self, params: Vec<Tensor<2>>) -> Result<()> {
+        if params.is_empty() {
+            Ok(())
+        } else {
+            Err(crate::Error::shape(
+                "Planner::set_params",
+                "no parameters (this planner learns nothing)",
+                params.len(),
+            ))
+        }
+    }
+
+    /// The planner's sampling-noise generator, for checkpoints (`None`: it draws none).
+    fn rng_state(&self) -> Option<&ChaCha8Rng> {
+        None
+    }
+
+    /// Restores the sampling noise from a checkpoint.
+    fn set_rng_state(&mut self, rng: ChaCha8Rng) {
+        let _ = rng;
+    }
 }
 
 /// The MPC warm start: the previous plan moved one step earlier, its last step filled with

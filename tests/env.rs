@@ -162,3 +162,154 @@ fn vec_env_steps_in_parallel_with_next_step_autoreset() {
     }
     assert!(VecEnv::<Walk>::new(vec![]).is_err());
 }
+
+/// A bounded box action space on [-2, 2] x [0, 10] that records the actions it gets.
+struct Recorder {
+    obs: Space,
+    act: Space,
+    got: Vec<Vec<f64>>,
+}
+
+impl Env for Recorder {
+    fn observation_space(&self) -> &Space {
+        &self.obs
+    }
+    fn action_space(&self) -> &Space {
+        &self.act
+    }
+    fn reset(&mut self, _seed: Option<u64>) -> Result<Vec<f64>> {
+        Ok(vec![0.0])
+    }
+    fn step(&mut self, action: &[f64]) -> Result<Step> {
+        self.got.push(action.to_vec());
+        Ok(Step {
+            obs: vec![0.0],
+            reward: 1.0,
+            terminated: false,
+            truncated: false,
+        })
+    }
+}
+
+#[test]
+fn rescale_action_maps_the_unit_box_onto_the_env_bounds() {
+    let rec = Recorder {
+        obs: Space::Box(BoxSpace::uniform(1, -1.0, 1.0).unwrap()),
+        act: Space::Box(BoxSpace::new(vec![-2.0, 0.0], vec![2.0, 10.0], vec![2]).unwrap()),
+        got: Vec::new(),
+    };
+    let mut env = dcem::env::RescaleAction::new(rec).unwrap();
+    match env.action_space() {
+        Space::Box(b) => assert_eq!((b.low(), b.high()), (&[-1.0, -1.0][..], &[1.0, 1.0][..])),
+        Space::Discrete(_) => panic!("a box"),
+    }
+    env.step(&[0.5, -1.0]).unwrap();
+    env.step(&[1.0, 0.0]).unwrap();
+    env.step(&[7.0, -3.0]).unwrap(); // clipped to the box first
+    assert_eq!(
+        env.inner().got,
+        vec![vec![1.0, 0.0], vec![2.0, 5.0], vec![2.0, 0.0]]
+    );
+    assert!(env.step(&[0.0]).is_err(), "wrong width");
+    assert!(env.step(&[f64::NAN, 0.0]).is_err(), "NaN");
+    let unbounded = Recorder {
+        obs: Space::Box(BoxSpace::uniform(1, -1.0, 1.0).unwrap()),
+        act: Space::Box(BoxSpace::uniform(1, f64::NEG_INFINITY, 1.0).unwrap()),
+        got: Vec::new(),
+    };
+    assert!(dcem::env::RescaleAction::new(unbounded).is_err());
+}
+
+#[test]
+fn action_repeat_reports_the_steps_it_took() {
+    let mut env = ActionRepeat::new(Walk::new(), 5).unwrap();
+    env.reset(Some(1)).unwrap();
+    let step = env.step(&[0.9]).unwrap();
+    // x passes 2 within 4 steps of 0.9 from |x0| < 1: inside the first repeat of 5.
+    assert!(step.terminated);
+    assert!((2..5).contains(&env.substeps()), "{}", env.substeps());
+}
+
+mod runner {
+    use super::*;
+    use dcem::agent::{Agent, Metrics, Mode, Transition};
+    use dcem::runner::{eval_seeds, evaluate, run_episode};
+
+    /// Pushes right with 0.5 and counts every call.
+    #[derive(Default)]
+    struct Counter {
+        acts: usize,
+        observed: Vec<Transition>,
+        updates: usize,
+        ends: usize,
+        modes: Vec<Mode>,
+    }
+
+    impl Agent for Counter {
+        fn act(&mut self, _obs: &[f64]) -> Result<Vec<f64>> {
+            self.acts += 1;
+            Ok(vec![0.5])
+        }
+        fn observe(&mut self, t: &Transition) -> Result<()> {
+            self.observed.push(t.clone());
+            Ok(())
+        }
+        fn update(&mut self) -> Result<Metrics> {
+            self.updates += 1;
+            Ok(vec![("loss/model", self.updates as f64)])
+        }
+        fn reset(&mut self, mode: Mode) {
+            self.modes.push(mode);
+        }
+        fn end_episode(&mut self) -> Result<()> {
+            self.ends += 1;
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_training_episode_observes_updates_and_ends_once() {
+        let mut env = TimeLimit::new(ActionRepeat::new(Walk::new(), 2).unwrap(), 50).unwrap();
+        let mut agent = Counter::default();
+        let ep = run_episode(&mut agent, &mut env, 3, Mode::Train).unwrap();
+        assert_eq!(agent.acts, ep.steps);
+        assert_eq!(agent.observed.len(), ep.steps);
+        assert_eq!(agent.updates, ep.steps);
+        assert_eq!(ep.updates.len(), ep.steps);
+        assert_eq!(agent.ends, 1);
+        assert_eq!(agent.modes, vec![Mode::Train]);
+        // Walk terminates once |x| > 2: at 1 per decision (2 x 0.5) from |x0| < 1, within 4
+        // decisions, and the last decision may end inside its repeat.
+        assert!(ep.steps <= 4 && ep.env_steps <= 2 * ep.steps && ep.env_steps > 2 * ep.steps - 2);
+        let last = agent.observed.last().unwrap();
+        assert!(last.terminated && !last.truncated);
+        let ret: f64 = agent.observed.iter().map(|t| t.reward).sum();
+        assert_eq!(ret, ep.ret);
+        for w in agent.observed.windows(2) {
+            assert_eq!(w[0].next_obs, w[1].obs);
+        }
+    }
+
+    #[test]
+    fn evaluation_only_acts_on_the_fixed_seeds() {
+        let mut env = TimeLimit::new(Walk::new(), 50).unwrap();
+        let mut agent = Counter::default();
+        let a = evaluate(&mut agent, &mut env, &eval_seeds(3)).unwrap();
+        assert!(agent.observed.is_empty() && agent.updates == 0 && agent.ends == 0);
+        assert_eq!(agent.modes, vec![Mode::Eval; 3]);
+        let b = evaluate(&mut agent, &mut env, &eval_seeds(3)).unwrap();
+        assert_eq!(a, b, "the same seeds give the same episodes");
+        assert_eq!(eval_seeds(2), vec![1_000_000, 1_000_001]);
+    }
+}
+
+#[test]
+fn outliers_are_told_from_a_clean_curve() {
+    use dcem::run::plot::has_outliers;
+    let clean: Vec<f64> = (0..50).map(|i| i as f64).collect();
+    assert!(!has_outliers(clean.iter().copied()));
+    let mut spiky = clean.clone();
+    spiky[3] = -674_000.0;
+    assert!(has_outliers(spiky));
+    assert!(!has_outliers([1.0, 1e9]), "too few points to tell");
+}

@@ -199,3 +199,179 @@ fn bad_batches_and_options_are_refused() {
     let e = ppo.update(&batch, &mut rng).unwrap_err();
     assert!(e.to_string().contains("advantage"), "{e}");
 }
+
+/// The contextual bandit as an environment: one step per episode, `x ~ U(-1, 1)` drawn from the
+/// env's own generator (reseeded by `reset(Some(seed))`), reward `-(a - x)^2`, terminated.
+struct Bandit {
+    x: f64,
+    rng: ChaCha8Rng,
+    obs: dcem::env::Space,
+    act: dcem::env::Space,
+}
+
+impl Bandit {
+    fn new() -> Self {
+        use dcem::env::{BoxSpace, Space};
+        Self {
+            x: 0.0,
+            rng: ChaCha8Rng::seed_from_u64(0),
+            obs: Space::Box(BoxSpace::uniform(1, -1.0, 1.0).unwrap()),
+            act: Space::Box(BoxSpace::uniform(1, -2.0, 2.0).unwrap()),
+        }
+    }
+
+    /// The context of an episode reset with `seed`.
+    fn context(seed: u64) -> f64 {
+        ChaCha8Rng::seed_from_u64(seed).random_range(-1.0..1.0)
+    }
+}
+
+impl dcem::env::Env for Bandit {
+    fn observation_space(&self) -> &dcem::env::Space {
+        &self.obs
+    }
+    fn action_space(&self) -> &dcem::env::Space {
+        &self.act
+    }
+    fn reset(&mut self, seed: Option<u64>) -> dcem::Result<Vec<f64>> {
+        if let Some(s) = seed {
+            self.rng = ChaCha8Rng::seed_from_u64(s);
+        }
+        self.x = self.rng.random_range(-1.0..1.0);
+        Ok(vec![self.x])
+    }
+    fn step(&mut self, a: &[f64]) -> dcem::Result<dcem::env::Step> {
+        Ok(dcem::env::Step {
+            obs: vec![self.x],
+            reward: -(a[0] - self.x).powi(2),
+            terminated: true,
+            truncated: false,
+        })
+    }
+}
+
+fn bandit_ppo(seed: u64) -> Ppo<MlpPolicy> {
+    let device = Device::flex();
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let policy = MlpPolicy::new(1, 1, 32, 2, &device, &mut rng).unwrap();
+    let cfg = PpoConfig {
+        lr: 3e-3,
+        epochs: 4,
+        minibatches: 4,
+        init_log_std: -1.0,
+        ..PpoConfig::default()
+    };
+    Ppo::new(cfg, policy, 1, &device, &mut rng).unwrap()
+}
+
+/// Mean |mu(x) - x| of the policy's mean action over a grid of contexts.
+fn bandit_error(ppo: &Ppo<MlpPolicy>) -> f64 {
+    let xs: Vec<f64> = (0..21).map(|i| -1.0 + 0.1 * i as f64).collect();
+    let mut r = ChaCha8Rng::seed_from_u64(0);
+    let acted = ppo.act(&xs, &[0; 21], true, &mut r).unwrap();
+    xs.iter()
+        .zip(&acted.means)
+        .map(|(x, m)| (x - m).abs())
+        .sum::<f64>()
+        / 21.0
+}
+
+/// `PpoAgent` learns the bandit through the episode runner alone (observe, update every 256
+/// steps); its evaluation returns the mean action.
+#[test]
+fn ppo_agent_learns_the_bandit_through_the_runner() {
+    use dcem::agent::Mode;
+    use dcem::rl::{ObsInput, PlanSeeds, PpoAgent};
+    use dcem::runner::{eval_seeds, evaluate, run_episode};
+    let mut env = Bandit::new();
+    let space = dcem::env::Env::action_space(&env).clone();
+    let ppo = bandit_ppo(3);
+    let before = bandit_error(&ppo);
+    let rng = ChaCha8Rng::seed_from_u64(5);
+    let mut agent =
+        PpoAgent::new(ppo, Box::new(ObsInput), PlanSeeds::Zero, &space, 256, rng).unwrap();
+    let mut updates = 0;
+    for episode in 0..40 * 256 {
+        let ep = run_episode(&mut agent, &mut env, episode, Mode::Train).unwrap();
+        assert_eq!((ep.steps, ep.env_steps), (1, 1));
+        for m in &ep.updates {
+            assert_eq!(m[0].0, "loss/policy");
+            updates += 1;
+        }
+    }
+    assert_eq!(updates, 40);
+    let after = bandit_error(&agent.ppo);
+    eprintln!("mean |mu(x) - x|: {before:.3} -> {after:.3}");
+    assert!(after < 0.1 && after < 0.3 * before, "{before} -> {after}");
+    // Evaluation acts with the mean: the return is -(mu(x) - x)^2, close to 0 once learned.
+    let returns = evaluate(&mut agent, &mut env, &eval_seeds(20)).unwrap();
+    let mean = returns.iter().sum::<f64>() / 20.0;
+    assert!(mean > -0.05, "{returns:?}");
+}
+
+/// The collector steps a same-step-autoreset `VecEnv` whose every episode has its own seed in
+/// order, keeps each environment's stream together, and sets advantages (here, one-step
+/// episodes: the reward minus the value).
+#[test]
+fn the_collector_seeds_every_episode_and_keeps_streams_per_env() {
+    use dcem::env::VecEnv;
+    use dcem::rl::{Budget, Collector, InputFilter, ObsInput, PlanSeeds};
+    let ppo = bandit_ppo(1);
+    let envs = VecEnv::new((0..3).map(|_| Bandit::new()).collect()).unwrap();
+    let mut collector = Collector::new(envs).unwrap();
+    let mut filters: Vec<Box<dyn InputFilter>> = (0..3)
+        .map(|_| Box::new(ObsInput) as Box<dyn InputFilter>)
+        .collect();
+    let mut rng = ChaCha8Rng::seed_from_u64(2);
+    assert!(
+        collector
+            .collect(
+                &ppo,
+                &mut filters,
+                PlanSeeds::Zero,
+                Budget::Steps(4),
+                &mut rng
+            )
+            .is_err(),
+        "collecting before a reset is refused"
+    );
+    collector.reset(100).unwrap();
+    let out = collector
+        .collect(
+            &ppo,
+            &mut filters,
+            PlanSeeds::Zero,
+            Budget::Steps(4),
+            &mut rng,
+        )
+        .unwrap();
+    assert_eq!(out.batch.len(), 12);
+    assert_eq!(out.episode_returns.len(), 12);
+    assert_eq!((out.decisions, out.env_steps), (12, 12));
+    // Env e's episode t was reset with 100 + e (t = 0) or 100 + 3 t + e (autoresets in order).
+    for e in 0..3 {
+        for t in 0..4 {
+            let seed = if t == 0 { 100 + e } else { 100 + 3 * t + e };
+            assert_eq!(
+                out.batch.value_inputs[e as usize * 4 + t as usize],
+                Bandit::context(seed),
+                "env {e}, step {t}"
+            );
+        }
+    }
+    for i in 0..12 {
+        let r = out.batch.returns[i];
+        assert!((out.batch.advantages[i] - (r - out.batch.values[i])).abs() < 1e-9);
+    }
+    // Episodes budget: stops once 5 episodes have ended (two steps of three envs).
+    let out = collector
+        .collect(
+            &ppo,
+            &mut filters,
+            PlanSeeds::Zero,
+            Budget::Episodes(5),
+            &mut rng,
+        )
+        .unwrap();
+    assert_eq!((out.batch.len(), out.episode_returns.len()), (6, 6));
+}

@@ -13,7 +13,7 @@ mod rssm;
 pub use fast::{elu_and_slope, softplus_and_slope};
 
 pub use mlp::{Activation, Init, Linear, Mlp};
-pub use rssm::{Rssm, RssmConfig, RssmLoss, SequenceBatch, normal_noise};
+pub use rssm::{BeliefFilter, Rssm, RssmConfig, RssmLoss, SequenceBatch, normal_noise};
 
 use burn::tensor::{DType, Device, Tensor, TensorData};
 

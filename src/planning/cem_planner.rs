@@ -208,4 +208,12 @@ impl Planner for CemPlanner {
     fn reset(&mut self) {
         self.previous = None;
     }
+
+    fn rng_state(&self) -> Option<&ChaCha8Rng> {
+        Some(&self.rng)
+    }
+
+    fn set_rng_state(&mut self, rng: ChaCha8Rng) {
+        self.rng = rng;
+    }
 }

@@ -27,6 +27,24 @@ pub trait ActionDecoder {
     /// Decodes `z: [n, latent_dim]` into action sequences `[n, horizon, action_dim]`, on the
     /// autodiff tape when the decoder's parameters or `z` are tracked.
     fn decode(&self, z: Tensor<2>) -> Result<Tensor<3>>;
+
+    /// The decoder's learnable parameters, in a fixed order (empty: none).
+    fn params(&self) -> Vec<Tensor<2>> {
+        Vec::new()
+    }
+
+    /// Replaces the parameters (as many, of the same shapes, as [`ActionDecoder::params`]).
+    fn set_params(&mut self, params: Vec<Tensor<2>>) -> Result<()> {
+        if params.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::shape(
+                "ActionDecoder::set_params",
+                "no parameters",
+                params.len(),
+            ))
+        }
+    }
 }
 
 /// Options of [`MlpDecoder`]. Defaults are the paper's cartpole decoder: 2-D latent, three
@@ -162,6 +180,14 @@ impl ActionDecoder for MlpDecoder {
             .mul_scalar(self.high - self.low)
             .add_scalar(self.low);
         Ok(out.reshape([n, self.horizon, self.action_dim]))
+    }
+
+    fn params(&self) -> Vec<Tensor<2>> {
+        self.net.params()
+    }
+
+    fn set_params(&mut self, params: Vec<Tensor<2>>) -> Result<()> {
+        self.net.set_params(params)
     }
 }
 
@@ -400,4 +426,21 @@ impl<D: ActionDecoder> Planner for LatentDcemPlanner<D> {
 
     /// Nothing to forget: every solve starts from the middle of the latent box.
     fn reset(&mut self) {}
+
+    /// The decoder's parameters.
+    fn params(&self) -> Vec<Tensor<2>> {
+        self.decoder.params()
+    }
+
+    fn set_params(&mut self, params: Vec<Tensor<2>>) -> Result<()> {
+        self.decoder.set_params(params)
+    }
+
+    fn rng_state(&self) -> Option<&ChaCha8Rng> {
+        Some(&self.rng)
+    }
+
+    fn set_rng_state(&mut self, rng: ChaCha8Rng) {
+        self.rng = rng;
+    }
 }

@@ -4,9 +4,14 @@
 //! gradient reaches the model's reward and transition parameters and the action decoder through
 //! the solver).
 
+pub mod agent;
+pub mod collect;
 pub mod gae;
 pub mod policy;
 pub mod ppo;
+
+pub use agent::PpoAgent;
+pub use collect::{Budget, Collected, Collector, InputFilter, ObsInput, PlanSeeds};
 
 pub use gae::gae;
 pub use policy::{DcemParts, DcemPolicy, MlpPolicy, PolicyMean};

@@ -1,4 +1,22 @@
 //! An append-only CSV of metrics, one row per logged step, flushed row by row.
+//!
+//! # Metric names
+//!
+//! Every agent's `metrics.csv` names its columns in one scheme, so that runs of different
+//! agents read alike:
+//!
+//! | name | what |
+//! |---|---|
+//! | first column: `episode`, `iteration`, `update`, `ppo_step` | the row's step counter |
+//! | `env_steps` | environment steps so far (after action repeat: steps of the simulator) |
+//! | `train/...` | measured on the training data or episodes: `train/return` (episode return with exploration), `train/cost`, `train/lr`, `train/std`, `train/updates`, `train/episodes`, `train/seed_episode` |
+//! | `eval/...` | measured without exploration or on held-out data: `eval/return`, `eval/cost`, `eval/best_cost`, `eval/train_mse` |
+//! | `loss/...` | optimised quantities and their diagnostics: `loss/model`, `loss/obs`, `loss/reward`, `loss/kl`, `loss/decoder_cost`, `loss/policy`, `loss/value`, `loss/entropy`, `loss/approx_kl`, `loss/clipfrac`, `loss/explained_variance`, `loss/grad_norm` |
+//! | `perf/...` | wall-clock measurements (never compared between runs): `perf/plan_ms`, `perf/update_ms`, `perf/iteration_ms`, `perf/env_steps_per_s`, `perf/rollout_s`, `perf/env_s`, `perf/update_s`, `perf/forward_s`, `perf/backward_s`, `perf/optim_s`, `perf/wall_s` |
+//!
+//! Values are per row: a mean over the steps since the previous row where the row covers
+//! several (losses, costs), else the value at the row's step. NaN marks "not measured in this
+//! row" (no evaluation, no update).
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};

@@ -5,10 +5,12 @@
 //! an existing run folder is never reused unless asked.
 
 mod checkpoint;
+mod fixture;
 mod metrics;
 pub mod plot;
 
 pub use checkpoint::Checkpoint;
+pub use fixture::FixtureCheck;
 pub use metrics::MetricsCsv;
 
 use std::path::{Path, PathBuf};
@@ -222,5 +224,97 @@ impl EvalSummary {
             returns,
             plan_ms,
         }
+    }
+}
+
+/// A run being written: its folder, its `metrics.csv` and its progress bar, opened the same way
+/// by every agent. [`Run::open`] creates (or refuses, or overwrites) `runs/<name>/`; a resumed
+/// run is checked against its own config ([`Run::check_same_config`]) and its metrics are cut
+/// back to its last checkpoint ([`Run::start`]).
+pub struct Run {
+    dir: RunDir,
+    metrics: MetricsCsv,
+    bar: indicatif::ProgressBar,
+}
+
+impl Run {
+    /// Opens `<opts.runs_dir>/<name>` as [`RunDir::create`] does under `opts.existing`.
+    pub fn open(opts: &RunOptions, name: &str) -> Result<RunDir> {
+        check_run_name(name)?;
+        RunDir::create(opts.runs_dir.join(name), opts.existing)
+    }
+
+    /// On resume: `saved` (the run's own config, the budget field `budget` set to the asked
+    /// value) must equal `config`, else the error says to resume with the run's own config.
+    pub fn check_same_config<C: PartialEq>(
+        dir: &RunDir,
+        saved_with_budget: &C,
+        config: &C,
+        budget: &str,
+    ) -> Result<()> {
+        if saved_with_budget == config {
+            Ok(())
+        } else {
+            Err(Error::Config(format!(
+                "the config differs from the run's own (beyond `{budget}`); resume with {}",
+                dir.file("config.toml").display()
+            )))
+        }
+    }
+
+    /// Starts writing: `metrics.csv` with `columns` is created, or, resuming from a checkpoint
+    /// at step `resume_at`, cut back to that step and reopened; `config` is written as
+    /// `config.toml`; the progress bar counts `total` `unit`s from the step reached.
+    pub fn start<C: Serialize>(
+        dir: RunDir,
+        config: &C,
+        columns: &[&str],
+        resume_at: Option<usize>,
+        (total, unit, show): (usize, &str, bool),
+    ) -> Result<Self> {
+        let metrics = match resume_at {
+            Some(step) => MetricsCsv::resume(dir.file("metrics.csv"), columns, step as f64)?,
+            None => MetricsCsv::create(dir.file("metrics.csv"), columns)?,
+        };
+        dir.write_config(config)?;
+        let name = dir
+            .path()
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let bar = progress_bar(show, total as u64, &name, unit);
+        bar.set_position(resume_at.unwrap_or(0) as u64);
+        Ok(Self { dir, metrics, bar })
+    }
+
+    /// The run folder.
+    pub fn dir(&self) -> &RunDir {
+        &self.dir
+    }
+
+    /// Appends one row to `metrics.csv` (flushed).
+    pub fn log(&mut self, row: &[f64]) -> Result<()> {
+        self.metrics.append(row)
+    }
+
+    /// The progress bar (advance it, set its message).
+    pub fn bar(&self) -> &indicatif::ProgressBar {
+        &self.bar
+    }
+
+    /// Writes `checkpoint` as `checkpoints/latest.safetensors` (atomically).
+    pub fn save_checkpoint(&self, checkpoint: &Checkpoint) -> Result<()> {
+        checkpoint.save(&self.dir.checkpoints().join("latest.safetensors"))
+    }
+
+    /// The latest checkpoint (`checkpoints/latest.safetensors`).
+    pub fn latest_checkpoint(dir: &RunDir) -> PathBuf {
+        dir.checkpoints().join("latest.safetensors")
+    }
+
+    /// Clears the progress bar and hands back the folder.
+    pub fn finish(self) -> RunDir {
+        self.bar.finish_and_clear();
+        self.dir
     }
 }

@@ -60,6 +60,10 @@ pub struct LineChart {
     pub y_label: String,
     /// Plot y on a log10 axis (values <= 0 are skipped).
     pub log_y: bool,
+    /// Plot y on a symmetric log axis, `sign(y) log10(1 + |y|)`: linear near 0, logarithmic
+    /// beyond +-1, for curves whose outliers (one episode at -10^5) would flatten the rest.
+    /// The axis label says so. Ignored when `log_y` is set.
+    pub symlog_y: bool,
     /// The curves.
     pub series: Vec<Series>,
     /// Dashed vertical markers `(x, label)`.
@@ -172,7 +176,16 @@ fn draw_line_chart(
     area: &DrawingArea<BitMapBackend<'_>, Shift>,
     spec: &LineChart,
 ) -> Result<()> {
-    let ty = |y: f64| if spec.log_y { y.log10() } else { y };
+    let symlog = spec.symlog_y && !spec.log_y;
+    let ty = |y: f64| {
+        if spec.log_y {
+            y.log10()
+        } else if symlog {
+            y.signum() * y.abs().ln_1p() / std::f64::consts::LN_10
+        } else {
+            y
+        }
+    };
     let keep = |&(x, y): &(f64, f64)| x.is_finite() && y.is_finite() && (!spec.log_y || y > 0.0);
     // (palette index, series, transformed finite points)
     type Drawn<'a> = (usize, &'a Series, Vec<(f64, f64)>);
@@ -216,6 +229,8 @@ fn draw_line_chart(
     let y_fmt = move |v: &f64| {
         if log_y {
             tick_label(10f64.powf(*v))
+        } else if symlog {
+            tick_label(v.signum() * (10f64.powf(v.abs()) - 1.0))
         } else {
             tick_label(*v)
         }
@@ -226,6 +241,8 @@ fn draw_line_chart(
         .x_desc(&spec.x_label)
         .y_desc(if log_y {
             format!("{} (log scale)", spec.y_label)
+        } else if symlog {
+            format!("{} (symlog scale)", spec.y_label)
         } else {
             spec.y_label.clone()
         })
@@ -476,4 +493,19 @@ pub fn tick_label(v: f64) -> String {
         s
     };
     if s == "-0" { "0".into() } else { s }
+}
+
+/// Whether a few values lie so far from the rest that a linear axis would flatten the rest:
+/// the full range is over 20 times the range of the middle 80% (10th to 90th percentile).
+/// Learning curves use it to switch their return axis to symlog ([`LineChart::symlog_y`]).
+pub fn has_outliers(values: impl IntoIterator<Item = f64>) -> bool {
+    let mut v: Vec<f64> = values.into_iter().filter(|x| x.is_finite()).collect();
+    if v.len() < 5 {
+        return false;
+    }
+    v.sort_by(f64::total_cmp);
+    let at = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize];
+    let full = v[v.len() - 1] - v[0];
+    let middle = at(0.9) - at(0.1);
+    full > 20.0 * middle.max(1e-12)
 }

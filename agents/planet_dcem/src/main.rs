@@ -19,9 +19,9 @@ use std::path::PathBuf;
 use anyhow::{Result, ensure};
 use clap::{Parser, Subcommand};
 use dcem::run::{Existing, atomic_write};
-use dcem_envs::{EnvSpec, make_env};
+use dcem_envs::EnvSpec;
 use planet_dcem::{
-    ActionMap, EvalSummary, PlanetConfig, RunOptions, eval_table, evaluate, load_agent, load_run,
+    EvalSummary, PlanetConfig, RunOptions, eval_table, evaluate, load_agent, load_run,
     parse_device, train, true_model_eval, write_plots,
 };
 
@@ -163,10 +163,8 @@ fn main() -> Result<()> {
         } => {
             ensure!(episodes >= 1, "--episodes must be at least 1");
             let device = parse_device(&device)?;
-            let (cfg, mut agent, map) = load_agent(&run, &device)?;
-            let mut env = make_env(&cfg.env)?;
-            let _: &ActionMap = &map;
-            let s = evaluate(&mut agent, env.as_mut(), &map, episodes, &cfg.name)?;
+            let (cfg, mut agent, mut env) = load_agent(&run, &device)?;
+            let s = evaluate(&mut agent, env.as_mut(), episodes, &cfg.name)?;
             println!("{}", eval_table(&[s]));
         }
         Command::TrueModel {

@@ -1,0 +1,469 @@
+//! The PlaNet agent (alg. 3): an RSSM learned online, a belief filtered with its posterior,
+//! any [`Planner`] on the learned model, and, in phase 2, the online learning of the latent
+//! planner's action decoder through DCEM.
+
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail, ensure};
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use dcem::agent::{Agent, Metrics, Mode, Transition};
+use dcem::model::Model;
+use dcem::nn::{BeliefFilter, Rssm, SequenceBatch, normal_noise, tensor_from_f64, to_f64_vec};
+use dcem::optim::Adam;
+use dcem::planner::Planner;
+use dcem::planning::{CemPlanner, LatentDcemPlanner, MlpDecoder};
+use dcem::replay::{EpisodeRecord, ReplayBuffer};
+use dcem::run::Checkpoint;
+use dcem::train::{gradient_step, to_device};
+use rand::rngs::ChaCha8Rng;
+use rand::{RngExt, SeedableRng};
+
+use crate::config::{Phase, PlanetConfig};
+
+fn to_plain_rssm(m: &Rssm, plain: &Device) -> Result<Rssm> {
+    let mut out = m.clone();
+    out.set_params(to_device(m.params(), plain))?;
+    Ok(out)
+}
+
+/// Running means of the update metrics within an episode.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct UpdateStats {
+    pub n: usize,
+    pub loss: f64,
+    pub obs: f64,
+    pub reward: f64,
+    pub kl: f64,
+    pub decoder_n: usize,
+    pub decoder_cost: f64,
+    pub seconds: f64,
+}
+
+impl UpdateStats {
+    pub fn mean(&self, v: f64) -> f64 {
+        if self.n == 0 {
+            f64::NAN
+        } else {
+            v / self.n as f64
+        }
+    }
+}
+
+/// Phase 2's decoder learning: a latent DCEM planner on the autodiff device whose decoder is
+/// stepped on the predicted cost of its solutions, and the decoder's optimiser.
+struct DecoderLearner {
+    planner: LatentDcemPlanner<MlpDecoder>,
+    adam: Adam,
+}
+
+/// The agent: an RSSM, its optimiser, the acting planner (and phase 2's decoder learner), the
+/// replay buffer and the belief state.
+pub struct PlanetAgent {
+    config: PlanetConfig,
+    device: Device,
+    plain: Device,
+    /// The model's parameters, on the autodiff device (detached between updates).
+    pub model: Rssm,
+    /// The belief, filtered with the model on the plain device (what planning sees).
+    filter: BeliefFilter,
+    model_adam: Adam,
+    planner: Box<dyn Planner>,
+    learner: Option<DecoderLearner>,
+    /// The replay buffer.
+    pub buffer: ReplayBuffer,
+    episode: EpisodeRecord,
+    rng: ChaCha8Rng,
+    prev_action: Vec<f64>,
+    /// Add exploration noise in `act` (set by [`Agent::reset`] from the episode's mode).
+    pub explore: bool,
+    /// Act uniformly at random instead of planning (the seed episodes).
+    pub seeding: bool,
+    steps: usize,
+    pub(crate) stats: UpdateStats,
+    pub(crate) plan_seconds: f64,
+    pub(crate) plans: usize,
+}
+
+impl PlanetAgent {
+    /// A fresh agent for observations of width `obs_dim` and actions of width `action_dim`,
+    /// acting with the planner of `config.phase`: full-space CEM (phase 1) or latent DCEM
+    /// through a decoder learned online (phase 2).
+    pub fn new(
+        config: &PlanetConfig,
+        obs_dim: usize,
+        action_dim: usize,
+        device: &Device,
+    ) -> Result<Self> {
+        config.validate()?;
+        let plain = device.clone();
+        let autodiff = device.clone().autodiff();
+        let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
+        let model = Rssm::new(
+            config.model.clone(),
+            obs_dim,
+            action_dim,
+            &autodiff,
+            &mut rng,
+        )?;
+        let (planner, learner): (Box<dyn Planner>, _) = if config.phase == Phase::LatentDcem {
+            let decoder = MlpDecoder::new(
+                &config.decoder.net,
+                config.cem.horizon,
+                action_dim,
+                (-1.0, 1.0),
+                &autodiff,
+                &mut rng,
+            )?;
+            let mut act_cfg = config.latent.clone();
+            act_cfg.seed = config.latent.seed.wrapping_add(1);
+            let mut acting = LatentDcemPlanner::new(act_cfg, decoder.clone())?;
+            acting
+                .decoder_mut()
+                .net
+                .set_params(to_device(decoder.net.params(), &plain))?;
+            let adam = Adam::new(config.decoder.adam.clone(), decoder.net.params().len())?;
+            let learner = DecoderLearner {
+                planner: LatentDcemPlanner::new(config.latent.clone(), decoder)?,
+                adam,
+            };
+            (Box::new(acting), Some(learner))
+        } else {
+            (Box::new(CemPlanner::new(config.cem.clone())?), None)
+        };
+        Self::assemble(config, model, planner, learner, device, rng)
+    }
+
+    /// A fresh agent that acts with `planner` (any planner of `[-1, 1]`-normalised action
+    /// sequences) on the RSSM it learns; no decoder learning.
+    pub fn with_planner(
+        config: &PlanetConfig,
+        obs_dim: usize,
+        action_dim: usize,
+        planner: Box<dyn Planner>,
+        device: &Device,
+    ) -> Result<Self> {
+        config.validate()?;
+        let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
+        let model = Rssm::new(
+            config.model.clone(),
+            obs_dim,
+            action_dim,
+            &device.clone().autodiff(),
+            &mut rng,
+        )?;
+        Self::assemble(config, model, planner, None, device, rng)
+    }
+
+    fn assemble(
+        config: &PlanetConfig,
+        model: Rssm,
+        planner: Box<dyn Planner>,
+        learner: Option<DecoderLearner>,
+        device: &Device,
+        rng: ChaCha8Rng,
+    ) -> Result<Self> {
+        let plain = device.clone();
+        let (obs_dim, action_dim) = (model.obs_dim(), model.action_dim());
+        Ok(Self {
+            filter: BeliefFilter::new(to_plain_rssm(&model, &plain)?),
+            model_adam: Adam::new(config.optim.adam.clone(), model.params().len())?,
+            model,
+            planner,
+            learner,
+            buffer: ReplayBuffer::new(obs_dim, action_dim),
+            episode: EpisodeRecord::default(),
+            rng,
+            prev_action: vec![0.0; action_dim],
+            explore: true,
+            seeding: false,
+            steps: 0,
+            stats: UpdateStats::default(),
+            plan_seconds: 0.0,
+            plans: 0,
+            config: config.clone(),
+            device: device.clone().autodiff(),
+            plain,
+        })
+    }
+
+    /// The action decoder (phase 2), as trained.
+    pub fn decoder(&self) -> Option<&MlpDecoder> {
+        self.learner.as_ref().map(|l| l.planner.decoder())
+    }
+
+    /// The learned model on the plain (non-autodiff) device, as planning sees it.
+    pub fn planning_model(&self) -> &Rssm {
+        self.filter.model()
+    }
+
+    /// The agent's generator (exploration noise, random actions, batch sampling).
+    pub fn rng_mut(&mut self) -> &mut ChaCha8Rng {
+        &mut self.rng
+    }
+
+    fn random_action(&mut self) -> Vec<f64> {
+        let s = self.config.train.seed_action_scale;
+        (0..self.prev_action.len())
+            .map(|_| s * self.rng.random_range(-1.0..1.0))
+            .collect()
+    }
+
+    /// Plans from the current belief.
+    fn plan_action(&mut self) -> Result<Vec<f64>> {
+        let t0 = Instant::now();
+        let plan = self
+            .planner
+            .plan(self.filter.model(), self.filter.belief().clone())?;
+        let a = to_f64_vec(plan.first_action())?;
+        self.plan_seconds += t0.elapsed().as_secs_f64();
+        self.plans += 1;
+        Ok(a)
+    }
+
+    /// One model update (and, in phase 2, a decoder step every `decoder.every` updates).
+    pub fn train_step(&mut self) -> Result<()> {
+        let t0 = Instant::now();
+        let (b, l) = (self.config.train.batch, self.config.train.chunk);
+        let chunks = self.buffer.sample(b, l, &mut self.rng)?;
+        let dev = &self.device;
+        let z = self.config.model.stoch;
+        let batch = SequenceBatch {
+            obs: tensor_from_f64(&chunks.obs, [l * b, self.buffer.obs_dim()], dev)?,
+            actions: tensor_from_f64(&chunks.actions, [l * b, self.buffer.action_dim()], dev)?,
+            rewards: tensor_from_f64(&chunks.rewards, [l * b, 1], dev)?,
+            noise: normal_noise(l * b, z, dev, &mut self.rng)?,
+            length: l,
+            batch: b,
+        };
+        let tracked = self.model.clone().require_grad();
+        let loss = tracked.loss(&batch)?;
+        let values = to_f64_vec(Tensor::cat(
+            vec![
+                loss.total.clone(),
+                loss.obs.clone(),
+                loss.reward.clone(),
+                loss.kl.clone(),
+            ],
+            0,
+        ))?;
+        ensure!(
+            values.iter().all(|v| v.is_finite()),
+            "the model loss is not finite ({values:?}): lower optim.adam.lr or check the \
+             observations"
+        );
+        let new = gradient_step(
+            loss.total,
+            &tracked.params(),
+            self.model.params(),
+            &mut self.model_adam,
+            self.config.optim.clip_norm,
+        )?;
+        self.model.set_params(new)?;
+        self.filter
+            .set_model(to_plain_rssm(&self.model, &self.plain)?);
+        let s = &mut self.stats;
+        s.n += 1;
+        s.loss += values[0];
+        s.obs += values[1];
+        s.reward += values[2];
+        s.kl += values[3];
+        if self.learner.is_some() && self.stats.n.is_multiple_of(self.config.decoder.every) {
+            let cost = self.decoder_step(loss.states)?;
+            self.stats.decoder_n += 1;
+            self.stats.decoder_cost += cost;
+        }
+        self.stats.seconds += t0.elapsed().as_secs_f64();
+        Ok(())
+    }
+
+    /// One decoder step (alg. 3's inner DCEM): solve the latent problem with DCEM from
+    /// `decoder.batch` of the given posterior states, and step the decoder on the predicted
+    /// cost of the solutions; the acting planner then gets the new decoder.
+    fn decoder_step(&mut self, states: Tensor<2>) -> Result<f64> {
+        let rows = states.dims()[0];
+        let idx: Vec<i64> = (0..self.config.decoder.batch)
+            .map(|_| self.rng.random_range(0..rows) as i64)
+            .collect();
+        let n = idx.len();
+        let idx = Tensor::<1, Int>::from_data(TensorData::new(idx, [n]), &self.device);
+        let starts = states.select(0, idx);
+        let Some(learner) = &mut self.learner else {
+            bail!("decoder_step needs the latent planner");
+        };
+        let params = learner.planner.decoder().net.params();
+        let tracked = learner.planner.decoder().clone().require_grad();
+        *learner.planner.decoder_mut() = tracked;
+        let model = &self.model;
+        let plan = learner.planner.plan(model, starts.clone())?;
+        let cost = model.cost(starts, plan.actions)?.mean();
+        let value = cost.clone().into_scalar::<f64>();
+        ensure!(
+            value.is_finite(),
+            "the decoder's training cost is {value}: lower decoder.adam.lr or decoder.clip_norm"
+        );
+        let new = gradient_step(
+            cost,
+            &learner.planner.decoder().net.params(),
+            params,
+            &mut learner.adam,
+            self.config.decoder.clip_norm,
+        )?;
+        let decoder = learner.planner.decoder_mut();
+        decoder.net.set_params(new)?;
+        *decoder = decoder.detached();
+        self.planner
+            .set_params(to_device(decoder.net.params(), &self.plain))?;
+        Ok(value)
+    }
+
+    pub(crate) fn take_stats(&mut self) -> (UpdateStats, f64, usize) {
+        let out = (
+            std::mem::take(&mut self.stats),
+            self.plan_seconds,
+            self.plans,
+        );
+        self.plan_seconds = 0.0;
+        self.plans = 0;
+        out
+    }
+
+    /// The checkpoint key of the acting planner's generator.
+    fn planner_rng_key(&self) -> &'static str {
+        if self.learner.is_some() {
+            "rng.latent_act"
+        } else {
+            "rng.cem"
+        }
+    }
+
+    /// Stores everything a resumed run needs (not the buffer: see [`ReplayBuffer::save`]).
+    pub(crate) fn put_state(&self, ck: &mut Checkpoint) -> Result<()> {
+        for (name, p) in self.model.param_names().iter().zip(self.model.params()) {
+            ck.put_tensor(&format!("model.{name}"), &p)?;
+        }
+        ck.put_adam("model_adam", &self.model_adam)?;
+        if let Some(l) = &self.learner {
+            ck.put_mlp("decoder", &l.planner.decoder().net)?;
+            ck.put_adam("decoder_adam", &l.adam)?;
+            ck.put_rng("rng.latent_train", l.planner.rng())?;
+        }
+        ck.put_rng("rng.agent", &self.rng)?;
+        if let Some(rng) = self.planner.rng_state() {
+            ck.put_rng(self.planner_rng_key(), rng)?;
+        }
+        ck.put_meta("agent_steps", &self.steps)?;
+        Ok(())
+    }
+
+    /// Loads the model (and its optimiser) from a checkpoint; with `everything`, also the
+    /// decoder, generators and step count (resuming this run rather than starting from another).
+    pub(crate) fn load_state(&mut self, ck: &Checkpoint, everything: bool) -> Result<()> {
+        let params = self
+            .model
+            .param_names()
+            .iter()
+            .map(|n| ck.tensor::<2>(&format!("model.{n}"), &self.device))
+            .collect::<dcem::Result<Vec<_>>>()
+            .context("loading the model (is the [model] section the same as the checkpoint's?)")?;
+        self.model.set_params(params)?;
+        self.filter
+            .set_model(to_plain_rssm(&self.model, &self.plain)?);
+        self.model_adam = ck.adam(
+            "model_adam",
+            self.config.optim.adam.clone(),
+            self.model.params().len(),
+            &self.device,
+        )?;
+        let has_decoder = ck.has_tensor("decoder.layers.0.weight");
+        if let Some(l) = &mut self.learner
+            && has_decoder
+        {
+            ck.load_mlp("decoder", &mut l.planner.decoder_mut().net, &self.device)?;
+            l.adam = ck.adam(
+                "decoder_adam",
+                self.config.decoder.adam.clone(),
+                l.planner.decoder().net.params().len(),
+                &self.device,
+            )?;
+            self.planner
+                .set_params(to_device(l.planner.decoder().net.params(), &self.plain))?;
+        }
+        if everything {
+            self.rng = ck.rng("rng.agent")?;
+            if self.planner.rng_state().is_some() {
+                let key = self.planner_rng_key();
+                self.planner.set_rng_state(ck.rng(key)?);
+            }
+            if let Some(l) = &mut self.learner {
+                l.planner.set_rng(ck.rng("rng.latent_train")?);
+            }
+            self.steps = ck.meta("agent_steps")?;
+        }
+        Ok(())
+    }
+}
+
+fn data_err(e: anyhow::Error) -> dcem::Error {
+    dcem::Error::Data(format!("{e:#}"))
+}
+
+impl Agent for PlanetAgent {
+    /// Filters the belief with `obs`, plans, and returns the first planned action (normalised,
+    /// with exploration noise when `explore` is set); uniformly random in the seed episodes.
+    fn act(&mut self, obs: &[f64]) -> dcem::Result<Vec<f64>> {
+        if self.seeding {
+            return Ok(self.random_action());
+        }
+        self.filter.update(obs, &self.prev_action)?;
+        let mut a = self.plan_action().map_err(data_err)?;
+        if self.explore && self.config.train.exploration_noise > 0.0 {
+            let noise = rand_distr::Normal::new(0.0, self.config.train.exploration_noise)
+                .map_err(|e| dcem::Error::option("train.exploration_noise", e.to_string()))?;
+            for v in &mut a {
+                *v =
+                    (*v + rand_distr::Distribution::sample(&noise, &mut self.rng)).clamp(-1.0, 1.0);
+            }
+        }
+        self.prev_action = a.clone();
+        Ok(a)
+    }
+
+    /// Records the step into the episode that goes to the replay buffer when it ends.
+    fn observe(&mut self, t: &Transition) -> dcem::Result<()> {
+        self.episode.push(&t.obs, &t.action, t.reward)?;
+        self.steps += 1;
+        Ok(())
+    }
+
+    /// Model (and decoder) updates when `update_every` steps have passed since the last; none
+    /// in the seed episodes.
+    fn update(&mut self) -> dcem::Result<Metrics> {
+        if self.seeding
+            || !self.steps.is_multiple_of(self.config.train.update_every)
+            || self.buffer.episodes().is_empty()
+        {
+            return Ok(Vec::new());
+        }
+        for _ in 0..self.config.train.updates {
+            self.train_step().map_err(data_err)?;
+        }
+        let s = &self.stats;
+        Ok(vec![
+            ("loss/model", s.mean(s.loss)),
+            ("loss/kl", s.mean(s.kl)),
+        ])
+    }
+
+    fn reset(&mut self, mode: Mode) {
+        self.explore = mode == Mode::Train;
+        self.episode = EpisodeRecord::default();
+        self.filter.reset();
+        self.prev_action.iter_mut().for_each(|v| *v = 0.0);
+        self.planner.reset();
+    }
+
+    /// The finished episode goes into the replay buffer.
+    fn end_episode(&mut self) -> dcem::Result<()> {
+        self.buffer.push(std::mem::take(&mut self.episode))
+    }
+}

@@ -1,0 +1,355 @@
+//! The experiment's config: one TOML file per run (`configs/planet_*.toml`), validated with
+//! errors that name the field.
+
+use std::path::Path;
+
+use anyhow::{Context, Result, ensure};
+use dcem::nn::RssmConfig;
+use dcem::optim::AdamConfig;
+use dcem::planning::{CemPlannerConfig, LatentPlannerConfig, MlpDecoderConfig};
+use dcem::rl::{DcemParts, PpoConfig};
+use dcem::run::check_run_name;
+use dcem_envs::EnvSpec;
+use serde::{Deserialize, Serialize};
+
+/// Which planner the agent acts with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// Phase 1: full-space CEM on the learned model.
+    Cem,
+    /// Phase 2: latent DCEM through a decoder learned online.
+    LatentDcem,
+    /// Phase 3: PPO fine-tuning of the latent DCEM controller (from a phase-2 run, no
+    /// likelihood fitting); see [`crate::phase3`].
+    Ppo,
+}
+
+/// The online loop's options (alg. 3).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainConfig {
+    /// Episodes with uniform random actions before planning starts (skipped when the run
+    /// starts from another run's replay buffer).
+    pub seed_episodes: usize,
+    /// Planning episodes after the seed episodes.
+    pub episodes: usize,
+    /// Seed episodes draw actions uniformly from `[-s, s]` (normalised units; 1: the whole
+    /// action range). Below 1 for tasks where full-range random forces throw the system far
+    /// from anywhere a good policy goes (the swing-up's 100 N cart).
+    pub seed_action_scale: f64,
+    /// Environment steps each planned action is held (PlaNet: cheetah 4, walker 2).
+    pub action_repeat: usize,
+    /// Agent steps (after action repeat) between model updates.
+    pub update_every: usize,
+    /// Gradient steps per model update.
+    pub updates: usize,
+    /// Sequences per training batch.
+    pub batch: usize,
+    /// Steps per training sequence.
+    pub chunk: usize,
+    /// Standard deviation of the Gaussian noise added to planned actions (in `[-1, 1]` units).
+    pub exploration_noise: f64,
+    /// Evaluate (no exploration noise) after every this many planning episodes (0: never).
+    pub eval_every: usize,
+    /// Episodes per periodic evaluation.
+    pub eval_episodes: usize,
+    /// Episodes of the final evaluation (written to `eval.json`; 0: none).
+    pub final_eval_episodes: usize,
+    /// Write a checkpoint (model, optimisers, decoder, replay buffer, generators) after every
+    /// this many episodes, and always at the end.
+    pub checkpoint_every: usize,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            seed_episodes: 5,
+            episodes: 100,
+            seed_action_scale: 1.0,
+            action_repeat: 4,
+            update_every: 10,
+            updates: 4,
+            batch: 50,
+            chunk: 50,
+            exploration_noise: 0.3,
+            eval_every: 10,
+            eval_episodes: 1,
+            final_eval_episodes: 10,
+            checkpoint_every: 5,
+        }
+    }
+}
+
+/// The model optimiser (PlaNet: Adam, learning rate 1e-3, epsilon 1e-4, gradient norm 1000).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OptimConfig {
+    /// Adam's options.
+    pub adam: AdamConfig,
+    /// Clip the gradient's global norm to this (0: no clipping).
+    pub clip_norm: f64,
+}
+
+impl Default for OptimConfig {
+    fn default() -> Self {
+        Self {
+            adam: AdamConfig {
+                lr: 1e-3,
+                eps: 1e-4,
+                ..AdamConfig::default()
+            },
+            clip_norm: 1000.0,
+        }
+    }
+}
+
+/// Online decoder learning (phase 2).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DecoderTrainConfig {
+    /// The decoder network.
+    pub net: MlpDecoderConfig,
+    /// Its optimiser.
+    pub adam: AdamConfig,
+    /// Clip the decoder gradient's global norm to this (0: no clipping).
+    pub clip_norm: f64,
+    /// Replayed posterior states solved from per decoder step.
+    pub batch: usize,
+    /// A decoder step after every this many model gradient steps.
+    pub every: usize,
+}
+
+impl Default for DecoderTrainConfig {
+    fn default() -> Self {
+        Self {
+            net: MlpDecoderConfig {
+                latent_dim: 8,
+                hidden: 200,
+                hidden_layers: 2,
+                ..MlpDecoderConfig::default()
+            },
+            adam: AdamConfig {
+                lr: 1e-3,
+                ..AdamConfig::default()
+            },
+            clip_norm: 10.0,
+            batch: 8,
+            every: 4,
+        }
+    }
+}
+
+/// A whole experiment.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PlanetConfig {
+    /// Run folder name under the runs folder.
+    pub name: String,
+    /// Seed of the model's initialisation, exploration noise, batch sampling and episode starts.
+    pub seed: u64,
+    /// The planner to act with.
+    pub phase: Phase,
+    /// A run folder to start from (its model, model optimiser and replay buffer; and its
+    /// decoder when it has one). Empty: start from scratch.
+    pub init_from: String,
+    /// Keep the replay buffer of `init_from` (else start with an empty one and seed episodes).
+    pub keep_buffer: bool,
+    /// The environment.
+    pub env: EnvSpec,
+    /// The online loop.
+    pub train: TrainConfig,
+    /// The RSSM.
+    pub model: RssmConfig,
+    /// The model's optimiser.
+    pub optim: OptimConfig,
+    /// Full-space CEM (phase 1). Its horizon is also the decoder's.
+    pub cem: CemPlannerConfig,
+    /// Latent DCEM (phase 2).
+    pub latent: LatentPlannerConfig,
+    /// The decoder and its online training (phase 2).
+    pub decoder: DecoderTrainConfig,
+    /// PPO fine-tuning (phase 3).
+    pub finetune: FinetuneConfig,
+}
+
+impl Default for PlanetConfig {
+    fn default() -> Self {
+        Self {
+            name: "planet".into(),
+            seed: 0,
+            phase: Phase::Cem,
+            init_from: String::new(),
+            keep_buffer: true,
+            env: EnvSpec::default(),
+            train: TrainConfig::default(),
+            model: RssmConfig::default(),
+            optim: OptimConfig::default(),
+            cem: CemPlannerConfig::default(),
+            latent: LatentPlannerConfig::default(),
+            decoder: DecoderTrainConfig::default(),
+            finetune: FinetuneConfig::default(),
+        }
+    }
+}
+
+impl PlanetConfig {
+    /// Reads and validates a config file.
+    pub fn load(path: &Path) -> Result<Self> {
+        Ok(dcem::train::load_config(path, Self::validate)?)
+    }
+
+    /// Checks every field; the error names the bad one.
+    pub fn validate(&self) -> Result<()> {
+        check_run_name(&self.name)?;
+        let t = &self.train;
+        for (name, v) in [
+            ("train.action_repeat", t.action_repeat),
+            ("train.update_every", t.update_every),
+            ("train.batch", t.batch),
+            ("train.checkpoint_every", t.checkpoint_every),
+        ] {
+            ensure!(v >= 1, "`{name}` must be at least 1, got {v}");
+        }
+        ensure!(
+            t.chunk >= 2,
+            "`train.chunk` must be at least 2, got {}",
+            t.chunk
+        );
+        ensure!(
+            t.exploration_noise.is_finite() && t.exploration_noise >= 0.0,
+            "`train.exploration_noise` must be finite and >= 0, got {}",
+            t.exploration_noise
+        );
+        ensure!(
+            t.seed_action_scale > 0.0 && t.seed_action_scale <= 1.0,
+            "`train.seed_action_scale` must be in (0, 1], got {}",
+            t.seed_action_scale
+        );
+        ensure!(
+            t.eval_every == 0 || t.eval_episodes >= 1,
+            "`train.eval_episodes` must be at least 1 when `train.eval_every` is set"
+        );
+        ensure!(
+            t.seed_episodes >= 1 || !self.init_from.is_empty(),
+            "`train.seed_episodes` must be at least 1 unless the run starts from `init_from`"
+        );
+        if let EnvSpec::Swingup { episode_steps } = self.env {
+            ensure!(
+                episode_steps / t.action_repeat >= t.chunk,
+                "`train.chunk` ({}) is longer than a swing-up episode in agent steps \
+                 ({episode_steps} / action_repeat {} = {}): shorten the chunk or lengthen \
+                 `env.episode_steps`",
+                t.chunk,
+                t.action_repeat,
+                episode_steps / t.action_repeat
+            );
+        }
+        self.model.validate().context("in [model]")?;
+        self.optim.adam.validate().context("in [optim.adam]")?;
+        ensure!(
+            self.optim.clip_norm.is_finite() && self.optim.clip_norm >= 0.0,
+            "`optim.clip_norm` must be finite and >= 0"
+        );
+        self.cem.validate().context("in [cem]")?;
+        ensure!(
+            (self.cem.action_low, self.cem.action_high) == (-1.0, 1.0),
+            "`cem.action_low`/`cem.action_high` must stay -1/1: planned actions are normalised \
+             and mapped onto the environment's bounds"
+        );
+        self.latent.validate().context("in [latent]")?;
+        self.decoder.net.validate().context("in [decoder.net]")?;
+        self.decoder.adam.validate().context("in [decoder.adam]")?;
+        ensure!(
+            self.decoder.batch >= 1 && self.decoder.every >= 1,
+            "`decoder.batch` and `decoder.every` must be at least 1"
+        );
+        ensure!(
+            self.decoder.clip_norm.is_finite() && self.decoder.clip_norm >= 0.0,
+            "`decoder.clip_norm` must be finite and >= 0"
+        );
+        if self.phase == Phase::Ppo {
+            ensure!(
+                !self.init_from.is_empty(),
+                "phase = \"ppo\" fine-tunes a phase-2 run: set `init_from` to its folder"
+            );
+            self.finetune.validate().context("in [finetune]")?;
+        }
+        Ok(())
+    }
+
+    /// Seed episodes plus planning episodes.
+    pub fn total_episodes(&self) -> usize {
+        self.train.seed_episodes + self.train.episodes
+    }
+}
+
+/// Phase 3's options (`[finetune]`). Defaults follow the paper: 10 episodes per PPO step, one
+/// pass, fixed action std 0.1, lr 1e-4.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FinetuneConfig {
+    /// PPO steps in the run.
+    pub steps: usize,
+    /// Episodes collected per PPO step.
+    pub episodes_per_step: usize,
+    /// Which parts of the controller are trained.
+    pub parts: DcemParts,
+    /// PPO's options (`epochs` are the paper's passes; `lr` its 1e-4 or 1e-5; `learn_std` and
+    /// `init_log_std` its fixed 0.1 or learned std).
+    pub ppo: PpoConfig,
+    /// Episodes of the evaluations before and after fine-tuning.
+    pub eval_episodes: usize,
+    /// Evaluate (`periodic_eval_episodes` episodes) every this many PPO steps (0: never).
+    pub eval_every: usize,
+    /// Episodes of the periodic evaluation.
+    pub periodic_eval_episodes: usize,
+    /// Checkpoint every this many PPO steps.
+    pub checkpoint_every: usize,
+}
+
+impl Default for FinetuneConfig {
+    fn default() -> Self {
+        Self {
+            steps: 10,
+            episodes_per_step: 10,
+            parts: DcemParts {
+                reward: true,
+                transition: true,
+                decoder: true,
+            },
+            ppo: PpoConfig {
+                lr: 1e-4,
+                value_lr: Some(1e-3),
+                epochs: 1,
+                minibatches: 4,
+                init_log_std: 0.1f64.ln(),
+                learn_std: false,
+                ..PpoConfig::default()
+            },
+            eval_episodes: 50,
+            eval_every: 0,
+            periodic_eval_episodes: 5,
+            checkpoint_every: 1,
+        }
+    }
+}
+
+impl FinetuneConfig {
+    /// Checks every field; the error names the bad one.
+    pub fn validate(&self) -> Result<()> {
+        for (name, v) in [
+            ("finetune.episodes_per_step", self.episodes_per_step),
+            ("finetune.eval_episodes", self.eval_episodes),
+            ("finetune.checkpoint_every", self.checkpoint_every),
+        ] {
+            ensure!(v >= 1, "`{name}` must be at least 1, got {v}");
+        }
+        ensure!(
+            self.eval_every == 0 || self.periodic_eval_episodes >= 1,
+            "`finetune.periodic_eval_episodes` must be at least 1 when `finetune.eval_every` is set"
+        );
+        self.ppo.validate()?;
+        Ok(())
+    }
+}

@@ -1,0 +1,234 @@
+//! The online loop of alg. 3 over the framework's episode runner: seed episodes with random
+//! actions, then planning episodes with exploration noise and model (and decoder) updates,
+//! periodic and final evaluations on fixed start states, checkpoints and resume.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result, ensure};
+use burn::tensor::Device;
+use dcem::agent::Mode;
+use dcem::env::{ActionRepeat, Env, RescaleAction};
+use dcem::run::{EvalSummary, Existing, Run, RunOptions, atomic_write};
+use dcem::runner::{eval_seeds, evaluate as evaluate_returns, run_episode};
+use dcem_envs::make_env;
+
+use crate::agent::PlanetAgent;
+use crate::checkpoint::{Progress, load_checkpoint, save_checkpoint};
+use crate::config::{Phase, PlanetConfig};
+use crate::phase3;
+use crate::report::{METRICS, RunSummary, load_run, write_plots};
+
+/// The environment of `config` as the agent sees it: actions normalised to `[-1, 1]`
+/// ([`RescaleAction`]) and held for `train.action_repeat` steps ([`ActionRepeat`]).
+pub fn planet_env(config: &PlanetConfig) -> Result<Box<dyn Env>> {
+    let env = RescaleAction::new(make_env(&config.env)?)?;
+    Ok(Box::new(ActionRepeat::new(
+        env,
+        config.train.action_repeat,
+    )?))
+}
+
+/// Observation and action widths of an environment.
+pub fn dims(env: &dyn Env) -> (usize, usize) {
+    (
+        env.observation_space().flat_dim(),
+        env.action_space().flat_dim(),
+    )
+}
+
+/// The seed of training episode `episode`.
+pub(crate) fn train_seed(config: &PlanetConfig, episode: usize) -> u64 {
+    config
+        .seed
+        .wrapping_mul(100_003)
+        .wrapping_add(episode as u64)
+}
+
+/// Evaluates the agent's planner for `episodes` episodes on the evaluation seeds (no noise, no
+/// learning); the planning time per action is the planner's alone.
+pub fn evaluate(
+    agent: &mut PlanetAgent,
+    env: &mut dyn Env,
+    episodes: usize,
+    label: &str,
+) -> Result<EvalSummary> {
+    let (s0, p0) = (agent.plan_seconds, agent.plans);
+    let returns = evaluate_returns(agent, env, &eval_seeds(episodes))?;
+    let plans = (agent.plans - p0).max(1) as f64;
+    let ms = 1e3 * (agent.plan_seconds - s0) / plans;
+    agent.plan_seconds = s0;
+    agent.plans = p0;
+    Ok(EvalSummary::new(label, returns, ms))
+}
+
+/// Runs (or resumes) the experiment of `config`, writing `runs/<name>/`: `config.toml`,
+/// `metrics.csv`, `learning_curves.png`, `checkpoints/{latest.safetensors,buffer.bin}`, and
+/// `eval.json` after the final evaluation.
+pub fn train(config: &PlanetConfig, opts: &RunOptions, device: &Device) -> Result<RunSummary> {
+    config.validate()?;
+    if config.phase == Phase::Ppo {
+        return phase3::finetune(config, opts, device);
+    }
+    let mut env = planet_env(config)?;
+    let (obs_dim, action_dim) = dims(env.as_ref());
+    let dir = Run::open(opts, &config.name)?;
+    let mut agent = PlanetAgent::new(config, obs_dim, action_dim, device)?;
+    let total = config.total_episodes();
+
+    let (mut progress, resume_at) = if opts.existing == Existing::Resume {
+        let mut saved = PlanetConfig::load(&dir.file("config.toml"))?;
+        saved.train.episodes = config.train.episodes;
+        Run::check_same_config(&dir, &saved, config, "train.episodes")?;
+        let progress = load_checkpoint(dir.path(), &mut agent, true, true)
+            .with_context(|| format!("resuming {}", dir.path().display()))?;
+        ensure!(
+            progress.episode <= total,
+            "the run already has {} episodes, more than the {total} asked for: raise \
+             `train.episodes` (--episodes) to at least {}",
+            progress.episode,
+            progress.episode.saturating_sub(config.train.seed_episodes)
+        );
+        let at = progress.episode;
+        (progress, Some(at))
+    } else {
+        if !config.init_from.is_empty() {
+            let from = PathBuf::from(&config.init_from);
+            load_checkpoint(&from, &mut agent, false, config.keep_buffer)
+                .with_context(|| format!("starting from the run in {}", from.display()))?;
+        }
+        (Progress::default(), None)
+    };
+    let mut run = Run::start(
+        dir,
+        config,
+        &METRICS,
+        resume_at,
+        (total, "episodes", opts.progress),
+    )?;
+    let seeded = !agent.buffer.episodes().is_empty() && progress.episode == 0;
+    let start = Instant::now() - std::time::Duration::from_secs_f64(progress.wall_s);
+    while progress.episode < total {
+        let i = progress.episode;
+        let seed_episode = i < config.train.seed_episodes;
+        if seed_episode && seeded {
+            // Started from another run's buffer: its episodes stand in for the seed episodes.
+            progress.episode += 1;
+            run.bar().inc(1);
+            continue;
+        }
+        agent.seeding = seed_episode;
+        let t0 = Instant::now();
+        let out = run_episode(&mut agent, env.as_mut(), train_seed(config, i), Mode::Train)
+            .with_context(|| format!("episode {}", i + 1))?;
+        let secs = t0.elapsed().as_secs_f64();
+        agent.seeding = false;
+        progress.env_steps += out.env_steps;
+        let (stats, plan_s, plans) = agent.take_stats();
+        let trained = i + 1 - config.train.seed_episodes.min(i + 1);
+        let eval = if !seed_episode
+            && config.train.eval_every > 0
+            && (trained.is_multiple_of(config.train.eval_every) || i + 1 == total)
+        {
+            evaluate(
+                &mut agent,
+                env.as_mut(),
+                config.train.eval_episodes,
+                "periodic",
+            )?
+            .mean
+        } else {
+            f64::NAN
+        };
+        progress.episode += 1;
+        progress.wall_s = start.elapsed().as_secs_f64();
+        let row = [
+            progress.episode as f64,
+            progress.env_steps as f64,
+            out.ret,
+            eval,
+            stats.mean(stats.loss),
+            stats.mean(stats.obs),
+            stats.mean(stats.reward),
+            stats.mean(stats.kl),
+            if stats.decoder_n == 0 {
+                f64::NAN
+            } else {
+                stats.decoder_cost / stats.decoder_n as f64
+            },
+            stats.n as f64,
+            if plans == 0 {
+                f64::NAN
+            } else {
+                1e3 * plan_s / plans as f64
+            },
+            if stats.n == 0 {
+                f64::NAN
+            } else {
+                1e3 * stats.seconds / stats.n as f64
+            },
+            out.env_steps as f64 / secs,
+            progress.wall_s,
+            if seed_episode { 1.0 } else { 0.0 },
+        ];
+        run.log(&row)?;
+        run.bar().inc(1);
+        run.bar().set_message(format!(
+            "steps {}  return {:.1}{}  loss {:.3} (kl {:.2})  {:.0} steps/s",
+            progress.env_steps,
+            out.ret,
+            if eval.is_finite() {
+                format!("  eval {eval:.1}")
+            } else {
+                String::new()
+            },
+            row[4],
+            row[7],
+            row[12]
+        ));
+        if progress
+            .episode
+            .is_multiple_of(config.train.checkpoint_every)
+            || progress.episode == total
+        {
+            save_checkpoint(run.dir(), &agent, &progress)?;
+        }
+    }
+    let dir = run.finish();
+    if config.train.final_eval_episodes > 0 {
+        let label = match config.phase {
+            Phase::Cem => "full CEM on the learned model",
+            Phase::LatentDcem => "latent DCEM on the learned model",
+            Phase::Ppo => unreachable!("phase 3 returned above"),
+        };
+        let summary = evaluate(
+            &mut agent,
+            env.as_mut(),
+            config.train.final_eval_episodes,
+            label,
+        )?;
+        atomic_write(
+            &dir.file("eval.json"),
+            serde_json::to_string_pretty(&summary)?.as_bytes(),
+        )?;
+    }
+    let run = load_run(dir.path())?;
+    if opts.report {
+        write_plots(&run, None)?;
+    }
+    Ok(run)
+}
+
+/// Loads a run's agent from its latest checkpoint (model and decoder) for evaluation, with its
+/// environment.
+pub fn load_agent(
+    dir: &Path,
+    device: &Device,
+) -> Result<(PlanetConfig, PlanetAgent, Box<dyn Env>)> {
+    let config = PlanetConfig::load(&dir.join("config.toml"))?;
+    let env = planet_env(&config)?;
+    let (obs_dim, action_dim) = dims(env.as_ref());
+    let mut agent = PlanetAgent::new(&config, obs_dim, action_dim, device)?;
+    load_checkpoint(dir, &mut agent, false, false)?;
+    Ok((config, agent, env))
+}

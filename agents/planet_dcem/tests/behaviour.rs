@@ -1,0 +1,204 @@
+//! Behaviour fixtures: short seeded runs of the three phases (full CEM, latent DCEM from it, PPO
+//! fine-tuning from that) must give the same metrics, bit for bit, as the runs recorded in
+//! `tests/fixtures/` before the agents were rebuilt on the framework's traits, episode runner
+//! and training kit (wall-clock columns aside). See `dcem::run::FixtureCheck`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use dcem::run::FixtureCheck;
+
+const COMMON: &str = r#"
+[env]
+kind = "swingup"
+episode_steps = 30
+[train]
+seed_episodes = 2
+episodes = 3
+seed_action_scale = 0.3
+action_repeat = 2
+update_every = 3
+updates = 2
+batch = 4
+chunk = 5
+exploration_noise = 0.1
+eval_every = 2
+eval_episodes = 1
+final_eval_episodes = 2
+checkpoint_every = 2
+[model]
+deter = 8
+stoch = 2
+hidden = 8
+symlog = true
+[cem]
+horizon = 4
+[cem.cem]
+n_sample = 16
+n_elite = 4
+n_iter = 2
+tau = 0.0
+iter_eps = 0.0
+init_sigma = 0.5
+[latent.cem]
+n_sample = 8
+n_elite = 2
+n_iter = 2
+tau = 1.0
+init_sigma = 0.5
+iter_eps = 0.0
+[decoder]
+batch = 2
+every = 1
+[decoder.net]
+latent_dim = 2
+hidden = 8
+hidden_layers = 1
+[finetune]
+steps = 2
+episodes_per_step = 2
+eval_episodes = 2
+eval_every = 1
+periodic_eval_episodes = 1
+[finetune.ppo]
+epochs = 1
+minibatches = 2
+"#;
+
+/// Wall-clock columns of the episode rows and of the PPO rows.
+const TIMES: &[&str] = &[
+    "plan_ms",
+    "update_ms",
+    "steps_per_s",
+    "wall_s",
+    "rollout_s",
+    "env_s",
+    "update_s",
+    "forward_s",
+    "backward_s",
+    "optim_s",
+    "charts/SPS",
+];
+
+/// Columns renamed to the framework's metric scheme since the fixtures were recorded (same
+/// values, new names).
+const RENAMED: &[(&str, &str)] = &[
+    ("return", "train/return"),
+    ("eval_return", "eval/return"),
+    ("loss", "loss/model"),
+    ("loss_obs", "loss/obs"),
+    ("loss_reward", "loss/reward"),
+    ("kl", "loss/kl"),
+    ("decoder_cost", "loss/decoder_cost"),
+    ("updates", "train/updates"),
+    ("seed_episode", "train/seed_episode"),
+    ("losses/policy_loss", "loss/policy"),
+    ("losses/value_loss", "loss/value"),
+    ("losses/entropy", "loss/entropy"),
+    ("losses/approx_kl", "loss/approx_kl"),
+    ("losses/clipfrac", "loss/clipfrac"),
+    ("losses/explained_variance", "loss/explained_variance"),
+    ("grad_norm", "loss/grad_norm"),
+    ("std", "train/std"),
+];
+
+fn planet(args: &[&str]) {
+    let out = Command::new(env!("CARGO_BIN_EXE_planet_dcem"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "planet_dcem {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join("fixtures")
+        .join(format!("{name}.csv"))
+}
+
+#[test]
+fn three_phases_reproduce_their_fixtures() {
+    let dir = std::env::temp_dir().join(format!("planet-behaviour-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let runs = dir.join("runs");
+    let phases = [
+        ("cem", "phase = \"cem\"".to_string()),
+        (
+            "latent",
+            format!(
+                "phase = \"latent_dcem\"\ninit_from = {:?}",
+                runs.join("cem").to_str().unwrap()
+            ),
+        ),
+        (
+            "ppo",
+            format!(
+                "phase = \"ppo\"\ninit_from = {:?}",
+                runs.join("latent").to_str().unwrap()
+            ),
+        ),
+    ];
+    for (name, head) in phases {
+        let config = dir.join(format!("{name}.toml"));
+        std::fs::write(
+            &config,
+            format!("name = {name:?}\nseed = 5\n{head}\n{COMMON}"),
+        )
+        .unwrap();
+        planet(&[
+            "train",
+            "--config",
+            config.to_str().unwrap(),
+            "--runs-dir",
+            runs.to_str().unwrap(),
+            "--quiet",
+        ]);
+        let check = FixtureCheck {
+            ignore: TIMES,
+            renamed: RENAMED,
+        };
+        check
+            .check(
+                &fixture(&format!("planet_{name}")),
+                &runs.join(name).join("metrics.csv"),
+            )
+            .unwrap_or_else(|e| panic!("phase {name}: {e}"));
+        let run = runs.join(name);
+        let returns = FixtureCheck::default();
+        returns
+            .check_returns(
+                &fixture(&format!("planet_{name}_eval")),
+                &run.join("eval.json"),
+            )
+            .unwrap_or_else(|e| panic!("phase {name}, final evaluation: {e}"));
+        if name == "ppo" {
+            returns
+                .check_returns(
+                    &fixture("planet_ppo_eval_before"),
+                    &run.join("eval_before.json"),
+                )
+                .unwrap_or_else(|e| panic!("phase 3, evaluation before: {e}"));
+        }
+    }
+    // The true-dynamics bound: the config's CEM planner on `SwingupModel`.
+    let bound = dir.join("true_model.json");
+    planet(&[
+        "true-model",
+        "--config",
+        dir.join("cem.toml").to_str().unwrap(),
+        "--episodes",
+        "2",
+        "--out",
+        bound.to_str().unwrap(),
+    ]);
+    FixtureCheck::default()
+        .check_returns(&fixture("planet_true_model"), &bound)
+        .unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -1,0 +1,80 @@
+//! The metrics columns and the learning curves.
+
+use std::path::Path;
+
+use anyhow::Result;
+use dcem::run::MetricsCsv;
+use dcem::run::plot::{LineChart, Series, line_charts};
+
+/// Metrics columns (the framework's scheme: `dcem::run::MetricsCsv`).
+pub const METRICS: [&str; 12] = [
+    "env_steps",
+    "train/return",
+    "train/episodes",
+    "train/lr",
+    "loss/policy",
+    "loss/value",
+    "loss/entropy",
+    "loss/approx_kl",
+    "loss/clipfrac",
+    "loss/explained_variance",
+    "train/std",
+    "perf/env_steps_per_s",
+];
+
+/// Draws `learning_curves.png` of a run folder: episodic return, losses, KL and clip fraction
+/// against environment steps.
+pub fn write_plots(dir: &Path) -> Result<()> {
+    let (_, rows) = MetricsCsv::read(&dir.join("metrics.csv"))?;
+    let col = |name: &str| METRICS.iter().position(|c| *c == name).unwrap_or(0);
+    let pts = |name: &str| -> Vec<(f64, f64)> {
+        rows.iter()
+            .map(|r| (r[0], r[col(name)]))
+            .filter(|p| p.1.is_finite())
+            .collect()
+    };
+    let chart = |title: &str, y: &str, series: Vec<Series>, log_y: bool| LineChart {
+        title: title.into(),
+        x_label: "environment steps".into(),
+        y_label: y.into(),
+        log_y,
+        series,
+        ..Default::default()
+    };
+    let mut returns = chart(
+        "episodic return (training, sampled actions)",
+        "return",
+        vec![Series::new("episodic return", pts("train/return"))],
+        false,
+    );
+    returns.hlines.push((450.0, "450".into()));
+    line_charts(
+        &dir.join("learning_curves.png"),
+        &[
+            returns,
+            chart(
+                "losses",
+                "loss",
+                vec![Series::new("value loss", pts("loss/value"))],
+                true,
+            ),
+            chart(
+                "approx KL and clip fraction",
+                "",
+                vec![
+                    Series::new("approx KL", pts("loss/approx_kl")),
+                    Series::new("clip fraction", pts("loss/clipfrac")),
+                ],
+                false,
+            ),
+            chart(
+                "policy std",
+                "std",
+                vec![Series::new("std", pts("train/std"))],
+                false,
+            ),
+        ],
+        (640, 380),
+    )?;
+    Ok(())
+}

@@ -1,0 +1,178 @@
+//! The training loop: rollouts from `dcem::rl::Collector`, PPO updates, the final evaluation
+//! through `dcem::runner` with a `PpoAgent`.
+
+use std::time::Instant;
+
+use anyhow::{Result, ensure};
+use burn::tensor::Device;
+use dcem::env::{Env, Space, VecEnv};
+use dcem::rl::{Budget, Collector, InputFilter, MlpPolicy, ObsInput, PlanSeeds, Ppo, PpoAgent};
+use dcem::run::{
+    Checkpoint, EvalSummary, MetricsCsv, RunDir, RunOptions, atomic_write, progress_bar,
+};
+use dcem::runner::{eval_seeds, evaluate_timed};
+use dcem_envs::make_env;
+use rand::SeedableRng;
+use rand::rngs::ChaCha8Rng;
+
+use crate::config::*;
+use crate::report::*;
+
+/// Evaluates the mean action (no sampling) for `episodes` episodes on the evaluation seeds,
+/// through the episode runner.
+pub fn evaluate(
+    agent: &mut PpoAgent<MlpPolicy>,
+    env: &mut dyn Env,
+    episodes: usize,
+) -> Result<EvalSummary> {
+    let (returns, ms) = evaluate_timed(agent, env, &eval_seeds(episodes))?;
+    Ok(EvalSummary::new("PPO, mean action", returns, ms))
+}
+
+/// What [`train`] returns.
+#[derive(Debug)]
+pub struct TrainOutcome {
+    /// The run folder.
+    pub dir: std::path::PathBuf,
+    /// The final evaluation.
+    pub eval: EvalSummary,
+    /// Steps at which the mean training episodic return first reached 450 (CartPole's bar), if it
+    /// did.
+    pub first_450: Option<usize>,
+}
+
+/// Runs the experiment, writing `runs/<name>/`: `config.toml`, `metrics.csv` (one row per
+/// update), `learning_curves.png`, `checkpoints/latest.safetensors` (the final learner) and
+/// `eval.json`.
+pub fn train(config: &PpoAgentConfig, opts: &RunOptions, device: &Device) -> Result<TrainOutcome> {
+    config.validate()?;
+    ensure!(
+        opts.existing != dcem::run::Existing::Resume,
+        "plain PPO runs take minutes and are not resumable: rerun with --overwrite"
+    );
+    let envs = (0..config.num_envs)
+        .map(|_| make_env(&config.env))
+        .collect::<dcem::Result<Vec<_>>>()?;
+    let Space::Box(_) = envs[0].action_space() else {
+        anyhow::bail!(
+            "PPO here needs a Box action space (a Gaussian policy); use kind = \"cartpole\" for \
+             the continuous CartPole"
+        );
+    };
+    let action_space = envs[0].action_space().clone();
+    let mut collector = Collector::new(VecEnv::new(envs)?)?;
+    let obs_dim = collector.envs().obs_dim();
+    let act_dim = collector.envs().action_dim();
+    let dir = RunDir::create(opts.runs_dir.join(&config.name), opts.existing)?;
+    dir.write_config(config)?;
+    let mut metrics = MetricsCsv::create(dir.file("metrics.csv"), &METRICS)?;
+    let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
+    let policy = MlpPolicy::new(
+        obs_dim,
+        act_dim,
+        config.policy.hidden,
+        config.policy.layers,
+        device,
+        &mut rng,
+    )?;
+    let ppo = Ppo::new(config.ppo.clone(), policy, obs_dim, device, &mut rng)?;
+    let mut agent = PpoAgent::new(
+        ppo,
+        Box::new(ObsInput),
+        PlanSeeds::Zero,
+        &action_space,
+        0,
+        ChaCha8Rng::seed_from_u64(0),
+    )?;
+    let mut filters: Vec<Box<dyn InputFilter>> = (0..config.num_envs)
+        .map(|_| Box::new(ObsInput) as Box<dyn InputFilter>)
+        .collect();
+    collector.reset(config.seed.wrapping_mul(1_000_003))?;
+
+    let (ne, ns) = (config.num_envs, config.num_steps);
+    let updates = config.updates();
+    let bar = progress_bar(opts.progress, updates as u64, &config.name, "updates");
+    let mut global_step = 0usize;
+    let mut first_450 = None;
+    let mut recent: Vec<f64> = Vec::new();
+    let start = Instant::now();
+    for update in 0..updates {
+        if config.anneal_lr {
+            agent
+                .ppo
+                .set_lr_fraction(1.0 - update as f64 / updates as f64);
+        }
+        let t0 = Instant::now();
+        let rollout = collector.collect(
+            &agent.ppo,
+            &mut filters,
+            PlanSeeds::Zero,
+            Budget::Steps(ns),
+            &mut rng,
+        )?;
+        global_step += rollout.decisions;
+        let finished = rollout.episode_returns;
+        let stats = agent.ppo.update(&rollout.batch, &mut rng)?;
+        let sps = (ne * ns) as f64 / t0.elapsed().as_secs_f64();
+        let mean_ret = if finished.is_empty() {
+            f64::NAN
+        } else {
+            finished.iter().sum::<f64>() / finished.len() as f64
+        };
+        recent.extend(&finished);
+        if recent.len() > 20 {
+            recent.drain(..recent.len() - 20);
+        }
+        if first_450.is_none()
+            && recent.len() >= 10
+            && recent.iter().sum::<f64>() / recent.len() as f64 >= 450.0
+        {
+            first_450 = Some(global_step);
+        }
+        let lr = config.ppo.lr
+            * if config.anneal_lr {
+                1.0 - update as f64 / updates as f64
+            } else {
+                1.0
+            };
+        metrics.append(&[
+            global_step as f64,
+            mean_ret,
+            finished.len() as f64,
+            lr,
+            stats.policy_loss,
+            stats.value_loss,
+            stats.entropy,
+            stats.approx_kl,
+            stats.clipfrac,
+            stats.explained_variance,
+            stats.std,
+            sps,
+        ])?;
+        bar.inc(1);
+        bar.set_message(format!(
+            "step {global_step}  return {mean_ret:.1}  kl {:.4}  std {:.3}  {sps:.0} SPS",
+            stats.approx_kl, stats.std
+        ));
+    }
+    bar.finish_and_clear();
+    let mut ck = Checkpoint::new();
+    agent.ppo.put_state(&mut ck, "ppo")?;
+    ck.put_meta("global_step", &global_step)?;
+    ck.put_meta("wall_s", &start.elapsed().as_secs_f64())?;
+    ck.save(&dir.checkpoints().join("latest.safetensors"))?;
+    let mut env = make_env(&config.env)?;
+    let eval = evaluate(&mut agent, env.as_mut(), config.eval_episodes)?;
+    atomic_write(
+        &dir.file("eval.json"),
+        serde_json::to_string_pretty(&eval)?.as_bytes(),
+    )?;
+    if opts.report {
+        write_plots(dir.path())?;
+    }
+    Ok(TrainOutcome {
+        dir: dir.path().to_path_buf(),
+        eval,
+        first_450,
+    })
+}
