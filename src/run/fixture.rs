@@ -42,9 +42,7 @@ impl FixtureCheck<'_> {
     /// `eval.json`, [`EvalSummary`](super::EvalSummary)), against a fixture with the columns
     /// `episode,return`.
     pub fn check_returns(&self, expected: &Path, summary: &Path) -> Result<()> {
-        let text = std::fs::read_to_string(summary).map_err(io_err(summary))?;
-        let eval: super::EvalSummary = serde_json::from_str(&text)
-            .map_err(|e| Error::Data(format!("{}: {e}", summary.display())))?;
+        let eval = super::EvalSummary::load(summary)?;
         let mut csv = String::from("episode,return\n");
         for (i, r) in eval.returns.iter().enumerate() {
             csv.push_str(&format!("{i},{r}\n"));

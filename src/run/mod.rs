@@ -206,6 +206,19 @@ pub struct EvalSummary {
 }
 
 impl EvalSummary {
+    /// Writes the summary as pretty JSON to `path` (atomically): a run's `eval.json`.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let text = serde_json::to_string_pretty(self)
+            .map_err(|e| Error::Data(format!("cannot serialise an evaluation summary: {e}")))?;
+        atomic_write(path, text.as_bytes())
+    }
+
+    /// Reads a summary written by [`EvalSummary::save`].
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(io_err(path))?;
+        serde_json::from_str(&text).map_err(|e| Error::Data(format!("{}: {e}", path.display())))
+    }
+
     /// Statistics of `returns`.
     pub fn new(label: impl Into<String>, returns: Vec<f64>, plan_ms: f64) -> Self {
         let n = returns.len().max(1) as f64;

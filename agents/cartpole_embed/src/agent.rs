@@ -4,7 +4,9 @@
 use std::f64::consts::PI;
 use std::time::Instant;
 
-use anyhow::{Result, ensure};
+use std::path::Path;
+
+use anyhow::{Context, Result, ensure};
 use burn::tensor::{Device, Tensor};
 use dcem::cem::CemConfig;
 use dcem::model::Model;
@@ -13,6 +15,7 @@ use dcem::optim::Adam;
 use dcem::planning::{
     CemPlanner, CemPlannerConfig, LatentDcemPlanner, LatentPlannerConfig, MlpDecoder,
 };
+use dcem::run::Checkpoint;
 use dcem::train::gradient_step;
 use dcem_envs::SwingupModel;
 use rand::rngs::ChaCha8Rng;
@@ -151,4 +154,17 @@ pub fn run_baselines(config: &EmbedConfig, device: &Device) -> Result<Vec<Baseli
             })
         })
         .collect()
+}
+
+/// Loads a checkpoint written by a run: its config and the planner with the trained decoder.
+pub fn load_planner(
+    path: &Path,
+    device: &Device,
+) -> Result<(EmbedConfig, LatentDcemPlanner<MlpDecoder>)> {
+    let ck = Checkpoint::load(path).with_context(|| format!("loading {}", path.display()))?;
+    let config: EmbedConfig = ck.meta("config")?;
+    let mut planner = new_planner(&config, device)?;
+    ck.load_mlp("decoder", &mut planner.decoder_mut().net, device)?;
+    planner.set_rng(ck.rng("rng.planner")?);
+    Ok((config, planner))
 }

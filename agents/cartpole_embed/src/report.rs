@@ -15,7 +15,6 @@ use dcem_envs::SwingupModel;
 
 use crate::agent::*;
 use crate::config::*;
-use crate::train::*;
 
 /// Columns of `metrics.csv` (`train/cost` is the mean over the iterations since the previous
 /// row, `eval/cost` the mean cost on the validation states; row 0 is the untrained decoder).

@@ -46,19 +46,6 @@ fn save(
     Ok(())
 }
 
-/// Loads a checkpoint written by a run: its config and the planner with the trained decoder.
-pub fn load_planner(
-    path: &Path,
-    device: &Device,
-) -> Result<(EmbedConfig, LatentDcemPlanner<MlpDecoder>)> {
-    let ck = Checkpoint::load(path).with_context(|| format!("loading {}", path.display()))?;
-    let config: EmbedConfig = ck.meta("config")?;
-    let mut planner = new_planner(&config, device)?;
-    ck.load_mlp("decoder", &mut planner.decoder_mut().net, device)?;
-    planner.set_rng(ck.rng("rng.planner")?);
-    Ok((config, planner))
-}
-
 fn load_state(
     path: &Path,
     device: &Device,

@@ -4,12 +4,13 @@
 use std::path::Path;
 
 use anyhow::{Context, Result, ensure};
+use dcem::env::{ActionRepeat, Env, RescaleAction};
 use dcem::nn::RssmConfig;
 use dcem::optim::AdamConfig;
 use dcem::planning::{CemPlannerConfig, LatentPlannerConfig, MlpDecoderConfig};
 use dcem::rl::{DcemParts, PpoConfig};
 use dcem::run::check_run_name;
-use dcem_envs::EnvSpec;
+use dcem_envs::{EnvSpec, make_env};
 use serde::{Deserialize, Serialize};
 
 /// Which planner the agent acts with.
@@ -352,4 +353,30 @@ impl FinetuneConfig {
         self.ppo.validate()?;
         Ok(())
     }
+}
+
+/// The environment of `config` as the agent sees it: actions normalised to `[-1, 1]`
+/// ([`RescaleAction`]) and held for `train.action_repeat` steps ([`ActionRepeat`]).
+pub fn planet_env(config: &PlanetConfig) -> Result<Box<dyn Env>> {
+    let env = RescaleAction::new(make_env(&config.env)?)?;
+    Ok(Box::new(ActionRepeat::new(
+        env,
+        config.train.action_repeat,
+    )?))
+}
+
+/// Observation and action widths of an environment.
+pub fn env_dims(env: &dyn Env) -> (usize, usize) {
+    (
+        env.observation_space().flat_dim(),
+        env.action_space().flat_dim(),
+    )
+}
+
+/// The seed of training episode `episode`.
+pub(crate) fn train_seed(config: &PlanetConfig, episode: usize) -> u64 {
+    config
+        .seed
+        .wrapping_mul(100_003)
+        .wrapping_add(episode as u64)
 }

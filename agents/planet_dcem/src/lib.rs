@@ -39,9 +39,20 @@ pub use agent::PlanetAgent;
 pub use config::{
     DecoderTrainConfig, FinetuneConfig, OptimConfig, Phase, PlanetConfig, TrainConfig,
 };
+pub use config::{env_dims, planet_env};
 pub use dcem::run::{EvalSummary, RunOptions};
 pub use report::{METRICS, PPO_METRICS, RunSummary, eval_table, load_run, write_plots};
-pub use train::{evaluate, load_agent, planet_env, train};
+pub use train::{evaluate, load_agent, train_online};
+
+/// Runs (or resumes) the experiment of `config`: phases 1 and 2 with [`train_online`], phase 3
+/// with [`phase3::finetune`].
+pub fn train(config: &PlanetConfig, opts: &RunOptions, device: &Device) -> Result<RunSummary> {
+    if config.phase == Phase::Ppo {
+        phase3::finetune(config, opts, device)
+    } else {
+        train_online(config, opts, device)
+    }
+}
 
 /// The device named on the command line. Only the CPU backend is built in; the code is generic
 /// over burn's device, so a GPU backend is a matter of enabling it in burn's features.

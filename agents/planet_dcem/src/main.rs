@@ -177,7 +177,7 @@ fn main() -> Result<()> {
             let s = true_model_eval(&cfg, episodes)?;
             println!("{}", eval_table(std::slice::from_ref(&s)));
             if let Some(out) = out {
-                atomic_write(&out, serde_json::to_string_pretty(&s)?.as_bytes())?;
+                s.save(&out)?;
             }
         }
         Command::Report {
@@ -186,7 +186,7 @@ fn main() -> Result<()> {
             out,
         } => {
             let bound: Option<EvalSummary> = match &true_model {
-                Some(p) => Some(serde_json::from_str(&std::fs::read_to_string(p)?)?),
+                Some(p) => Some(EvalSummary::load(p)?),
                 None => None,
             };
             let mut rows = Vec::new();

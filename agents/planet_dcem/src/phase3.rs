@@ -25,7 +25,7 @@ use dcem::env::{Env, VecEnv};
 use dcem::nn::BeliefFilter;
 use dcem::planning::LatentDcemPlanner;
 use dcem::rl::{Budget, Collector, DcemPolicy, InputFilter, PlanSeeds, Ppo, PpoAgent};
-use dcem::run::{Checkpoint, EvalSummary, Existing, Run, RunOptions, atomic_write};
+use dcem::run::{Checkpoint, EvalSummary, Existing, Run, RunOptions};
 use dcem::runner::{eval_seeds, evaluate_timed};
 use rand::SeedableRng;
 use rand::rngs::ChaCha8Rng;
@@ -33,9 +33,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::agent::PlanetAgent;
 use crate::checkpoint::load_checkpoint;
-use crate::config::{Phase, PlanetConfig, TrainConfig};
+use crate::config::{Phase, PlanetConfig, TrainConfig, env_dims, planet_env, train_seed};
 use crate::report::{PPO_METRICS as METRICS, RunSummary, load_run, write_plots};
-use crate::train::{dims, planet_env, train_seed};
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 struct Progress {
@@ -131,7 +130,7 @@ fn save(run: &Run, ppo: &Ppo<DcemPolicy>, rng: &ChaCha8Rng, progress: &Progress)
 pub fn finetune(config: &PlanetConfig, opts: &RunOptions, device: &Device) -> Result<RunSummary> {
     let f = &config.finetune;
     let mut env = planet_env(config)?;
-    let (obs_dim, action_dim) = dims(env.as_ref());
+    let (obs_dim, action_dim) = env_dims(env.as_ref());
     let policy = load_policy(config, obs_dim, action_dim, device)?;
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
     let mut ppo = Ppo::new(f.ppo.clone(), policy, obs_dim, device, &mut rng)?;
@@ -187,10 +186,7 @@ pub fn finetune(config: &PlanetConfig, opts: &RunOptions, device: &Device) -> Re
             f.eval_episodes,
             "latent DCEM controller before PPO",
         )?;
-        atomic_write(
-            &run.dir().file("eval_before.json"),
-            serde_json::to_string_pretty(&before)?.as_bytes(),
-        )?;
+        before.save(&run.dir().file("eval_before.json"))?;
     }
     let mut collector = Collector::new(VecEnv::new(vec![planet_env(config)?])?)?;
     let start = Instant::now() - std::time::Duration::from_secs_f64(progress.wall_s);
@@ -270,10 +266,7 @@ pub fn finetune(config: &PlanetConfig, opts: &RunOptions, device: &Device) -> Re
         f.eval_episodes,
         &format!("latent DCEM + PPO ({})", f.parts.label()),
     )?;
-    atomic_write(
-        &dir.file("eval.json"),
-        serde_json::to_string_pretty(&after)?.as_bytes(),
-    )?;
+    after.save(&dir.file("eval.json"))?;
     let run = load_run(dir.path())?;
     if opts.report {
         write_plots(&run, None)?;

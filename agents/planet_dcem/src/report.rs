@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use dcem::run::plot::{LineChart, Series, has_outliers, line_charts};
 use dcem::run::{EvalSummary, MetricsCsv};
 
@@ -72,11 +72,7 @@ pub fn load_run(dir: &Path) -> Result<RunSummary> {
     let (_, rows) = MetricsCsv::read(&dir.join("metrics.csv"))?;
     let eval_path = dir.join("eval.json");
     let eval = if eval_path.exists() {
-        let text = std::fs::read_to_string(&eval_path)?;
-        Some(
-            serde_json::from_str(&text)
-                .with_context(|| format!("parsing {}", eval_path.display()))?,
-        )
+        Some(EvalSummary::load(&eval_path)?)
     } else {
         None
     };
@@ -157,7 +153,7 @@ pub fn eval_before(dir: &Path) -> Result<Option<EvalSummary>> {
     if !p.exists() {
         return Ok(None);
     }
-    Ok(Some(serde_json::from_str(&std::fs::read_to_string(&p)?)?))
+    Ok(Some(EvalSummary::load(&p)?))
 }
 
 /// Learning curves of a phase-3 run: returns per PPO step, the losses, KL and clip fraction, and

@@ -8,42 +8,14 @@ use std::time::Instant;
 use anyhow::{Context, Result, ensure};
 use burn::tensor::Device;
 use dcem::agent::Mode;
-use dcem::env::{ActionRepeat, Env, RescaleAction};
-use dcem::run::{EvalSummary, Existing, Run, RunOptions, atomic_write};
+use dcem::env::Env;
+use dcem::run::{EvalSummary, Existing, Run, RunOptions};
 use dcem::runner::{eval_seeds, evaluate as evaluate_returns, run_episode};
-use dcem_envs::make_env;
 
 use crate::agent::PlanetAgent;
 use crate::checkpoint::{Progress, load_checkpoint, save_checkpoint};
-use crate::config::{Phase, PlanetConfig};
-use crate::phase3;
+use crate::config::{Phase, PlanetConfig, env_dims, planet_env, train_seed};
 use crate::report::{METRICS, RunSummary, load_run, write_plots};
-
-/// The environment of `config` as the agent sees it: actions normalised to `[-1, 1]`
-/// ([`RescaleAction`]) and held for `train.action_repeat` steps ([`ActionRepeat`]).
-pub fn planet_env(config: &PlanetConfig) -> Result<Box<dyn Env>> {
-    let env = RescaleAction::new(make_env(&config.env)?)?;
-    Ok(Box::new(ActionRepeat::new(
-        env,
-        config.train.action_repeat,
-    )?))
-}
-
-/// Observation and action widths of an environment.
-pub fn dims(env: &dyn Env) -> (usize, usize) {
-    (
-        env.observation_space().flat_dim(),
-        env.action_space().flat_dim(),
-    )
-}
-
-/// The seed of training episode `episode`.
-pub(crate) fn train_seed(config: &PlanetConfig, episode: usize) -> u64 {
-    config
-        .seed
-        .wrapping_mul(100_003)
-        .wrapping_add(episode as u64)
-}
 
 /// Evaluates the agent's planner for `episodes` episodes on the evaluation seeds (no noise, no
 /// learning); the planning time per action is the planner's alone.
@@ -62,16 +34,21 @@ pub fn evaluate(
     Ok(EvalSummary::new(label, returns, ms))
 }
 
-/// Runs (or resumes) the experiment of `config`, writing `runs/<name>/`: `config.toml`,
+/// Runs (or resumes) phase 1 or 2 of `config`, writing `runs/<name>/`: `config.toml`,
 /// `metrics.csv`, `learning_curves.png`, `checkpoints/{latest.safetensors,buffer.bin}`, and
 /// `eval.json` after the final evaluation.
-pub fn train(config: &PlanetConfig, opts: &RunOptions, device: &Device) -> Result<RunSummary> {
+pub fn train_online(
+    config: &PlanetConfig,
+    opts: &RunOptions,
+    device: &Device,
+) -> Result<RunSummary> {
     config.validate()?;
-    if config.phase == Phase::Ppo {
-        return phase3::finetune(config, opts, device);
-    }
+    ensure!(
+        config.phase != Phase::Ppo,
+        "phase = \"ppo\" runs through planet_dcem::phase3::finetune (or planet_dcem::train)"
+    );
     let mut env = planet_env(config)?;
-    let (obs_dim, action_dim) = dims(env.as_ref());
+    let (obs_dim, action_dim) = env_dims(env.as_ref());
     let dir = Run::open(opts, &config.name)?;
     let mut agent = PlanetAgent::new(config, obs_dim, action_dim, device)?;
     let total = config.total_episodes();
@@ -207,10 +184,7 @@ pub fn train(config: &PlanetConfig, opts: &RunOptions, device: &Device) -> Resul
             config.train.final_eval_episodes,
             label,
         )?;
-        atomic_write(
-            &dir.file("eval.json"),
-            serde_json::to_string_pretty(&summary)?.as_bytes(),
-        )?;
+        summary.save(&dir.file("eval.json"))?;
     }
     let run = load_run(dir.path())?;
     if opts.report {
@@ -227,7 +201,7 @@ pub fn load_agent(
 ) -> Result<(PlanetConfig, PlanetAgent, Box<dyn Env>)> {
     let config = PlanetConfig::load(&dir.join("config.toml"))?;
     let env = planet_env(&config)?;
-    let (obs_dim, action_dim) = dims(env.as_ref());
+    let (obs_dim, action_dim) = env_dims(env.as_ref());
     let mut agent = PlanetAgent::new(&config, obs_dim, action_dim, device)?;
     load_checkpoint(dir, &mut agent, false, false)?;
     Ok((config, agent, env))

@@ -7,9 +7,7 @@ use anyhow::{Result, ensure};
 use burn::tensor::Device;
 use dcem::env::{Env, Space, VecEnv};
 use dcem::rl::{Budget, Collector, InputFilter, MlpPolicy, ObsInput, PlanSeeds, Ppo, PpoAgent};
-use dcem::run::{
-    Checkpoint, EvalSummary, MetricsCsv, RunDir, RunOptions, atomic_write, progress_bar,
-};
+use dcem::run::{Checkpoint, EvalSummary, MetricsCsv, RunDir, RunOptions, progress_bar};
 use dcem::runner::{eval_seeds, evaluate_timed};
 use dcem_envs::make_env;
 use rand::SeedableRng;
@@ -163,10 +161,7 @@ pub fn train(config: &PpoAgentConfig, opts: &RunOptions, device: &Device) -> Res
     ck.save(&dir.checkpoints().join("latest.safetensors"))?;
     let mut env = make_env(&config.env)?;
     let eval = evaluate(&mut agent, env.as_mut(), config.eval_episodes)?;
-    atomic_write(
-        &dir.file("eval.json"),
-        serde_json::to_string_pretty(&eval)?.as_bytes(),
-    )?;
+    eval.save(&dir.file("eval.json"))?;
     if opts.report {
         write_plots(dir.path())?;
     }

@@ -7,13 +7,13 @@ use anyhow::{Context, Result};
 use burn::tensor::{Device, Tensor};
 use dcem::cem::{Cem, CemConfig, CemInit};
 use dcem::gd::{GdConfig, unrolled_gd};
-use dcem::nn::{Activation, Mlp};
+use dcem::nn::{Activation, Mlp, tensor_from_f64};
+use dcem::optim::{Adam, ReduceLrOnPlateau};
 use dcem::run::Checkpoint;
 use rand::SeedableRng;
 use rand::rngs::ChaCha8Rng;
 
 use crate::config::*;
-use crate::train::*;
 
 /// The training data: `n` points evenly spaced on [0, 2 pi] and `y = x sin x`.
 pub fn dataset(n: usize) -> (Vec<f64>, Vec<f64>) {
@@ -143,4 +143,33 @@ impl EnergyModel {
         };
         Ok((model, state))
     }
+}
+
+/// The training set as tensors `[n, 1]` and as values.
+pub(crate) fn full_batch(
+    device: &Device,
+    n: usize,
+) -> Result<(Tensor<2>, Tensor<2>, Vec<f64>, Vec<f64>)> {
+    let (xs, ys) = dataset(n);
+    Ok((
+        tensor_from_f64(&xs, [n, 1], device)?,
+        tensor_from_f64(&ys, [n, 1], device)?,
+        xs,
+        ys,
+    ))
+}
+
+/// Everything besides the weights that a resumed run needs.
+#[derive(Debug)]
+pub struct TrainState {
+    /// Adam steps taken.
+    pub update: usize,
+    /// The optimiser.
+    pub adam: Adam,
+    /// The learning-rate schedule.
+    pub plateau: ReduceLrOnPlateau,
+    /// Point choice and training-time solver noise.
+    pub rng: ChaCha8Rng,
+    /// Solver noise of the logged evaluations.
+    pub eval_rng: ChaCha8Rng,
 }

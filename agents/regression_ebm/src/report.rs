@@ -2,7 +2,7 @@
 //! and the comparison table.
 
 use std::f64::consts::PI;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail, ensure};
 use burn::tensor::Device;
@@ -14,7 +14,10 @@ use rand::rngs::ChaCha8Rng;
 
 use crate::agent::*;
 use crate::config::*;
-use crate::train::*;
+
+/// Columns of `metrics.csv` (`eval/train_mse`: the MSE on the training points with the
+/// trained number of inner steps).
+pub const METRICS: [&str; 4] = ["update", "eval/train_mse", "train/lr", "perf/update_ms"];
 
 /// Test-time behaviour of a trained model.
 #[derive(Clone, Debug)]
@@ -410,4 +413,17 @@ pub fn write_comparison(dir: &Path, runs: &[(&RunSummary, &Analysis)]) -> Result
     let table = comparison_table(runs, &[1, 5, 10, 20, 50]);
     dcem::run::atomic_write(&dir.join("comparison.md"), table.as_bytes())?;
     Ok(table)
+}
+
+/// What a finished run measured.
+#[derive(Clone, Debug)]
+pub struct RunSummary {
+    /// The run folder.
+    pub dir: PathBuf,
+    /// `(update, train MSE)` at every log point.
+    pub curve: Vec<(usize, f64)>,
+    /// Mean wall time of one update (solve, backward, clipping, Adam), in ms, over the run.
+    pub ms_per_update: f64,
+    /// The trained model.
+    pub model: EnergyModel,
 }

@@ -1,7 +1,6 @@
 //! The training loop: one Adam step per solve through the inner solver, the plateau schedule,
 //! checkpoints and resume.
 
-use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result, ensure};
@@ -17,53 +16,8 @@ use crate::agent::*;
 use crate::config::*;
 use crate::report::*;
 
-/// Everything besides the weights that a resumed run needs.
-#[derive(Debug)]
-pub struct TrainState {
-    /// Adam steps taken.
-    pub update: usize,
-    /// The optimiser.
-    pub adam: Adam,
-    /// The learning-rate schedule.
-    pub plateau: ReduceLrOnPlateau,
-    /// Point choice and training-time solver noise.
-    pub rng: ChaCha8Rng,
-    /// Solver noise of the logged evaluations.
-    pub eval_rng: ChaCha8Rng,
-}
-
-/// Columns of `metrics.csv` (`eval/train_mse`: the MSE on the training points with the
-/// trained number of inner steps).
-pub const METRICS: [&str; 4] = ["update", "eval/train_mse", "train/lr", "perf/update_ms"];
-
 /// Options of [`train`] that are not part of the experiment.
 pub use dcem::run::RunOptions as TrainOptions;
-
-/// What a finished run measured.
-#[derive(Clone, Debug)]
-pub struct RunSummary {
-    /// The run folder.
-    pub dir: PathBuf,
-    /// `(update, train MSE)` at every log point.
-    pub curve: Vec<(usize, f64)>,
-    /// Mean wall time of one update (solve, backward, clipping, Adam), in ms, over the run.
-    pub ms_per_update: f64,
-    /// The trained model.
-    pub model: EnergyModel,
-}
-
-pub(crate) fn full_batch(
-    device: &Device,
-    n: usize,
-) -> Result<(Tensor<2>, Tensor<2>, Vec<f64>, Vec<f64>)> {
-    let (xs, ys) = dataset(n);
-    Ok((
-        tensor_from_f64(&xs, [n, 1], device)?,
-        tensor_from_f64(&ys, [n, 1], device)?,
-        xs,
-        ys,
-    ))
-}
 
 /// MSE of the model's predictions on the training set with `steps` inner steps (no gradient).
 pub fn train_mse(model: &EnergyModel, steps: usize, rng: &mut ChaCha8Rng) -> Result<f64> {
