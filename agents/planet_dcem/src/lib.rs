@@ -140,6 +140,53 @@ mod tests {
         }
     }
 
+    /// `PlanetAgent::with_planner` acts with the planner it is given (here a random-shooting
+    /// CEM of one iteration) through the episode runner, and learns from what it observes.
+    #[test]
+    fn any_planner_drives_the_planet_agent() {
+        use dcem::agent::Mode;
+        use dcem::planning::CemPlannerConfig;
+        let mut cfg = PlanetConfig {
+            env: EnvSpec::Swingup { episode_steps: 20 },
+            ..PlanetConfig::default()
+        };
+        cfg.train.action_repeat = 2;
+        cfg.train.chunk = 5;
+        cfg.train.batch = 2;
+        cfg.train.update_every = 5;
+        cfg.model = RssmConfig {
+            deter: 8,
+            stoch: 2,
+            hidden: 8,
+            ..RssmConfig::default()
+        };
+        let mut shooting = CemPlannerConfig::default();
+        shooting.horizon = 3;
+        shooting.cem.n_sample = 8;
+        shooting.cem.n_elite = 2;
+        shooting.cem.n_iter = 1;
+        let planner = CemPlanner::new(shooting).unwrap();
+        let mut env = planet_env(&cfg).unwrap();
+        let (o, a) = env_dims(env.as_ref());
+        let device = Device::flex();
+        let mut agent = PlanetAgent::with_planner(&cfg, o, a, Box::new(planner), &device).unwrap();
+        agent.seeding = true;
+        let seed = dcem::runner::run_episode(&mut agent, env.as_mut(), 1, Mode::Train).unwrap();
+        assert!(seed.updates.is_empty(), "no updates in a seed episode");
+        agent.seeding = false;
+        let ep = dcem::runner::run_episode(&mut agent, env.as_mut(), 2, Mode::Train).unwrap();
+        assert_eq!((ep.steps, ep.env_steps), (10, 20));
+        assert_eq!(ep.updates.len(), 2, "an update every 5 of 10 steps");
+        assert_eq!(agent.buffer.episodes().len(), 2);
+        let returns = dcem::runner::evaluate(&mut agent, env.as_mut(), &[7]).unwrap();
+        assert!(returns[0].is_finite());
+        assert_eq!(
+            agent.buffer.episodes().len(),
+            2,
+            "evaluation stores nothing"
+        );
+    }
+
     #[test]
     fn unknown_devices_and_env_kinds_are_refused() {
         assert!(parse_device("cuda").is_err());
