@@ -160,8 +160,10 @@ mod tests {
             hidden: 8,
             ..RssmConfig::default()
         };
-        let mut shooting = CemPlannerConfig::default();
-        shooting.horizon = 3;
+        let mut shooting = CemPlannerConfig {
+            horizon: 3,
+            ..CemPlannerConfig::default()
+        };
         shooting.cem.n_sample = 8;
         shooting.cem.n_elite = 2;
         shooting.cem.n_iter = 1;
