@@ -210,6 +210,99 @@ impl<E: Env + ?Sized> Env for Box<E> {
     }
 }
 
+impl<E: Env + ?Sized> Env for &mut E {
+    fn observation_space(&self) -> &Space {
+        (**self).observation_space()
+    }
+    fn action_space(&self) -> &Space {
+        (**self).action_space()
+    }
+    fn reset(&mut self, seed: Option<u64>) -> Result<Vec<f64>> {
+        (**self).reset(seed)
+    }
+    fn step(&mut self, action: &[f64]) -> Result<Step> {
+        (**self).step(action)
+    }
+    fn step_cost_hint_ns(&self) -> u64 {
+        (**self).step_cost_hint_ns()
+    }
+    fn substeps(&self) -> usize {
+        (**self).substeps()
+    }
+}
+
+/// One recorded episode: the observations (the first and one after every step), the actions
+/// taken and the rewards received.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RecordedEpisode {
+    /// `steps + 1` observations.
+    pub obs: Vec<Vec<f64>>,
+    /// `steps` actions.
+    pub actions: Vec<Vec<f64>>,
+    /// `steps` rewards.
+    pub rewards: Vec<f64>,
+}
+
+/// Records every episode that runs through it (Gymnasium's `RecordEpisodeStatistics`, with the
+/// whole trajectory): for diagnostics on episodes an agent never trained on.
+#[derive(Debug)]
+pub struct RecordEpisodes<E> {
+    env: E,
+    episodes: Vec<RecordedEpisode>,
+}
+
+impl<E: Env> RecordEpisodes<E> {
+    /// Wraps `env`.
+    pub fn new(env: E) -> Self {
+        Self {
+            env,
+            episodes: Vec::new(),
+        }
+    }
+
+    /// The episodes so far (the last one possibly unfinished).
+    pub fn episodes(&self) -> &[RecordedEpisode] {
+        &self.episodes
+    }
+
+    /// Hands the recorded episodes over, forgetting them.
+    pub fn take(&mut self) -> Vec<RecordedEpisode> {
+        std::mem::take(&mut self.episodes)
+    }
+}
+
+impl<E: Env> Env for RecordEpisodes<E> {
+    fn observation_space(&self) -> &Space {
+        self.env.observation_space()
+    }
+    fn action_space(&self) -> &Space {
+        self.env.action_space()
+    }
+    fn reset(&mut self, seed: Option<u64>) -> Result<Vec<f64>> {
+        let obs = self.env.reset(seed)?;
+        self.episodes.push(RecordedEpisode {
+            obs: vec![obs.clone()],
+            ..RecordedEpisode::default()
+        });
+        Ok(obs)
+    }
+    fn step(&mut self, action: &[f64]) -> Result<Step> {
+        let step = self.env.step(action)?;
+        if let Some(ep) = self.episodes.last_mut() {
+            ep.obs.push(step.obs.clone());
+            ep.actions.push(action.to_vec());
+            ep.rewards.push(step.reward);
+        }
+        Ok(step)
+    }
+    fn step_cost_hint_ns(&self) -> u64 {
+        self.env.step_cost_hint_ns()
+    }
+    fn substeps(&self) -> usize {
+        self.env.substeps()
+    }
+}
+
 /// Cuts episodes after `max_steps` steps by setting `truncated` (Gymnasium's `TimeLimit`).
 #[derive(Debug)]
 pub struct TimeLimit<E> {

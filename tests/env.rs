@@ -313,3 +313,27 @@ fn outliers_are_told_from_a_clean_curve() {
     assert!(has_outliers(spiky));
     assert!(!has_outliers([1.0, 1e9]), "too few points to tell");
 }
+
+#[test]
+fn record_episodes_keeps_whole_trajectories() {
+    use dcem::env::RecordEpisodes;
+    let mut env = RecordEpisodes::new(TimeLimit::new(Walk::new(), 3).unwrap());
+    for seed in [1, 2] {
+        let first = env.reset(Some(seed)).unwrap();
+        let mut rewards = Vec::new();
+        loop {
+            let step = env.step(&[0.1]).unwrap();
+            rewards.push(step.reward);
+            if step.done() {
+                break;
+            }
+        }
+        let ep = env.episodes().last().unwrap();
+        assert_eq!(ep.obs[0], first);
+        assert_eq!(ep.obs.len(), ep.actions.len() + 1);
+        assert_eq!(ep.rewards, rewards);
+        assert!(ep.actions.iter().all(|a| a == &vec![0.1]));
+    }
+    assert_eq!(env.take().len(), 2);
+    assert!(env.episodes().is_empty());
+}

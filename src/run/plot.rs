@@ -23,6 +23,8 @@ pub struct Series {
     pub color: Option<usize>,
     /// Draw thin and light (for many overlapping curves, such as sampled sequences).
     pub faint: bool,
+    /// A shaded band `(x, low, high)` around the curve (a confidence interval), in its colour.
+    pub band: Vec<(f64, f64, f64)>,
 }
 
 impl Series {
@@ -33,7 +35,14 @@ impl Series {
             points,
             color: None,
             faint: false,
+            band: Vec::new(),
         }
+    }
+
+    /// The same series with a shaded band `(x, low, high)`.
+    pub fn with_band(mut self, band: Vec<(f64, f64, f64)>) -> Self {
+        self.band = band;
+        self
     }
 
     /// The same series drawn thin and light.
@@ -211,11 +220,32 @@ fn draw_line_chart(
         .filter(|(y, _)| y.is_finite() && (!spec.log_y || *y > 0.0))
         .map(|(y, l)| (ty(*y), l))
         .collect();
+    // Bands: (palette index, transformed finite (x, low, high)).
+    type Band = (usize, Vec<(f64, f64, f64)>);
+    let bands: Vec<Band> = series
+        .iter()
+        .filter(|s| !s.1.band.is_empty())
+        .map(|(c, s, _)| {
+            let pts = s
+                .band
+                .iter()
+                .copied()
+                .filter(|&(x, lo, hi)| keep(&(x, lo)) && keep(&(x, hi)))
+                .map(|(x, lo, hi)| (x, ty(lo), ty(hi)))
+                .collect();
+            (*c, pts)
+        })
+        .collect();
     let yr = finite_range(
         series
             .iter()
             .flat_map(|s| s.2.iter().map(|p| p.1))
-            .chain(hlines.iter().map(|h| h.0)),
+            .chain(hlines.iter().map(|h| h.0))
+            .chain(
+                bands
+                    .iter()
+                    .flat_map(|b| b.1.iter().flat_map(|p| [p.1, p.2])),
+            ),
     )
     .unwrap_or((0.0, 1.0));
     let mut chart = ChartBuilder::on(area)
@@ -251,6 +281,22 @@ fn draw_line_chart(
         .light_line_style(WHITE.mix(0.0))
         .draw()
         .map_err(plot_err(path))?;
+    for (c, pts) in &bands {
+        if pts.len() < 2 {
+            continue;
+        }
+        let color = palette(*c);
+        let light = |v: u8| (0.25 * v as f64 + 0.75 * 255.0).round() as u8;
+        let fill = RGBColor(light(color.0), light(color.1), light(color.2)).filled();
+        let outline: Vec<(f64, f64)> = pts
+            .iter()
+            .map(|p| (p.0, p.2))
+            .chain(pts.iter().rev().map(|p| (p.0, p.1)))
+            .collect();
+        chart
+            .draw_series(std::iter::once(Polygon::new(outline, fill)))
+            .map_err(plot_err(path))?;
+    }
     for (x, label) in &spec.vlines {
         let style = ShapeStyle::from(&BLACK.mix(0.5)).stroke_width(1);
         chart

@@ -82,6 +82,9 @@ pub struct PlanetAgent {
     pub(crate) stats: UpdateStats,
     pub(crate) plan_seconds: f64,
     pub(crate) plans: usize,
+    /// The predicted return of every plan made in evaluation episodes (see
+    /// [`PlanetAgent::take_plan_log`]).
+    plan_log: Vec<f64>,
 }
 
 impl PlanetAgent {
@@ -180,6 +183,7 @@ impl PlanetAgent {
             stats: UpdateStats::default(),
             plan_seconds: 0.0,
             plans: 0,
+            plan_log: Vec::new(),
             config: config.clone(),
             device: device.clone().autodiff(),
             plain,
@@ -194,6 +198,12 @@ impl PlanetAgent {
     /// The learned model on the plain (non-autodiff) device, as planning sees it.
     pub fn planning_model(&self) -> &Rssm {
         self.filter.model()
+    }
+
+    /// The returns the model predicted for the plans of the evaluation episodes since the last
+    /// call (the negated plan cost over the planning horizon, one per decision, in order).
+    pub fn take_plan_log(&mut self) -> Vec<f64> {
+        std::mem::take(&mut self.plan_log)
     }
 
     /// The agent's generator (exploration noise, random actions, batch sampling).
@@ -215,6 +225,11 @@ impl PlanetAgent {
             .planner
             .plan(self.filter.model(), self.filter.belief().clone())?;
         let a = to_f64_vec(plan.first_action())?;
+        if !self.explore
+            && let Some(cost) = plan.diagnostics.cost.first()
+        {
+            self.plan_log.push(-cost);
+        }
         self.plan_seconds += t0.elapsed().as_secs_f64();
         self.plans += 1;
         Ok(a)

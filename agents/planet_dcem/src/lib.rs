@@ -15,8 +15,10 @@
 //!
 //! The crate is split by concern: [`config`] (the TOML experiment), [`agent`] (the
 //! [`PlanetAgent`]: model, belief filter, planner, decoder learning), [`train`] (the online loop
-//! over `dcem::runner`), [`checkpoint`], [`report`] (metrics columns, plots, tables) and
-//! [`phase3`] (PPO fine-tuning of the latent DCEM controller).
+//! over `dcem::runner`), [`checkpoint`], [`report`] (metrics columns, plots, tables),
+//! [`diagnose`] (open-loop model error and predicted against received returns),
+//! [`phase3`] (PPO fine-tuning of the latent DCEM controller) and [`seeds`] (one config over
+//! several seeds, summarised with confidence intervals).
 
 use anyhow::{Result, bail};
 use burn::tensor::Device;
@@ -31,8 +33,10 @@ use dcem_envs::{EnvSpec, SwingupModel, make_env};
 pub mod agent;
 pub mod checkpoint;
 pub mod config;
+pub mod diagnose;
 pub mod phase3;
 pub mod report;
+pub mod seeds;
 pub mod train;
 
 pub use agent::PlanetAgent;

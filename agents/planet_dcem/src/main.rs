@@ -22,7 +22,7 @@ use dcem::run::{Existing, atomic_write};
 use dcem_envs::EnvSpec;
 use planet_dcem::{
     EvalSummary, PlanetConfig, RunOptions, eval_table, evaluate, load_agent, load_run,
-    parse_device, train, true_model_eval, write_plots,
+    parse_device, seeds, train, true_model_eval, write_plots,
 };
 
 #[derive(Parser)]
@@ -100,6 +100,47 @@ enum Command {
         /// Write the summary as JSON here.
         #[arg(long)]
         out: Option<PathBuf>,
+    },
+    /// Run the config over several seeds (in parallel up to the cores) and write
+    /// runs/<name>_seeds/ (summary.json, summary.md: per seed and mean with 95% CI; learning
+    /// curves with bands; logs)
+    Seeds {
+        /// Experiment config.
+        #[arg(long, default_value = "configs/planet_swingup.toml")]
+        config: PathBuf,
+        /// Seeds, comma-separated.
+        #[arg(long, default_value = "0,1,2", value_delimiter = ',')]
+        seeds: Vec<u64>,
+        /// Runs at a time (default: as many as cores, at most one per seed).
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Folder that holds the run folders.
+        #[arg(long, default_value = "runs")]
+        runs_dir: PathBuf,
+        /// Base name of the runs (default: the config's name).
+        #[arg(long)]
+        name: Option<String>,
+        /// Override the number of planning episodes (`train.episodes`).
+        #[arg(long)]
+        episodes: Option<usize>,
+        /// Episode counts at which the returns are summarised, comma-separated.
+        #[arg(long, default_value = "25,50,100", value_delimiter = ',')]
+        at: Vec<usize>,
+        /// A JSON summary written by `true-model --out`: the bound to compare with.
+        #[arg(long)]
+        true_model: Option<PathBuf>,
+        /// Replace existing run folders of the same names.
+        #[arg(long, conflicts_with = "resume")]
+        overwrite: bool,
+        /// Continue existing runs from their checkpoints.
+        #[arg(long)]
+        resume: bool,
+        /// Only summarise the existing runs (no training).
+        #[arg(long, conflicts_with_all = ["overwrite", "resume"])]
+        summarise_only: bool,
+        /// Compute device (`cpu`).
+        #[arg(long, default_value = "cpu")]
+        device: String,
     },
     /// Print the final evaluations of finished runs (and of --true-model JSON files) as a table;
     /// redraw each run's learning curves with the upper bound marked
@@ -179,6 +220,70 @@ fn main() -> Result<()> {
             if let Some(out) = out {
                 s.save(&out)?;
             }
+        }
+        Command::Seeds {
+            config,
+            seeds,
+            jobs,
+            runs_dir,
+            name,
+            episodes,
+            at,
+            true_model,
+            overwrite,
+            resume,
+            summarise_only,
+            device,
+        } => {
+            parse_device(&device)?;
+            let cfg = PlanetConfig::load(&config)?;
+            let name = name.unwrap_or(cfg.name.clone());
+            let bound = match &true_model {
+                Some(p) => Some(EvalSummary::load(p)?),
+                None => None,
+            };
+            let summary = if summarise_only {
+                let dirs: Vec<PathBuf> = seeds
+                    .iter()
+                    .map(|&s| runs_dir.join(seeds::run_name(&name, s)))
+                    .collect();
+                let out = runs_dir.join(format!("{name}_seeds"));
+                seeds::summarise(
+                    &config.display().to_string(),
+                    &seeds,
+                    &dirs,
+                    &at,
+                    bound.as_ref(),
+                    &out,
+                )?
+            } else {
+                let mut train_args = vec!["--device".to_string(), device];
+                if let Some(e) = episodes {
+                    train_args.extend(["--episodes".to_string(), e.to_string()]);
+                }
+                if overwrite {
+                    train_args.push("--overwrite".into());
+                }
+                if resume {
+                    train_args.push("--resume".into());
+                }
+                let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+                seeds::run_seeds(&seeds::SeedsOptions {
+                    config: config.clone(),
+                    jobs: jobs.unwrap_or(cores.min(seeds.len())),
+                    seeds,
+                    runs_dir: runs_dir.clone(),
+                    name: name.clone(),
+                    train_args,
+                    at,
+                    bound,
+                })?
+            };
+            println!("{}", seeds::table(&summary));
+            println!(
+                "summary written to {}",
+                runs_dir.join(format!("{name}_seeds")).display()
+            );
         }
         Command::Report {
             runs,

@@ -9,12 +9,14 @@ use anyhow::{Context, Result, ensure};
 use burn::tensor::Device;
 use dcem::agent::Mode;
 use dcem::env::Env;
+use dcem::env::RecordEpisodes;
 use dcem::run::{EvalSummary, Existing, Run, RunOptions};
 use dcem::runner::{eval_seeds, evaluate as evaluate_returns, run_episode};
 
 use crate::agent::PlanetAgent;
 use crate::checkpoint::{Progress, load_checkpoint, save_checkpoint};
 use crate::config::{Phase, PlanetConfig, env_dims, planet_env, train_seed};
+use crate::diagnose;
 use crate::report::{METRICS, RunSummary, load_run, write_plots};
 
 /// Evaluates the agent's planner for `episodes` episodes on the evaluation seeds (no noise, no
@@ -176,15 +178,26 @@ pub fn train_online(
         let label = match config.phase {
             Phase::Cem => "full CEM on the learned model",
             Phase::LatentDcem => "latent DCEM on the learned model",
-            Phase::Ppo => unreachable!("phase 3 returned above"),
+            Phase::Ppo => unreachable!("phase 3 is refused above"),
         };
+        // The final evaluation's episodes are recorded for the diagnostics (never trained on).
+        agent.take_plan_log();
+        let mut recorded = RecordEpisodes::new(env.as_mut());
         let summary = evaluate(
             &mut agent,
-            env.as_mut(),
+            &mut recorded,
             config.train.final_eval_episodes,
             label,
         )?;
         summary.save(&dir.file("eval.json"))?;
+        let plan_log = agent.take_plan_log();
+        let d = diagnose::diagnose(
+            agent.planning_model(),
+            recorded.episodes(),
+            &plan_log,
+            config.cem.horizon,
+        )?;
+        diagnose::write(dir.path(), &d)?;
     }
     let run = load_run(dir.path())?;
     if opts.report {

@@ -121,6 +121,24 @@ fn fixture(name: &str) -> PathBuf {
         .join(format!("{name}.csv"))
 }
 
+/// The diagnostics of a phase-1/2 run: horizon 4 over the 2 final-evaluation episodes of 15
+/// decisions (30 steps, action repeat 2), so 12 windows of 4 decisions per episode.
+fn check_diagnostics(run: &Path) {
+    let text = std::fs::read_to_string(run.join("diagnostics.json")).unwrap();
+    let d: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(d["horizon"], 4);
+    assert_eq!(d["episodes"], 2);
+    assert_eq!(d["starts"], 24);
+    for key in ["obs_rmse", "reward_rmse", "reward_bias"] {
+        let v = d[key].as_array().unwrap();
+        assert_eq!(v.len(), 4, "{key}");
+        assert!(v.iter().all(|x| x.as_f64().unwrap().is_finite()), "{key}");
+    }
+    assert_eq!(d["predicted"].as_array().unwrap().len(), 24);
+    assert_eq!(d["realised"].as_array().unwrap().len(), 24);
+    assert!(run.join("diagnostics.png").is_file());
+}
+
 #[test]
 fn three_phases_reproduce_their_fixtures() {
     let dir = std::env::temp_dir().join(format!("planet-behaviour-{}", std::process::id()));
@@ -170,6 +188,9 @@ fn three_phases_reproduce_their_fixtures() {
             )
             .unwrap_or_else(|e| panic!("phase {name}: {e}"));
         let run = runs.join(name);
+        if name != "ppo" {
+            check_diagnostics(&run);
+        }
         let returns = FixtureCheck::default();
         returns
             .check_returns(

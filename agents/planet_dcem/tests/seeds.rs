@@ -1,0 +1,110 @@
+//! `planet_dcem seeds`: the runs of every seed, and a summary whose numbers are the runs' own.
+
+use std::process::Command;
+
+use dcem::run::EvalSummary;
+
+const CONFIG: &str = r#"
+name = "tiny"
+seed = 0
+phase = "cem"
+[env]
+kind = "swingup"
+episode_steps = 20
+[train]
+seed_episodes = 2
+episodes = 3
+seed_action_scale = 0.3
+action_repeat = 2
+update_every = 5
+updates = 1
+batch = 2
+chunk = 5
+eval_every = 1
+eval_episodes = 1
+final_eval_episodes = 2
+checkpoint_every = 5
+[model]
+deter = 8
+stoch = 2
+hidden = 8
+[cem]
+horizon = 3
+[cem.cem]
+n_sample = 8
+n_elite = 2
+n_iter = 1
+tau = 0.0
+iter_eps = 0.0
+"#;
+
+#[test]
+fn seeds_run_and_their_summary_holds_their_own_numbers() {
+    let dir = std::env::temp_dir().join(format!("planet-seeds-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("tiny.toml");
+    std::fs::write(&config, CONFIG).unwrap();
+    let runs = dir.join("runs");
+    let seeds = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_planet_dcem"))
+            .args(["seeds", "--config", config.to_str().unwrap()])
+            .args(["--runs-dir", runs.to_str().unwrap(), "--seeds", "4,7"])
+            .args(["--at", "3,5", "--jobs", "2"])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let out = seeds(&[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary_dir = runs.join("tiny_seeds");
+    let text = std::fs::read_to_string(summary_dir.join("summary.json")).unwrap();
+    let summary: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let finals: Vec<f64> = summary["final_eval"]["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    let own: Vec<f64> = [4, 7]
+        .iter()
+        .map(|s| {
+            EvalSummary::load(&runs.join(format!("tiny_s{s}")).join("eval.json"))
+                .unwrap()
+                .mean
+        })
+        .collect();
+    assert_eq!(finals, own);
+    assert_ne!(own[0], own[1], "different seeds, different runs");
+    // Two seeds: the 95% half-width is t(1) = 12.706 times the standard error.
+    let mean = (own[0] + own[1]) / 2.0;
+    let se = ((own[0] - mean).powi(2) + (own[1] - mean).powi(2)).sqrt() / 2f64.sqrt();
+    let ci = summary["final_eval"]["ci95"].as_f64().unwrap();
+    assert!((ci - 12.706 * se).abs() < 1e-9 * (1.0 + ci.abs()), "{ci}");
+    assert_eq!(summary["at"][0]["episode"], 3);
+    assert!(summary_dir.join("learning_curves.png").is_file());
+    assert!(summary_dir.join("logs/seed4.log").is_file());
+    let table = std::fs::read_to_string(summary_dir.join("summary.md")).unwrap();
+    assert!(table.contains("| 4 |") && table.contains("| 7 |") && table.contains("mean"));
+    // Existing runs are refused without --resume/--overwrite; --summarise-only rereads them.
+    assert!(!seeds(&[]).status.success());
+    assert!(seeds(&["--summarise-only"]).status.success());
+    // One seed is not a result.
+    let one = Command::new(env!("CARGO_BIN_EXE_planet_dcem"))
+        .args([
+            "seeds",
+            "--config",
+            config.to_str().unwrap(),
+            "--seeds",
+            "3",
+        ])
+        .args(["--runs-dir", runs.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&one.stderr).contains("at least two seeds"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
