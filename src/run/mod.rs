@@ -206,8 +206,12 @@ pub struct EvalSummary {
 }
 
 impl EvalSummary {
-    /// Writes the summary as pretty JSON to `path` (atomically): a run's `eval.json`.
+    /// Writes the summary as pretty JSON to `path` (atomically, creating its folder): a run's
+    /// `eval.json`.
     pub fn save(&self, path: &Path) -> Result<()> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+        }
         let text = serde_json::to_string_pretty(self)
             .map_err(|e| Error::Data(format!("cannot serialise an evaluation summary: {e}")))?;
         atomic_write(path, text.as_bytes())
