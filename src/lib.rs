@@ -9,7 +9,10 @@
 //! - [`rl`]: GAE and PPO for Gaussian policies around any differentiable mean, including the
 //!   latent DCEM controller over a learned model (the paper's phase 3);
 //! - the traits that let a planner drive an agent: [`env::Env`], [`model::Model`],
-//!   [`planner::Planner`] and [`agent::Agent`].
+//!   [`planner::Planner`] and [`agent::Agent`]; [`agent::MpcAgent`] (any planner on a known
+//!   model) and [`rl::PpoAgent`] (PPO over any policy mean) are agents built from them;
+//! - [`runner`]: the one episode loop every agent goes through; [`train`] and [`run`]: the
+//!   training kit (configs, gradient steps, run folders, metrics, checkpoints).
 //!
 //! Tensors are burn 0.22 tensors: code takes a [`burn::tensor::Device`] rather than a backend
 //! type, so the same code runs on the CPU (`Device::flex()`) or a GPU device.
