@@ -260,7 +260,13 @@ fn draw_line_chart(
         if log_y {
             tick_label(10f64.powf(*v))
         } else if symlog {
-            tick_label(v.signum() * (10f64.powf(v.abs()) - 1.0))
+            // Beyond +-10 the axis is logarithmic: one significant digit reads best there.
+            let y = v.signum() * (10f64.powf(v.abs()) - 1.0);
+            if y.abs() >= 50.0 {
+                format!("{y:.0e}")
+            } else {
+                tick_label(y)
+            }
         } else {
             tick_label(*v)
         }
