@@ -126,6 +126,7 @@ mod tests {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs");
         for name in [
             "planet_swingup",
+            "planet_swingup_h8",
             "planet_swingup_latent",
             "planet_cheetah_run",
             "planet_walker_walk",
