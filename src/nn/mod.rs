@@ -6,14 +6,16 @@
 //! ([`Mlp::input_grad`]): burn's autodiff is first order, so this is what lets a loss on the
 //! result of unrolled gradient descent reach the network's weights (paper sect. 4.1).
 
+mod belief;
 pub(crate) mod fast;
 mod mlp;
 mod rssm;
 
 pub use fast::{elu_and_slope, softplus_and_slope};
 
+pub use belief::BeliefFilter;
 pub use mlp::{Activation, Init, Linear, Mlp};
-pub use rssm::{BeliefFilter, Rssm, RssmConfig, RssmLoss, SequenceBatch, normal_noise};
+pub use rssm::{Rssm, RssmConfig, RssmLoss, SequenceBatch, normal_noise};
 
 use burn::tensor::{DType, Device, Tensor, TensorData};
 

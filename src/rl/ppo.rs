@@ -133,113 +133,6 @@ impl PpoConfig {
     }
 }
 
-/// Log-density of `actions: [n, A]` under `N(mean: [n, A], exp(log_std: [1, A])^2)`,
-/// summed over the action coordinates: `[n]`.
-pub fn gaussian_log_prob(mean: Tensor<2>, log_std: Tensor<2>, actions: Tensor<2>) -> Tensor<1> {
-    let n = mean.dims()[0];
-    let z = (actions - mean) / log_std.clone().exp();
-    let half_ln_2pi = 0.5 * (2.0 * std::f64::consts::PI).ln();
-    z.square()
-        .mul_scalar(-0.5)
-        .sub(log_std)
-        .sub_scalar(half_ln_2pi)
-        .sum_dim(1)
-        .reshape([n])
-}
-
-/// The fixed inputs of one PPO minibatch loss.
-#[derive(Clone, Debug)]
-pub struct PpoTargets {
-    /// Actions taken `[n, A]` (as sampled, before any clipping to the action space).
-    pub actions: Tensor<2>,
-    /// Their log-probabilities under the acting policy `[n]`.
-    pub logp_old: Tensor<1>,
-    /// Advantages `[n]` (already normalised if that is wanted).
-    pub advantages: Tensor<1>,
-    /// Value targets `[n]`.
-    pub returns: Tensor<1>,
-    /// The acting value function's estimates `[n]` (for the clipped value loss).
-    pub values_old: Tensor<1>,
-}
-
-/// One minibatch's PPO loss and its parts.
-#[derive(Clone, Debug)]
-pub struct PpoLoss {
-    /// `policy - ent_coef * entropy + vf_coef * value`, `[1]`.
-    pub total: Tensor<1>,
-    /// The clipped surrogate (to minimise), `[1]`.
-    pub policy: Tensor<1>,
-    /// The (clipped) value loss `0.5 * mean(max(...))`, `[1]`.
-    pub value: Tensor<1>,
-    /// The Gaussian's entropy, `[1]`.
-    pub entropy: Tensor<1>,
-    /// `mean((ratio - 1) - ln ratio)`, the approximate KL of old to new (CleanRL's `approx_kl`).
-    pub approx_kl: f64,
-    /// Fraction of samples whose ratio left `[1 - clip, 1 + clip]`.
-    pub clipfrac: f64,
-}
-
-/// The PPO loss of new means `[n, A]`, `log_std` `[1, A]` and new values `[n]` against
-/// `targets`, with `config`'s clip range and coefficients.
-pub fn ppo_loss(
-    mean: Tensor<2>,
-    log_std: Tensor<2>,
-    values: Tensor<1>,
-    targets: &PpoTargets,
-    config: &PpoConfig,
-) -> Result<PpoLoss> {
-    let [n, a] = mean.dims();
-    if targets.actions.dims() != [n, a]
-        || log_std.dims() != [1, a]
-        || values.dims() != [n]
-        || targets.logp_old.dims() != [n]
-        || targets.advantages.dims() != [n]
-        || targets.returns.dims() != [n]
-        || targets.values_old.dims() != [n]
-    {
-        return Err(Error::shape(
-            "ppo_loss inputs",
-            format!("mean/actions [{n}, {a}], log_std [1, {a}], the rest [{n}]"),
-            (mean.dims(), log_std.dims(), values.dims()),
-        ));
-    }
-    let c = config.clip_coef;
-    let logp = gaussian_log_prob(mean, log_std.clone(), targets.actions.clone());
-    let logratio = logp - targets.logp_old.clone();
-    let ratio = logratio.clone().exp();
-    let adv = targets.advantages.clone();
-    let unclipped = adv.clone().neg() * ratio.clone();
-    let clipped = adv.neg() * ratio.clone().clamp(1.0 - c, 1.0 + c);
-    let policy = unclipped.max_pair(clipped).mean();
-
-    let err = (values.clone() - targets.returns.clone()).square();
-    let value = if config.clip_vloss {
-        let v_clip =
-            targets.values_old.clone() + (values - targets.values_old.clone()).clamp(-c, c);
-        let err_clip = (v_clip - targets.returns.clone()).square();
-        err.max_pair(err_clip).mean().mul_scalar(0.5)
-    } else {
-        err.mean().mul_scalar(0.5)
-    };
-    let per_dim = 0.5 + 0.5 * (2.0 * std::f64::consts::PI).ln();
-    let entropy = log_std.sum().add_scalar(per_dim * a as f64);
-    let total = policy.clone() - entropy.clone().mul_scalar(config.ent_coef)
-        + value.clone().mul_scalar(config.vf_coef);
-
-    let lr = to_f64_vec(logratio.detach())?;
-    let m = n.max(1) as f64;
-    let approx_kl = lr.iter().map(|l| l.exp() - 1.0 - l).sum::<f64>() / m;
-    let clipfrac = lr.iter().filter(|l| (l.exp() - 1.0).abs() > c).count() as f64 / m;
-    Ok(PpoLoss {
-        total,
-        policy,
-        value,
-        entropy,
-        approx_kl,
-        clipfrac,
-    })
-}
-
 /// A batch of on-policy experience, flattened row-major. Fill it while acting, then call
 /// [`RolloutBatch::set_advantages`] (from [`crate::rl::gae`]) before [`Ppo::update`].
 #[derive(Clone, Debug, Default)]
@@ -567,104 +460,6 @@ impl<P: PolicyMean> Ppo<P> {
         Ok(stats)
     }
 
-    /// One clipped-surrogate step on the minibatch `idx` of `batch`: the means recomputed on
-    /// the tape (for a DCEM policy: every solve again, with its stored seed), the loss, one
-    /// backward pass, joint gradient clipping, and Adam on the policy (and `log_std`) and the
-    /// value function. Returns the policy loss, value loss, entropy, approximate KL and clip
-    /// fraction; timings and the gradient norm go into `stats`.
-    fn minibatch_step(
-        &mut self,
-        batch: &RolloutBatch,
-        idx: &[usize],
-        stats: &mut PpoStats,
-    ) -> Result<[f64; 5]> {
-        let c = &self.config;
-        let (d, a) = (self.policy.input_dim(), self.policy.action_dim());
-        let vd = self.value.d_in();
-        let t0 = Instant::now();
-        let rows = |src: &[f64], w: usize| -> Vec<f64> {
-            idx.iter()
-                .flat_map(|&i| src[i * w..(i + 1) * w].iter().copied())
-                .collect()
-        };
-        let m = idx.len();
-        // Advantages normalised within the minibatch (CleanRL's norm_adv).
-        let mut adv = rows(&batch.advantages, 1);
-        if c.norm_adv && m > 1 {
-            let mean = adv.iter().sum::<f64>() / m as f64;
-            let sd = (adv.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (m - 1) as f64).sqrt();
-            adv.iter_mut().for_each(|x| *x = (*x - mean) / (sd + 1e-8));
-        }
-        let dev = &self.device;
-        let targets = PpoTargets {
-            actions: tensor_from_f64(&rows(&batch.actions, a), [m, a], dev)?,
-            logp_old: tensor_from_f64(&rows(&batch.logp, 1), [m], dev)?,
-            advantages: tensor_from_f64(&adv, [m], dev)?,
-            returns: tensor_from_f64(&rows(&batch.returns, 1), [m], dev)?,
-            values_old: tensor_from_f64(&rows(&batch.values, 1), [m], dev)?,
-        };
-        let seeds: Vec<u64> = idx.iter().map(|&i| batch.seeds[i]).collect();
-        // The policy, log std and value function tracked for this step.
-        let mut old_pi = self.policy.params();
-        let pi_params: Vec<Tensor<2>> = old_pi.iter().map(|p| p.clone().require_grad()).collect();
-        let mut tracked = self.policy.to_device(dev)?;
-        tracked.set_params(pi_params.clone())?;
-        let log_std = if c.learn_std {
-            self.log_std.clone().require_grad()
-        } else {
-            self.log_std.clone()
-        };
-        let value = self.value.clone().require_grad();
-        let x = tensor_from_f64(&rows(&batch.inputs, d), [m, d], dev)?;
-        let mean = tracked.mean(x, &seeds)?;
-        let vx = tensor_from_f64(&rows(&batch.value_inputs, vd), [m, vd], dev)?;
-        let values = value.forward(vx).reshape([m]);
-        let loss = ppo_loss(mean, log_std.clone(), values, &targets, c)?;
-        let parts = to_f64_vec(Tensor::cat(
-            vec![
-                loss.total.clone(),
-                loss.policy.clone(),
-                loss.value.clone(),
-                loss.entropy.clone(),
-            ],
-            0,
-        ))?;
-        if parts.iter().any(|v| !v.is_finite()) {
-            return Err(Error::NonFinite {
-                what: "PPO loss",
-                detail: format!("{parts:?}: lower ppo.lr, or check the rewards and observations"),
-            });
-        }
-        let t1 = Instant::now();
-        let grads = loss.total.backward();
-        let t2 = Instant::now();
-        // One global norm over the policy's, log std's and value function's gradients.
-        let mut g = grads_of(&pi_params, &grads);
-        if c.learn_std {
-            g.push(log_std.grad(&grads).map(|g| g.autodiff()));
-        }
-        let n_pi = g.len();
-        g.extend(grads_of(&value.params(), &grads));
-        stats.grad_norm += clip_grad_norm(&mut g, c.max_grad_norm)?;
-        let g_v = g.split_off(n_pi);
-        if c.learn_std {
-            old_pi.push(self.log_std.clone());
-        }
-        let mut new_pi = self.adam_pi.step(old_pi, g)?;
-        if c.learn_std {
-            self.log_std = new_pi.pop().ok_or_else(|| Error::Data("log_std".into()))?;
-        }
-        self.policy.set_params(new_pi)?;
-        let new_v = self.adam_v.step(self.value.params(), g_v)?;
-        self.value.set_params(new_v)?;
-        let t3 = Instant::now();
-        stats.forward_s += (t1 - t0).as_secs_f64();
-        stats.backward_s += (t2 - t1).as_secs_f64();
-        stats.optim_s += (t3 - t2).as_secs_f64();
-        stats.steps += 1;
-        Ok([parts[1], parts[2], parts[3], loss.approx_kl, loss.clipfrac])
-    }
-
     fn refresh(&mut self) -> Result<()> {
         self.acting = self.policy.to_device(&self.plain)?;
         self.acting_value = moved_mlp(&self.value, &self.plain)?;
@@ -724,3 +519,10 @@ fn moved_mlp(m: &Mlp, device: &Device) -> Result<Mlp> {
     )?;
     Ok(out)
 }
+
+#[path = "ppo_step.rs"]
+mod step;
+
+#[path = "ppo_loss.rs"]
+mod loss;
+pub use loss::{PpoLoss, PpoTargets, gaussian_log_prob, ppo_loss};
