@@ -7,6 +7,7 @@
 //! result of unrolled gradient descent reach the network's weights (paper sect. 4.1).
 
 mod belief;
+mod ensemble;
 pub(crate) mod fast;
 mod mlp;
 mod rssm;
@@ -14,6 +15,7 @@ mod rssm;
 pub use fast::{elu_and_slope, softplus_and_slope};
 
 pub use belief::BeliefFilter;
+pub use ensemble::{Ensemble, EnsembleConfig, EnsembleLoss, TransitionBatch};
 pub use mlp::{Activation, Init, Linear, Mlp};
 pub use rssm::{Rssm, RssmConfig, RssmLoss, SequenceBatch, normal_noise};
 

@@ -19,6 +19,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use dcem::planner::Planner;
 use dcem::planning::{CemPlanner, LatentDcemPlanner, MlpDecoder};
 use dcem::replay::EpisodeRecord;
+use planet_dcem::world::World;
 use planet_dcem::{PlanetAgent, PlanetConfig, rssm_flops};
 use rand::{RngExt, SeedableRng, rngs::ChaCha8Rng};
 
@@ -70,7 +71,10 @@ fn bench(c: &mut Criterion) {
     g.bench_function("model_update_50x50", |bch| {
         bch.iter(|| agent.train_step().expect("update"))
     });
-    let model = agent.planning_model().clone();
+    let model = match &agent.world {
+        World::Rssm(w) => w.filter.model().clone(),
+        World::Ensemble(_) => unreachable!("the bench's agent is an RSSM agent"),
+    };
     let state = Tensor::<2>::zeros([1, cfg.model.state_dim()], &device);
     let mut full = CemPlanner::new(cfg.cem.clone()).expect("planner");
     g.bench_function("plan_full_cem_1000x10_h12", |bch| {

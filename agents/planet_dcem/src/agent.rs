@@ -8,7 +8,7 @@ use anyhow::{Context, Result, bail, ensure};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use dcem::agent::{Agent, Metrics, Mode, Transition};
 use dcem::model::Model;
-use dcem::nn::{BeliefFilter, Rssm, SequenceBatch, normal_noise, tensor_from_f64, to_f64_vec};
+use dcem::nn::{Rssm, to_f64_vec};
 use dcem::optim::Adam;
 use dcem::planner::Planner;
 use dcem::planning::{CemPlanner, LatentDcemPlanner, MlpDecoder};
@@ -19,12 +19,7 @@ use rand::rngs::ChaCha8Rng;
 use rand::{RngExt, SeedableRng};
 
 use crate::config::{Phase, PlanetConfig};
-
-fn to_plain_rssm(m: &Rssm, plain: &Device) -> Result<Rssm> {
-    let mut out = m.clone();
-    out.set_params(to_device(m.params(), plain))?;
-    Ok(out)
-}
+use crate::world::World;
 
 /// Running means of the update metrics within an episode.
 #[derive(Clone, Debug, Default)]
@@ -56,16 +51,14 @@ struct DecoderLearner {
     adam: Adam,
 }
 
-/// The agent: an RSSM, its optimiser, the acting planner (and phase 2's decoder learner), the
-/// replay buffer and the belief state.
+/// The agent: a dynamics model (the RSSM or the ensemble) and its planning state, its
+/// optimiser, the acting planner (and phase 2's decoder learner) and the replay buffer.
 pub struct PlanetAgent {
     config: PlanetConfig,
     device: Device,
     plain: Device,
-    /// The model's parameters, on the autodiff device (detached between updates).
-    pub model: Rssm,
-    /// The belief, filtered with the model on the plain device (what planning sees).
-    filter: BeliefFilter,
+    /// The learned dynamics and what planning starts from.
+    pub world: World,
     model_adam: Adam,
     planner: Box<dyn Planner>,
     learner: Option<DecoderLearner>,
@@ -101,13 +94,7 @@ impl PlanetAgent {
         let plain = device.clone();
         let autodiff = device.clone().autodiff();
         let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
-        let model = Rssm::new(
-            config.model.clone(),
-            obs_dim,
-            action_dim,
-            &autodiff,
-            &mut rng,
-        )?;
+        let world = World::new(config, obs_dim, action_dim, device, &mut rng)?;
         let (planner, learner): (Box<dyn Planner>, _) = if config.phase == Phase::LatentDcem {
             let decoder = MlpDecoder::new(
                 &config.decoder.net,
@@ -133,11 +120,19 @@ impl PlanetAgent {
         } else {
             (Box::new(CemPlanner::new(config.cem.clone())?), None)
         };
-        Self::assemble(config, model, planner, learner, device, rng)
+        Self::assemble(
+            config,
+            world,
+            planner,
+            learner,
+            device,
+            rng,
+            (obs_dim, action_dim),
+        )
     }
 
     /// A fresh agent that acts with `planner` (any planner of `[-1, 1]`-normalised action
-    /// sequences) on the RSSM it learns; no decoder learning.
+    /// sequences) on the model it learns (`config.dynamics`); no decoder learning.
     pub fn with_planner(
         config: &PlanetConfig,
         obs_dim: usize,
@@ -147,30 +142,31 @@ impl PlanetAgent {
     ) -> Result<Self> {
         config.validate()?;
         let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
-        let model = Rssm::new(
-            config.model.clone(),
-            obs_dim,
-            action_dim,
-            &device.clone().autodiff(),
-            &mut rng,
-        )?;
-        Self::assemble(config, model, planner, None, device, rng)
+        let world = World::new(config, obs_dim, action_dim, device, &mut rng)?;
+        Self::assemble(
+            config,
+            world,
+            planner,
+            None,
+            device,
+            rng,
+            (obs_dim, action_dim),
+        )
     }
 
     fn assemble(
         config: &PlanetConfig,
-        model: Rssm,
+        world: World,
         planner: Box<dyn Planner>,
         learner: Option<DecoderLearner>,
         device: &Device,
         rng: ChaCha8Rng,
+        (obs_dim, action_dim): (usize, usize),
     ) -> Result<Self> {
         let plain = device.clone();
-        let (obs_dim, action_dim) = (model.obs_dim(), model.action_dim());
         Ok(Self {
-            filter: BeliefFilter::new(to_plain_rssm(&model, &plain)?),
-            model_adam: Adam::new(config.optim.adam.clone(), model.params().len())?,
-            model,
+            model_adam: Adam::new(config.optim.adam.clone(), world.params().len())?,
+            world,
             planner,
             learner,
             buffer: ReplayBuffer::new(obs_dim, action_dim),
@@ -195,9 +191,9 @@ impl PlanetAgent {
         self.learner.as_ref().map(|l| l.planner.decoder())
     }
 
-    /// The learned model on the plain (non-autodiff) device, as planning sees it.
-    pub fn planning_model(&self) -> &Rssm {
-        self.filter.model()
+    /// The RSSM on the autodiff device (`None` with the ensemble).
+    pub fn rssm(&self) -> Option<&Rssm> {
+        self.world.as_rssm()
     }
 
     /// The returns the model predicted for the plans of the evaluation episodes since the last
@@ -221,9 +217,8 @@ impl PlanetAgent {
     /// Plans from the current belief.
     fn plan_action(&mut self) -> Result<Vec<f64>> {
         let t0 = Instant::now();
-        let plan = self
-            .planner
-            .plan(self.filter.model(), self.filter.belief().clone())?;
+        let (model, state) = self.world.planning()?;
+        let plan = self.planner.plan(model, state)?;
         let a = to_f64_vec(plan.first_action())?;
         if !self.explore
             && let Some(cost) = plan.diagnostics.cost.first()
@@ -238,44 +233,23 @@ impl PlanetAgent {
     /// One model update (and, in phase 2, a decoder step every `decoder.every` updates).
     pub fn train_step(&mut self) -> Result<()> {
         let t0 = Instant::now();
-        let (b, l) = (self.config.train.batch, self.config.train.chunk);
-        let chunks = self.buffer.sample(b, l, &mut self.rng)?;
-        let dev = &self.device;
-        let z = self.config.model.stoch;
-        let batch = SequenceBatch {
-            obs: tensor_from_f64(&chunks.obs, [l * b, self.buffer.obs_dim()], dev)?,
-            actions: tensor_from_f64(&chunks.actions, [l * b, self.buffer.action_dim()], dev)?,
-            rewards: tensor_from_f64(&chunks.rewards, [l * b, 1], dev)?,
-            noise: normal_noise(l * b, z, dev, &mut self.rng)?,
-            length: l,
-            batch: b,
-        };
-        let tracked = self.model.clone().require_grad();
-        let loss = tracked.loss(&batch)?;
-        let values = to_f64_vec(Tensor::cat(
-            vec![
-                loss.total.clone(),
-                loss.obs.clone(),
-                loss.reward.clone(),
-                loss.kl.clone(),
-            ],
-            0,
-        ))?;
+        let (loss, tracked) =
+            self.world
+                .loss(&self.config, &self.buffer, &self.device, &mut self.rng)?;
+        let values = loss.values;
         ensure!(
-            values.iter().all(|v| v.is_finite()),
+            values[..3].iter().all(|v| v.is_finite()),
             "the model loss is not finite ({values:?}): lower optim.adam.lr or check the \
              observations"
         );
         let new = gradient_step(
             loss.total,
-            &tracked.params(),
-            self.model.params(),
+            &tracked,
+            self.world.params(),
             &mut self.model_adam,
             self.config.optim.clip_norm,
         )?;
-        self.model.set_params(new)?;
-        self.filter
-            .set_model(to_plain_rssm(&self.model, &self.plain)?);
+        self.world.set_params(new, &self.plain)?;
         let s = &mut self.stats;
         s.n += 1;
         s.loss += values[0];
@@ -283,7 +257,10 @@ impl PlanetAgent {
         s.reward += values[2];
         s.kl += values[3];
         if self.learner.is_some() && self.stats.n.is_multiple_of(self.config.decoder.every) {
-            let cost = self.decoder_step(loss.states)?;
+            let states = loss
+                .states
+                .context("the decoder learns on the RSSM's states")?;
+            let cost = self.decoder_step(states)?;
             self.stats.decoder_n += 1;
             self.stats.decoder_cost += cost;
         }
@@ -308,7 +285,10 @@ impl PlanetAgent {
         let params = learner.planner.decoder().net.params();
         let tracked = learner.planner.decoder().clone().require_grad();
         *learner.planner.decoder_mut() = tracked;
-        let model = &self.model;
+        let model = self
+            .world
+            .as_rssm()
+            .context("the decoder learns on the RSSM")?;
         let plan = learner.planner.plan(model, starts.clone())?;
         let cost = model.cost(starts, plan.actions)?.mean();
         let value = cost.clone().into_scalar::<f64>();
@@ -353,9 +333,7 @@ impl PlanetAgent {
 
     /// Stores everything a resumed run needs (not the buffer: see [`ReplayBuffer::save`]).
     pub(crate) fn put_state(&self, ck: &mut Checkpoint) -> Result<()> {
-        for (name, p) in self.model.param_names().iter().zip(self.model.params()) {
-            ck.put_tensor(&format!("model.{name}"), &p)?;
-        }
+        self.world.put(ck)?;
         ck.put_adam("model_adam", &self.model_adam)?;
         if let Some(l) = &self.learner {
             ck.put_mlp("decoder", &l.planner.decoder().net)?;
@@ -373,20 +351,11 @@ impl PlanetAgent {
     /// Loads the model (and its optimiser) from a checkpoint; with `everything`, also the
     /// decoder, generators and step count (resuming this run rather than starting from another).
     pub(crate) fn load_state(&mut self, ck: &Checkpoint, everything: bool) -> Result<()> {
-        let params = self
-            .model
-            .param_names()
-            .iter()
-            .map(|n| ck.tensor::<2>(&format!("model.{n}"), &self.device))
-            .collect::<dcem::Result<Vec<_>>>()
-            .context("loading the model (is the [model] section the same as the checkpoint's?)")?;
-        self.model.set_params(params)?;
-        self.filter
-            .set_model(to_plain_rssm(&self.model, &self.plain)?);
+        self.world.load(ck, &self.device, &self.plain)?;
         self.model_adam = ck.adam(
             "model_adam",
             self.config.optim.adam.clone(),
-            self.model.params().len(),
+            self.world.params().len(),
             &self.device,
         )?;
         let has_decoder = ck.has_tensor("decoder.layers.0.weight");
@@ -429,7 +398,9 @@ impl Agent for PlanetAgent {
         if self.seeding {
             return Ok(self.random_action());
         }
-        self.filter.update(obs, &self.prev_action)?;
+        self.world
+            .observe(obs, &self.prev_action)
+            .map_err(data_err)?;
         let mut a = self.plan_action().map_err(data_err)?;
         if self.explore && self.config.train.exploration_noise > 0.0 {
             let noise = rand_distr::Normal::new(0.0, self.config.train.exploration_noise)
@@ -472,13 +443,17 @@ impl Agent for PlanetAgent {
     fn reset(&mut self, mode: Mode) {
         self.explore = mode == Mode::Train;
         self.episode = EpisodeRecord::default();
-        self.filter.reset();
+        self.world.reset();
         self.prev_action.iter_mut().for_each(|v| *v = 0.0);
         self.planner.reset();
     }
 
-    /// The finished episode goes into the replay buffer.
+    /// The finished episode goes into the replay buffer (and the ensemble re-fits its
+    /// normalisation to it).
     fn end_episode(&mut self) -> dcem::Result<()> {
-        self.buffer.push(std::mem::take(&mut self.episode))
+        self.buffer.push(std::mem::take(&mut self.episode))?;
+        self.world
+            .end_episode(&self.buffer, &self.plain)
+            .map_err(data_err)
     }
 }

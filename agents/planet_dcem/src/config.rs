@@ -5,7 +5,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result, ensure};
 use dcem::env::{ActionRepeat, Env, RescaleAction};
-use dcem::nn::RssmConfig;
+use dcem::nn::{EnsembleConfig, RssmConfig};
 use dcem::optim::AdamConfig;
 use dcem::planning::{CemPlannerConfig, LatentPlannerConfig, MlpDecoderConfig};
 use dcem::rl::{DcemParts, PpoConfig};
@@ -24,6 +24,19 @@ pub enum Phase {
     /// Phase 3: PPO fine-tuning of the latent DCEM controller (from a phase-2 run, no
     /// likelihood fitting); see [`crate::phase3`].
     Ppo,
+}
+
+/// The dynamics model the agent learns and plans on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Dynamics {
+    /// PlaNet's recurrent state-space model over observations (`[model]`): latent beliefs
+    /// filtered with its posterior. Every phase.
+    #[default]
+    Rssm,
+    /// A PETS-style probabilistic ensemble over the observation itself (`[ensemble]`), for
+    /// fully observed environments; phase 1 (full-space CEM) only.
+    Ensemble,
 }
 
 /// The online loop's options (alg. 3).
@@ -45,9 +58,9 @@ pub struct TrainConfig {
     pub update_every: usize,
     /// Gradient steps per model update.
     pub updates: usize,
-    /// Sequences per training batch.
+    /// Sequences per training batch (the RSSM; the ensemble's minibatch is `ensemble.batch`).
     pub batch: usize,
-    /// Steps per training sequence.
+    /// Steps per training sequence (the RSSM).
     pub chunk: usize,
     /// Standard deviation of the Gaussian noise added to planned actions (in `[-1, 1]` units).
     pub exploration_noise: f64,
@@ -160,8 +173,12 @@ pub struct PlanetConfig {
     pub env: EnvSpec,
     /// The online loop.
     pub train: TrainConfig,
-    /// The RSSM.
+    /// The dynamics model learned and planned on.
+    pub dynamics: Dynamics,
+    /// The RSSM (`dynamics = "rssm"`).
     pub model: RssmConfig,
+    /// The probabilistic ensemble (`dynamics = "ensemble"`).
+    pub ensemble: EnsembleConfig,
     /// The model's optimiser.
     pub optim: OptimConfig,
     /// Full-space CEM (phase 1). Its horizon is also the decoder's.
@@ -184,7 +201,9 @@ impl Default for PlanetConfig {
             keep_buffer: true,
             env: EnvSpec::default(),
             train: TrainConfig::default(),
+            dynamics: Dynamics::Rssm,
             model: RssmConfig::default(),
+            ensemble: EnsembleConfig::default(),
             optim: OptimConfig::default(),
             cem: CemPlannerConfig::default(),
             latent: LatentPlannerConfig::default(),
@@ -247,6 +266,12 @@ impl PlanetConfig {
             );
         }
         self.model.validate().context("in [model]")?;
+        self.ensemble.validate().context("in [ensemble]")?;
+        ensure!(
+            self.dynamics == Dynamics::Rssm || self.phase == Phase::Cem,
+            "dynamics = \"ensemble\" plans with full-space CEM only: set phase = \"cem\", or \
+             dynamics = \"rssm\" for the latent DCEM and PPO phases"
+        );
         self.optim.adam.validate().context("in [optim.adam]")?;
         ensure!(
             self.optim.clip_norm.is_finite() && self.optim.clip_norm >= 0.0,

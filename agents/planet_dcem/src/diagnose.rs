@@ -13,13 +13,16 @@
 
 use std::path::Path;
 
-use anyhow::{Result, ensure};
+use anyhow::{Context, Result, ensure};
 use burn::tensor::{Tensor, s};
 use dcem::env::RecordedEpisode;
-use dcem::nn::{BeliefFilter, Rssm, tensor_from_f64, to_f64_vec};
+use dcem::model::Model;
+use dcem::nn::{BeliefFilter, tensor_from_f64, to_f64_vec};
 use dcem::run::atomic_write;
 use dcem::run::plot::{LineChart, Series, has_outliers, line_charts};
 use serde::{Deserialize, Serialize};
+
+use crate::world::World;
 
 /// The diagnostics of one run.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -55,7 +58,7 @@ impl Diagnostics {
 /// Measures the diagnostics on recorded episodes, given the predicted return of every decision
 /// made in them (in order, as [`crate::PlanetAgent::take_plan_log`] returns them).
 pub fn diagnose(
-    model: &Rssm,
+    world: &World,
     episodes: &[RecordedEpisode],
     plan_log: &[f64],
     horizon: usize,
@@ -86,48 +89,12 @@ pub fn diagnose(
         at += t_max;
     }
     // Open-loop errors: every start with a whole horizon ahead of it.
-    let (mut states, mut actions, mut obs_next, mut rew) = (vec![], vec![], vec![], vec![]);
-    let mut starts = 0;
-    let ad = dcem::model::Model::action_dim(model);
-    for ep in episodes {
-        let t_max = ep.actions.len();
-        if t_max < horizon {
-            continue;
-        }
-        let mut filter = BeliefFilter::new(model.clone());
-        let mut prev = vec![0.0; ad];
-        for t in 0..=t_max - horizon {
-            filter.update(&ep.obs[t], &prev)?;
-            states.extend(to_f64_vec(filter.belief().clone())?);
-            for j in 0..horizon {
-                actions.extend_from_slice(&ep.actions[t + j]);
-                obs_next.extend_from_slice(&ep.obs[t + j + 1]);
-                rew.push(ep.rewards[t + j]);
-            }
-            starts += 1;
-            prev = ep.actions[t].clone();
-        }
-    }
-    d.starts = starts;
-    if starts == 0 {
+    let Some(open) = open_loop(world, episodes, horizon)? else {
         return Ok(d);
-    }
-    let device = model.gru.layers[0].weight.device();
-    let sd = model.config().state_dim();
-    let od = model.obs_dim();
-    let b = tensor_from_f64(&states, [starts, sd], &device)?;
-    let a =
-        tensor_from_f64(&actions, [starts * horizon, ad], &device)?.reshape([starts, horizon, ad]);
-    let (pred_rew, visited) = model.imagine(b, a, true)?;
-    let Some(visited) = visited else {
-        anyhow::bail!("the model returned no imagined states");
     };
-    let feats = visited
-        .slice(s![.., 1..horizon + 1, ..])
-        .reshape([starts * horizon, sd]);
-    let pred_obs: Tensor<2> = model.unsquash(model.obs_head.forward(feats));
-    let pred_obs = to_f64_vec(pred_obs)?;
-    let pred_rew = to_f64_vec(pred_rew)?;
+    let (starts, od) = (open.starts, open.obs_dim);
+    d.starts = starts;
+    let (pred_obs, pred_rew, obs_next, rew) = (open.pred_obs, open.pred_rew, open.obs, open.rew);
     let (mut se_o, mut se_r, mut bias) =
         (vec![0.0; horizon], vec![0.0; horizon], vec![0.0; horizon]);
     for i in 0..starts {
@@ -148,6 +115,98 @@ pub fn diagnose(
     d.reward_rmse = se_r.iter().map(|v| (v / n).sqrt()).collect();
     d.reward_bias = bias.iter().map(|v| v / n).collect();
     Ok(d)
+}
+
+/// Open-loop predictions from every start with a whole horizon ahead, with what happened.
+struct OpenLoop {
+    starts: usize,
+    obs_dim: usize,
+    /// `[starts * horizon * obs]` predicted observations, then the recorded ones.
+    pred_obs: Vec<f64>,
+    obs: Vec<f64>,
+    /// `[starts * horizon]` predicted rewards, then the recorded ones.
+    pred_rew: Vec<f64>,
+    rew: Vec<f64>,
+}
+
+/// The RSSM imagines from the belief its posterior filters up to the start; the ensemble from
+/// the observation at the start.
+fn open_loop(
+    world: &World,
+    episodes: &[RecordedEpisode],
+    horizon: usize,
+) -> Result<Option<OpenLoop>> {
+    let (mut states, mut actions, mut obs, mut rew) = (vec![], vec![], vec![], vec![]);
+    let mut starts = 0;
+    let ad = match world {
+        World::Rssm(w) => Model::action_dim(w.filter.model()),
+        World::Ensemble(w) => Model::action_dim(&w.plain),
+    };
+    for ep in episodes {
+        let t_max = ep.actions.len();
+        if t_max < horizon {
+            continue;
+        }
+        let mut filter = match world {
+            World::Rssm(w) => Some(BeliefFilter::new(w.filter.model().clone())),
+            World::Ensemble(_) => None,
+        };
+        let mut prev = vec![0.0; ad];
+        for t in 0..=t_max - horizon {
+            if let Some(f) = &mut filter {
+                f.update(&ep.obs[t], &prev)?;
+                states.extend(to_f64_vec(f.belief().clone())?);
+            } else {
+                states.extend_from_slice(&ep.obs[t]);
+            }
+            for j in 0..horizon {
+                actions.extend_from_slice(&ep.actions[t + j]);
+                obs.extend_from_slice(&ep.obs[t + j + 1]);
+                rew.push(ep.rewards[t + j]);
+            }
+            starts += 1;
+            prev = ep.actions[t].clone();
+        }
+    }
+    if starts == 0 {
+        return Ok(None);
+    }
+    let od = obs.len() / (starts * horizon);
+    let (pred_obs, pred_rew) = match world {
+        World::Rssm(w) => {
+            let model = w.filter.model();
+            let device = model.gru.layers[0].weight.device();
+            let sd = model.config().state_dim();
+            let b = tensor_from_f64(&states, [starts, sd], &device)?;
+            let a = tensor_from_f64(&actions, [starts * horizon, ad], &device)?
+                .reshape([starts, horizon, ad]);
+            let (pred_rew, visited) = model.imagine(b, a, true)?;
+            let visited = visited.context("the model returned no imagined states")?;
+            let feats = visited
+                .slice(s![.., 1..horizon + 1, ..])
+                .reshape([starts * horizon, sd]);
+            let pred_obs: Tensor<2> = model.unsquash(model.obs_head.forward(feats));
+            (to_f64_vec(pred_obs)?, to_f64_vec(pred_rew)?)
+        }
+        World::Ensemble(w) => {
+            let device = w.plain.normaliser()[0].device();
+            let b = tensor_from_f64(&states, [starts, od], &device)?;
+            let a = tensor_from_f64(&actions, [starts * horizon, ad], &device)?
+                .reshape([starts, horizon, ad]);
+            let (pred_rew, visited) = w.plain.imagine(b, a, true)?;
+            let visited = visited.context("the model returned no imagined states")?;
+            let pred_obs = visited.slice(s![.., 1..horizon + 1, ..]);
+            (to_f64_vec(pred_obs)?, to_f64_vec(pred_rew)?)
+        }
+    };
+    Ok(Some(OpenLoop {
+        starts,
+        obs_dim: od,
+        pred_obs,
+        obs,
+        pred_rew,
+        rew,
+    }))
 }
 
 /// Writes `diagnostics.json` and `diagnostics.png` (open-loop errors against `k`; predicted and

@@ -38,6 +38,7 @@ pub mod phase3;
 pub mod report;
 pub mod seeds;
 pub mod train;
+pub mod world;
 
 pub use agent::PlanetAgent;
 pub use config::{
@@ -127,6 +128,7 @@ mod tests {
         for name in [
             "planet_swingup",
             "planet_swingup_h8",
+            "planet_swingup_pets",
             "planet_swingup_latent",
             "planet_cheetah_run",
             "planet_walker_walk",

@@ -73,7 +73,10 @@ fn load_policy(
         .context("the phase-2 agent has no decoder")?
         .detached();
     Ok(DcemPolicy {
-        model: agent.model.detached(),
+        model: agent
+            .rssm()
+            .context("phase 3 fine-tunes an RSSM agent (dynamics = \"rssm\")")?
+            .detached(),
         planner: LatentDcemPlanner::new(config.latent.clone(), decoder)?,
         parts: config.finetune.parts,
     })

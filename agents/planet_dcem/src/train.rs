@@ -192,7 +192,7 @@ pub fn train_online(
         summary.save(&dir.file("eval.json"))?;
         let plan_log = agent.take_plan_log();
         let d = diagnose::diagnose(
-            agent.planning_model(),
+            &agent.world,
             recorded.episodes(),
             &plan_log,
             config.cem.horizon,

@@ -72,11 +72,28 @@ fn deterministic(rows: &[Vec<f64>]) -> Vec<Vec<String>> {
         .collect()
 }
 
+/// The same run on the probabilistic ensemble instead of the RSSM.
+fn ensemble_config() -> String {
+    CONFIG.replace(
+        "phase = \"cem\"",
+        "phase = \"cem\"\ndynamics = \"ensemble\"",
+    ) + "[ensemble]\nmembers = 2\nhidden = 8\nlayers = 2\nbatch = 8\n"
+}
+
 #[test]
 fn killed_run_resumes_with_nothing_lost() {
-    let dir = scratch("run");
+    resumes_with_nothing_lost(CONFIG, "run");
+}
+
+#[test]
+fn killed_ensemble_run_resumes_with_nothing_lost() {
+    resumes_with_nothing_lost(&ensemble_config(), "ensemble");
+}
+
+fn resumes_with_nothing_lost(text: &str, tag: &str) {
+    let dir = scratch(tag);
     let config = dir.join("config.toml");
-    std::fs::write(&config, CONFIG).unwrap();
+    std::fs::write(&config, text).unwrap();
     let cfg = config.to_str().unwrap();
     let runs = dir.join("runs");
     let runs_s = runs.to_str().unwrap();
@@ -189,6 +206,14 @@ fn bad_configs_name_the_field() {
         (
             CONFIG.replace("symlog = true", "symlog = true\nfree_nat = 1"),
             "free_nat",
+        ),
+        (
+            ensemble_config().replace("members = 2", "members = 0"),
+            "ensemble.members",
+        ),
+        (
+            ensemble_config().replace("phase = \"cem\"", "phase = \"latent_dcem\""),
+            "dynamics",
         ),
     ] {
         let path = dir.join("bad.toml");
@@ -344,4 +369,44 @@ hidden_layers = 1
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("phase-2"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// An ensemble run's final evaluation writes the diagnostics: open-loop errors from the
+/// observation itself, finite at every k.
+#[test]
+fn ensemble_run_writes_its_diagnostics() {
+    let dir = scratch("ensemble-diag");
+    let config = dir.join("config.toml");
+    let text = ensemble_config()
+        .replace("final_eval_episodes = 0", "final_eval_episodes = 2")
+        .replace("episodes = 400", "episodes = 2");
+    std::fs::write(&config, text).unwrap();
+    let runs = dir.join("runs");
+    let out = planet(&[
+        "train",
+        "--config",
+        config.to_str().unwrap(),
+        "--runs-dir",
+        runs.to_str().unwrap(),
+        "--quiet",
+    ])
+    .output()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let run = runs.join("resume");
+    let text = std::fs::read_to_string(run.join("diagnostics.json")).unwrap();
+    let d: serde_json::Value = serde_json::from_str(&text).unwrap();
+    // 2 episodes of 30 steps, horizon 4: 27 starts each.
+    assert_eq!(d["starts"], 54);
+    for key in ["obs_rmse", "reward_rmse", "reward_bias"] {
+        let v = d[key].as_array().unwrap();
+        assert_eq!(v.len(), 4, "{key}");
+        assert!(v.iter().all(|x| x.as_f64().unwrap().is_finite()), "{key}");
+    }
+    assert!(run.join("diagnostics.png").is_file());
+    std::fs::remove_dir_all(&dir).unwrap();
 }
