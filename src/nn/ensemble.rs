@@ -16,7 +16,7 @@ use burn::tensor::{Device, Tensor, s};
 use rand::{Rng, RngExt};
 use serde::{Deserialize, Serialize};
 
-use super::{Activation, tensor_from_f64};
+use super::{Activation, fast, tensor_from_f64};
 use crate::error::{Error, Result};
 use crate::model::{Model, Rollout};
 use crate::replay::ReplayBuffer;
@@ -321,10 +321,28 @@ impl Ensemble {
             let [rows, out] = w.dims();
             h = h.matmul(w.clone().reshape([e, rows / e, out])) + b.clone().reshape([e, 1, out]);
             if i < last {
-                h = self.config.activation.apply(h);
+                h = self.activate(h);
             }
         }
         h
+    }
+
+    /// The hidden activation; off the autodiff device (planning), ELU and softplus take the
+    /// host kernel's value directly.
+    fn activate(&self, h: Tensor<3>) -> Tensor<3> {
+        let kind = match self.config.activation {
+            Activation::Elu => Some(fast::Kind::Elu),
+            Activation::Softplus => Some(fast::Kind::Softplus),
+            Activation::Relu | Activation::Tanh => None,
+        };
+        if let Some(kind) = kind
+            && !h.device().is_autodiff()
+            && fast::fused_applies(&h)
+            && let Some(v) = fast::fused_value(kind, h.clone())
+        {
+            return v;
+        }
+        self.config.activation.apply(h)
     }
 
     fn inputs(&self, obs: Tensor<3>, actions: Tensor<3>) -> Tensor<3> {

@@ -204,3 +204,22 @@ fn learns_simple_dynamics_and_reward() {
         assert!((got - want).abs() < 0.1, "states {v:?}");
     }
 }
+
+#[test]
+fn planning_off_the_tape_equals_the_autodiff_path() {
+    let plain = Device::flex();
+    let ad = plain.clone().autodiff();
+    let mut rng = ChaCha8Rng::seed_from_u64(6);
+    let e = Ensemble::new(small(3), 2, 1, &plain, &mut rng).unwrap();
+    let e_ad = e.to_device(&ad);
+    let s: Vec<f64> = (0..8).map(|i| (i as f64 * 0.9).cos()).collect();
+    let a: Vec<f64> = (0..4 * 6).map(|i| (i as f64 * 0.41).sin() * 1.3).collect();
+    let costs = |m: &Ensemble, dev: &Device| {
+        let states = tensor_from_f64(&s, [4, 2], dev).unwrap();
+        let actions = tensor_from_f64(&a, [4, 6, 1], dev).unwrap();
+        to_f64_vec(m.cost(states, actions).unwrap()).unwrap()
+    };
+    for (x, y) in costs(&e, &plain).iter().zip(costs(&e_ad, &ad)) {
+        assert!((x - y).abs() <= 1e-5 * (1.0 + y.abs()), "{x} vs {y}");
+    }
+}

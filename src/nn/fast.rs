@@ -139,6 +139,22 @@ pub(crate) fn fused<const D: usize>(kind: Kind, a: Tensor<D>) -> Option<Tensor<D
     Some(a * s + c)
 }
 
+/// The activation's value alone, computed on the host: for tensors that no gradient flows
+/// through (planning on the plain device), one pass instead of [`fused`]'s three. `None` when
+/// the tensor cannot be read as f32.
+pub(crate) fn fused_value<const D: usize>(kind: Kind, a: Tensor<D>) -> Option<Tensor<D>> {
+    let shape = a.shape();
+    let device = a.device();
+    let host: Vec<f32> = a.into_data().try_into_vec::<f32>().ok()?;
+    let mut value = vec![0.0f32; host.len()];
+    let mut slope = vec![0.0f32; host.len()];
+    dispatch(kind, &host, &mut value, &mut slope);
+    Some(Tensor::<D>::from_data(
+        TensorData::new(value, shape),
+        &device,
+    ))
+}
+
 /// `sigmoid(x)` through [`exp_nonpositive`] (vectorisable).
 #[inline(always)]
 fn sigmoid_f32(x: f32) -> f32 {

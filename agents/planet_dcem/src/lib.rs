@@ -128,7 +128,7 @@ mod tests {
         for name in [
             "planet_swingup",
             "planet_swingup_h8",
-            "planet_swingup_pets",
+            "planet_swingup_rssm",
             "planet_swingup_latent",
             "planet_cheetah_run",
             "planet_walker_walk",

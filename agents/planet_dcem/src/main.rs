@@ -123,8 +123,9 @@ enum Command {
         /// Override the number of planning episodes (`train.episodes`).
         #[arg(long)]
         episodes: Option<usize>,
-        /// Episode counts at which the returns are summarised, comma-separated.
-        #[arg(long, default_value = "25,50,100", value_delimiter = ',')]
+        /// Episode counts at which the returns are summarised, comma-separated (counts beyond
+        /// the runs' length are left out).
+        #[arg(long, default_value = "10,25,50,100", value_delimiter = ',')]
         at: Vec<usize>,
         /// A JSON summary written by `true-model --out`: the bound to compare with.
         #[arg(long)]

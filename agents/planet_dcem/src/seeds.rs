@@ -232,8 +232,14 @@ pub fn summarise(
         })?;
         finals.push(e.mean);
     }
+    // Episode counts no run reached are left out.
+    let mut longest = 0;
+    for r in &runs {
+        let ep = col(r, "episode")?;
+        longest = longest.max(r.rows.last().map_or(0, |row| row[ep] as usize));
+    }
     let mut at_rows = Vec::new();
-    for &k in at {
+    for &k in at.iter().filter(|&&k| k <= longest) {
         let (mut ev, mut tr) = (Vec::new(), Vec::new());
         for r in &runs {
             let (ep, ret, eval) = (
