@@ -8,10 +8,12 @@ mod checkpoint;
 mod fixture;
 mod metrics;
 pub mod plot;
+mod stat;
 
 pub use checkpoint::Checkpoint;
 pub use fixture::FixtureCheck;
 pub use metrics::MetricsCsv;
+pub use stat::Stat;
 
 use std::path::{Path, PathBuf};
 

@@ -38,11 +38,42 @@ pub fn start_states(n: usize, rng: &mut ChaCha8Rng) -> Vec<f64> {
     out
 }
 
-/// The fixed validation states of `config`, `[val_states, 5]`.
+/// The fixed validation states of `config`, `[n, 5]`: read from `config.val_file`, else
+/// `val_states` drawn from `val_seed`.
 pub fn validation_states(config: &EmbedConfig, device: &Device) -> Result<Tensor<2>> {
+    if !config.val_file.is_empty() {
+        let v = read_states(Path::new(&config.val_file))?;
+        return Ok(tensor_from_f64(&v, [v.len() / 5, 5], device)?);
+    }
     let mut rng = ChaCha8Rng::seed_from_u64(config.val_seed);
     let v = start_states(config.val_states, &mut rng);
     Ok(tensor_from_f64(&v, [config.val_states, 5], device)?)
+}
+
+/// Start states from a JSON file with a `states` array of `(x, x', cos th, sin th, th')` rows,
+/// row-major.
+pub fn read_states(path: &Path) -> Result<Vec<f64>> {
+    #[derive(Deserialize)]
+    struct File {
+        states: Vec<Vec<f64>>,
+    }
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the validation states {}", path.display()))?;
+    let f: File = serde_json::from_str(&text).with_context(|| {
+        format!(
+            "{}: expected a JSON object with `states`, rows of 5 numbers",
+            path.display()
+        )
+    })?;
+    ensure!(!f.states.is_empty(), "{}: no states", path.display());
+    for (i, row) in f.states.iter().enumerate() {
+        ensure!(
+            row.len() == 5 && row.iter().all(|v| v.is_finite()),
+            "{}: state {i} is not 5 finite numbers (x, x', cos th, sin th, th')",
+            path.display()
+        );
+    }
+    Ok(f.states.concat())
 }
 
 /// The latent planner of `config` around a fresh decoder (initialised from `config.seed`).
@@ -63,8 +94,8 @@ pub fn new_planner(config: &EmbedConfig, device: &Device) -> Result<LatentDcemPl
     Ok(LatentDcemPlanner::new(planner_cfg, decoder)?)
 }
 
-/// One decoder update (alg. 2): solve from `x0: [1, 5]` with DCEM, the cost of the decoded
-/// solution, backward through the solver, clipping, Adam. Returns the cost.
+/// One decoder update (alg. 2): solve from `x0: [n, 5]` with DCEM, the mean cost of the
+/// decoded solutions, backward through the solver, clipping, Adam. Returns the mean cost.
 pub fn train_step(
     planner: &mut LatentDcemPlanner<MlpDecoder>,
     adam: &mut Adam,
@@ -75,7 +106,7 @@ pub fn train_step(
     let tracked = planner.decoder().clone().require_grad();
     *planner.decoder_mut() = tracked;
     let plan = dcem::planner::Planner::plan(planner, &SwingupModel, x0.clone())?;
-    let loss = SwingupModel.cost(x0, plan.actions)?.sum();
+    let loss = SwingupModel.cost(x0, plan.actions)?.mean();
     let value = loss.clone().into_scalar::<f64>();
     ensure!(
         value.is_finite(),
@@ -145,7 +176,7 @@ pub fn run_baselines(config: &EmbedConfig, device: &Device) -> Result<Vec<Baseli
             let mut planner = full_cem(config, b)?;
             let t0 = Instant::now();
             let plan = dcem::planner::Planner::plan(&mut planner, &SwingupModel, states.clone())?;
-            let ms = 1e3 * t0.elapsed().as_secs_f64() / config.val_states as f64;
+            let ms = 1e3 * t0.elapsed().as_secs_f64() / states.dims()[0] as f64;
             let c = &plan.diagnostics.cost;
             Ok(BaselineResult {
                 label: b.label(),

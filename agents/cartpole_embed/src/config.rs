@@ -57,14 +57,20 @@ pub struct EmbedConfig {
     pub name: String,
     /// Seed of the decoder's initialisation, the training start states and the solver noise.
     pub seed: u64,
-    /// Decoder updates (alg. 2 iterations), one start state each.
+    /// Decoder updates (alg. 2 iterations).
     pub iterations: usize,
+    /// Start states per decoder update (the loss is their mean cost; the reference: 1).
+    pub batch_states: usize,
     /// Planning horizon (steps of a decoded sequence).
     pub horizon: usize,
     /// Size of the fixed validation set of start states.
     pub val_states: usize,
     /// Seed of the validation set (the same set for every run and baseline).
     pub val_seed: u64,
+    /// A JSON file whose `states` (rows `(x, x', cos th, sin th, th')`) are the validation set
+    /// instead of `val_states` drawn from `val_seed` (e.g. `data/cartpole_ref_val_states.json`,
+    /// the reference implementation's 100 states). Empty: drawn.
+    pub val_file: String,
     /// Solve the validation set (and step the schedule) every this many iterations.
     pub val_every: usize,
     /// Write a checkpoint every this many iterations (0: only at validations that improve and
@@ -95,9 +101,11 @@ impl Default for EmbedConfig {
             name: "cartpole_embed".into(),
             seed: 0,
             iterations: 3000,
+            batch_states: 1,
             horizon: 20,
             val_states: 100,
             val_seed: 0,
+            val_file: String::new(),
             val_every: 100,
             checkpoint_every: 500,
             clip_norm: 1.0,
@@ -140,6 +148,7 @@ impl EmbedConfig {
     pub fn validate(&self) -> Result<()> {
         check_run_name(&self.name)?;
         ensure!(self.iterations >= 1, "`iterations` must be at least 1");
+        ensure!(self.batch_states >= 1, "`batch_states` must be at least 1");
         ensure!(self.horizon >= 1, "`horizon` must be at least 1");
         ensure!(self.val_states >= 1, "`val_states` must be at least 1");
         ensure!(self.val_every >= 1, "`val_every` must be at least 1");

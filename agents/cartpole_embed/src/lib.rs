@@ -15,9 +15,11 @@
 mod agent;
 mod config;
 mod report;
+mod seeds;
 mod train;
 
 pub use agent::*;
 pub use config::*;
 pub use report::*;
+pub use seeds::*;
 pub use train::*;

@@ -5,6 +5,7 @@
 //! cargo run --release -p cartpole-embed -- train                # the paper's 2-D, tau 1 run
 //! cargo run --release -p cartpole-embed -- sweep                # + latent 8, 16 and tau hard, 0.1
 //! cargo run --release -p cartpole-embed -- report runs/cartpole_embed
+//! cargo run --release -p cartpole-embed -- seeds --seeds 0,1,2 --also-on data/cartpole_ref_val_states.json
 //! ```
 
 // Tensor ops allocate fresh buffers; mimalloc serves them faster than glibc's allocator.
@@ -16,8 +17,8 @@ use std::path::PathBuf;
 use anyhow::Result;
 use burn::tensor::Device;
 use cartpole_embed::{
-    EmbedConfig, TrainOptions, load_planner, load_run, results_table, samples_figure, sweep, train,
-    val_chart,
+    EmbedConfig, TrainOptions, load_planner, load_run, results_table, samples_figure, seeds,
+    summary_dir, sweep, train, val_chart,
 };
 use clap::{Parser, Subcommand};
 use dcem::run::Existing;
@@ -91,6 +92,23 @@ enum Command {
     /// Train every ablation variant of the config (latent sizes and temperatures) under
     /// runs/<name>/<variant>/ and write the joint val_cost.png, results.md and samples.png
     Sweep(Common),
+    /// Train the config once per seed (runs/<name>_s<seed>/) and write runs/<name>_seeds/
+    /// (summary.json, summary.md: best validation cost per seed, mean with 95% CI, fraction of
+    /// full-space CEM; val_cost.png: the curves with a band)
+    Seeds {
+        #[command(flatten)]
+        common: Common,
+        /// Seeds, comma-separated.
+        #[arg(long, default_value = "0,1,2", value_delimiter = ',')]
+        seeds: Vec<u64>,
+        /// Also measure every seed's best decoder and the baselines on the start states of this
+        /// JSON file (`states`: rows of x, x', cos th, sin th, th').
+        #[arg(long)]
+        also_on: Option<PathBuf>,
+        /// Only summarise the existing runs (no training).
+        #[arg(long)]
+        summarise_only: bool,
+    },
     /// Print the results table of finished runs; with --out also redraw their joint validation
     /// plot and the first run's samples figure there
     Report {
@@ -119,6 +137,27 @@ fn main() -> Result<()> {
             println!(
                 "table and plots in {}",
                 opts.runs_dir.join(&cfg.name).display()
+            );
+        }
+        Command::Seeds {
+            common,
+            seeds: list,
+            also_on,
+            summarise_only,
+        } => {
+            let (cfg, opts) = common.load()?;
+            let s = seeds(
+                &cfg,
+                &list,
+                also_on.as_deref(),
+                &opts,
+                summarise_only,
+                &device,
+            )?;
+            println!("{}", cartpole_embed::table(&s));
+            println!(
+                "summary written to {}",
+                summary_dir(&opts.runs_dir, &cfg.name).display()
             );
         }
         Command::Report { runs, out } => {

@@ -157,7 +157,7 @@ pub fn samples_figure(
     device: &Device,
 ) -> Result<()> {
     let all = validation_states(config, device)?;
-    let k = state_index.min(config.val_states - 1);
+    let k = state_index.min(all.dims()[0] - 1);
     let x0 = all.slice([k..k + 1, 0..5]);
     let baseline = config.baselines.first().cloned().unwrap_or(Baseline {
         n_sample: 100,

@@ -123,7 +123,8 @@ pub fn train(
     };
     let (mut window_time, mut window_cost, mut window_n) = (0.0f64, 0.0f64, 0usize);
     while st.iteration < config.iterations {
-        let x0 = tensor_from_f64(&start_states(1, &mut st.rng), [1, 5], device)?;
+        let n = config.batch_states;
+        let x0 = tensor_from_f64(&start_states(n, &mut st.rng), [n, 5], device)?;
         let t0 = Instant::now();
         let cost = train_step(&mut planner, &mut st.adam, x0, config.clip_norm)
             .with_context(|| format!("iteration {}", st.iteration + 1))?;

@@ -2,7 +2,7 @@
 //! resumed run must continue from its checkpoint, and bad configs must name the field.
 
 use burn::tensor::Device;
-use cartpole_embed::{Baseline, EmbedConfig, TrainOptions, load_run, train};
+use cartpole_embed::{Baseline, EmbedConfig, TrainOptions, load_run, seeds, train};
 use dcem::planning::{LatentPlannerConfig, MlpDecoderConfig};
 use dcem::run::Existing;
 
@@ -103,6 +103,13 @@ fn bad_configs_name_the_field() {
         ),
         (
             EmbedConfig {
+                batch_states: 0,
+                ..EmbedConfig::default()
+            },
+            "batch_states",
+        ),
+        (
+            EmbedConfig {
                 name: "a/b".into(),
                 ..EmbedConfig::default()
             },
@@ -137,4 +144,62 @@ fn shipped_config_is_the_default() {
     let path =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/cartpole_embed.toml");
     assert_eq!(EmbedConfig::load(&path).unwrap(), EmbedConfig::default());
+}
+
+/// Several start states per update, two seeds, and the best decoders measured again on the
+/// reference's validation states: the summary holds each run's own best cost.
+#[test]
+fn seeds_summarise_batched_runs_on_both_state_sets() {
+    let dir = std::env::temp_dir().join(format!("cartpole_embed_seeds_{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let device = Device::flex().autodiff();
+    let cfg = EmbedConfig {
+        iterations: 60,
+        val_every: 30,
+        batch_states: 4,
+        ..tiny("multi")
+    };
+    let reference = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../data/cartpole_ref_val_states.json");
+    let s = seeds(
+        &cfg,
+        &[0, 1],
+        Some(&reference),
+        &opts(&dir, Existing::Refuse),
+        false,
+        &device,
+    )
+    .unwrap();
+    assert_eq!(s.sets.len(), 2);
+    for (i, seed) in [0, 1].iter().enumerate() {
+        let run = load_run(&dir.join(format!("multi_s{seed}"))).unwrap();
+        assert_eq!(s.sets[0].best.values[i], run.best.1);
+        assert!(s.sets[1].best.values[i].is_finite());
+    }
+    assert_ne!(s.sets[0].best.values[0], s.sets[0].best.values[1]);
+    assert_eq!(s.sets[1].baselines.len(), 1);
+    assert!(dir.join("multi_seeds/val_cost.png").is_file());
+    let md = std::fs::read_to_string(dir.join("multi_seeds/summary.md")).unwrap();
+    assert!(md.contains("mean, 95% CI"), "{md}");
+    // Rereading gives the same summary; a bad states file is named.
+    let again = seeds(
+        &cfg,
+        &[0, 1],
+        None,
+        &opts(&dir, Existing::Refuse),
+        true,
+        &device,
+    )
+    .unwrap();
+    assert_eq!(again.sets[0].best.values, s.sets[0].best.values);
+    let bad = EmbedConfig {
+        val_file: dir.join("missing.json").display().to_string(),
+        ..cfg
+    };
+    let err = format!(
+        "{:#}",
+        train(&bad, &opts(&dir, Existing::Overwrite), None, &device).unwrap_err()
+    );
+    assert!(err.contains("missing.json"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
 }
