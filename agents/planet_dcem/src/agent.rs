@@ -7,7 +7,6 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail, ensure};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use dcem::agent::{Agent, Metrics, Mode, Transition};
-use dcem::model::Model;
 use dcem::nn::{Rssm, to_f64_vec};
 use dcem::optim::Adam;
 use dcem::planner::Planner;
@@ -259,7 +258,7 @@ impl PlanetAgent {
         if self.learner.is_some() && self.stats.n.is_multiple_of(self.config.decoder.every) {
             let states = loss
                 .states
-                .context("the decoder learns on the RSSM's states")?;
+                .context("the model gave no states to plan from")?;
             let cost = self.decoder_step(states)?;
             self.stats.decoder_n += 1;
             self.stats.decoder_cost += cost;
@@ -268,8 +267,20 @@ impl PlanetAgent {
         Ok(())
     }
 
+    /// One decoder step from states replayed from the buffer (no model update): the offline
+    /// decoder training of `decoder.offline_steps`. Returns the decoder's training cost.
+    pub fn offline_decoder_step(&mut self) -> Result<f64> {
+        let (loss, _) = self
+            .world
+            .loss(&self.config, &self.buffer, &self.device, &mut self.rng)?;
+        let states = loss
+            .states
+            .context("the model gave no states to plan from")?;
+        self.decoder_step(states.detach())
+    }
+
     /// One decoder step (alg. 3's inner DCEM): solve the latent problem with DCEM from
-    /// `decoder.batch` of the given posterior states, and step the decoder on the predicted
+    /// `decoder.batch` of the given states (posterior states or observations), and step the decoder on the predicted
     /// cost of the solutions; the acting planner then gets the new decoder.
     fn decoder_step(&mut self, states: Tensor<2>) -> Result<f64> {
         let rows = states.dims()[0];
@@ -285,10 +296,7 @@ impl PlanetAgent {
         let params = learner.planner.decoder().net.params();
         let tracked = learner.planner.decoder().clone().require_grad();
         *learner.planner.decoder_mut() = tracked;
-        let model = self
-            .world
-            .as_rssm()
-            .context("the decoder learns on the RSSM")?;
+        let model = self.world.train_model();
         let plan = learner.planner.plan(model, starts.clone())?;
         let cost = model.cost(starts, plan.actions)?.mean();
         let value = cost.clone().into_scalar::<f64>();

@@ -35,7 +35,7 @@ pub enum Dynamics {
     #[default]
     Rssm,
     /// A PETS-style probabilistic ensemble over the observation itself (`[ensemble]`), for
-    /// fully observed environments; phase 1 (full-space CEM) only.
+    /// fully observed environments; phases 1 and 2 (the decoder plans from observations).
     Ensemble,
 }
 
@@ -132,6 +132,10 @@ pub struct DecoderTrainConfig {
     pub batch: usize,
     /// A decoder step after every this many model gradient steps.
     pub every: usize,
+    /// Decoder steps taken offline before the first episode, from states replayed from the
+    /// buffer of the run it starts from (`init_from`), with no environment steps and no model
+    /// updates (0: none).
+    pub offline_steps: usize,
 }
 
 impl Default for DecoderTrainConfig {
@@ -150,6 +154,7 @@ impl Default for DecoderTrainConfig {
             clip_norm: 10.0,
             batch: 8,
             every: 4,
+            offline_steps: 0,
         }
     }
 }
@@ -268,9 +273,13 @@ impl PlanetConfig {
         self.model.validate().context("in [model]")?;
         self.ensemble.validate().context("in [ensemble]")?;
         ensure!(
-            self.dynamics == Dynamics::Rssm || self.phase == Phase::Cem,
-            "dynamics = \"ensemble\" plans with full-space CEM only: set phase = \"cem\", or \
-             dynamics = \"rssm\" for the latent DCEM and PPO phases"
+            self.dynamics == Dynamics::Rssm || self.phase != Phase::Ppo,
+            "dynamics = \"ensemble\" runs phases 1 and 2 (cem, latent_dcem): phase 3 (ppo) \
+             fine-tunes an RSSM controller, set dynamics = \"rssm\""
+        );
+        ensure!(
+            self.decoder.offline_steps == 0 || !self.init_from.is_empty(),
+            "`decoder.offline_steps` replays the buffer of the run in `init_from`: set it"
         );
         self.optim.adam.validate().context("in [optim.adam]")?;
         ensure!(

@@ -129,6 +129,7 @@ mod tests {
             "planet_swingup",
             "planet_swingup_h8",
             "planet_swingup_rssm",
+            "planet_swingup_ensemble_latent",
             "planet_swingup_latent",
             "planet_cheetah_run",
             "planet_walker_walk",

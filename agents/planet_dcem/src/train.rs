@@ -85,6 +85,10 @@ pub fn train_online(
         resume_at,
         (total, "episodes", opts.progress),
     )?;
+    if resume_at.is_none() && config.decoder.offline_steps > 0 {
+        offline_decoder(&mut agent, run.dir().path(), env.as_mut(), config)?;
+        save_checkpoint(run.dir(), &agent, &progress)?;
+    }
     let seeded = !agent.buffer.episodes().is_empty() && progress.episode == 0;
     let start = Instant::now() - std::time::Duration::from_secs_f64(progress.wall_s);
     while progress.episode < total {
@@ -204,6 +208,61 @@ pub fn train_online(
         write_plots(&run, None)?;
     }
     Ok(run)
+}
+
+/// Phase 2's offline stage: `decoder.offline_steps` decoder steps from replayed states, no
+/// environment steps or model updates; writes `offline.csv` (step, decoder cost) and, when
+/// there is a final evaluation, `eval_offline.json` (the latent planner after the stage).
+fn offline_decoder(
+    agent: &mut PlanetAgent,
+    dir: &Path,
+    env: &mut dyn Env,
+    config: &PlanetConfig,
+) -> Result<()> {
+    ensure!(
+        config.phase == Phase::LatentDcem,
+        "`decoder.offline_steps` trains phase 2's decoder: set phase = \"latent_dcem\""
+    );
+    ensure!(
+        !agent.buffer.episodes().is_empty(),
+        "`decoder.offline_steps` needs the replay buffer of `init_from` (keep_buffer = true)"
+    );
+    let steps = config.decoder.offline_steps;
+    let mut csv = String::from("step,decoder_cost\n");
+    let t0 = Instant::now();
+    let mut window = 0.0;
+    for i in 1..=steps {
+        let cost = agent
+            .offline_decoder_step()
+            .with_context(|| format!("offline decoder step {i}"))?;
+        csv.push_str(&format!("{i},{cost}\n"));
+        window += cost;
+        let every = (steps / 20).max(1);
+        if i % every == 0 || i == steps {
+            eprintln!(
+                "offline decoder step {i}/{steps}: mean cost {:.3} over the last {} ({:.0} s)",
+                window / (every.min(i)) as f64,
+                every.min(i),
+                t0.elapsed().as_secs_f64()
+            );
+            window = 0.0;
+        }
+    }
+    dcem::run::atomic_write(&dir.join("offline.csv"), csv.as_bytes())?;
+    if config.train.final_eval_episodes > 0 {
+        let summary = evaluate(
+            agent,
+            env,
+            config.train.final_eval_episodes,
+            "latent DCEM after the offline decoder steps",
+        )?;
+        eprintln!(
+            "after {steps} offline decoder steps: evaluation {:.1} +-{:.1}",
+            summary.mean, summary.ci95
+        );
+        summary.save(&dir.join("eval_offline.json"))?;
+    }
+    Ok(())
 }
 
 /// Loads a run's agent from its latest checkpoint (model and decoder) for evaluation, with its

@@ -44,7 +44,8 @@ pub enum World {
 pub(crate) struct StepLoss {
     pub total: Tensor<1>,
     pub values: [f64; 4],
-    /// The RSSM's posterior states (the decoder learner's starts).
+    /// States to plan from: the RSSM's posterior states, the ensemble's replayed observations
+    /// (the decoder learner's starts).
     pub states: Option<Tensor<2>>,
 }
 
@@ -110,6 +111,14 @@ impl World {
             }
         }
         Ok(())
+    }
+
+    /// The model on the autodiff device (what the decoder learns through).
+    pub fn train_model(&self) -> &dyn Model {
+        match self {
+            Self::Rssm(w) => &w.model,
+            Self::Ensemble(w) => &w.model,
+        }
     }
 
     /// The RSSM, when that is the model.
@@ -217,11 +226,12 @@ impl World {
                     vec![loss.total.clone(), loss.obs.clone(), loss.reward.clone()],
                     0,
                 ))?;
+                let [e, n, od] = batch.obs.dims();
                 Ok((
                     StepLoss {
                         total: loss.total,
                         values: [v[0], v[1], v[2], f64::NAN],
-                        states: None,
+                        states: Some(batch.obs.reshape([e * n, od])),
                     },
                     tracked.params(),
                 ))

@@ -410,3 +410,68 @@ fn ensemble_run_writes_its_diagnostics() {
     assert!(run.join("diagnostics.png").is_file());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Phase 2 on the ensemble: a latent DCEM run started from an ensemble run trains its decoder
+/// offline from the replayed observations (`offline.csv`, `eval_offline.json`), then online.
+#[test]
+fn ensemble_phase2_trains_its_decoder_offline_then_online() {
+    let dir = scratch("ensemble-phase2");
+    let runs = dir.join("runs");
+    let p1 = dir.join("p1.toml");
+    std::fs::write(
+        &p1,
+        ensemble_config()
+            .replace("episodes = 400", "episodes = 1")
+            .replace("name = \"resume\"", "name = \"p1\""),
+    )
+    .unwrap();
+    let run = |config: &Path| {
+        let out = planet(&[
+            "train",
+            "--config",
+            config.to_str().unwrap(),
+            "--runs-dir",
+            runs.to_str().unwrap(),
+            "--quiet",
+        ])
+        .output()
+        .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(&p1);
+    let p2 = dir.join("p2.toml");
+    let text = ensemble_config()
+        .replace("name = \"resume\"", "name = \"p2\"")
+        .replace(
+            "phase = \"cem\"",
+            &format!(
+                "phase = \"latent_dcem\"\ninit_from = {:?}",
+                runs.join("p1").display().to_string()
+            ),
+        )
+        .replace("seed_episodes = 2", "seed_episodes = 0")
+        .replace("episodes = 400", "episodes = 1")
+        .replace("final_eval_episodes = 0", "final_eval_episodes = 1")
+        + "[latent.cem]\nn_sample = 8\nn_elite = 2\nn_iter = 2\ntau = 1.0\n\
+           [decoder]\nbatch = 2\nevery = 1\noffline_steps = 3\n\
+           [decoder.net]\nlatent_dim = 2\nhidden = 8\nhidden_layers = 1\n";
+    std::fs::write(&p2, text).unwrap();
+    run(&p2);
+    let offline = std::fs::read_to_string(runs.join("p2").join("offline.csv")).unwrap();
+    assert_eq!(offline.lines().count(), 4, "{offline}");
+    assert!(runs.join("p2").join("eval_offline.json").is_file());
+    assert!(runs.join("p2").join("eval.json").is_file());
+    // Offline steps need a run to replay.
+    let bad = dir.join("bad.toml");
+    std::fs::write(&bad, ensemble_config() + "[decoder]\noffline_steps = 3\n").unwrap();
+    let out = planet(&["train", "--config", bad.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("decoder.offline_steps"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
