@@ -142,8 +142,26 @@ impl ReplayBuffer {
         length: usize,
         rng: &mut R,
     ) -> Result<Chunks> {
-        let long: Vec<&EpisodeRecord> =
-            self.episodes.iter().filter(|e| e.len() >= length).collect();
+        self.sample_recent(batch, length, 0, rng)
+    }
+
+    /// [`ReplayBuffer::sample`] from the last `recent` episodes only (0: all of them).
+    pub fn sample_recent<R: Rng + ?Sized>(
+        &self,
+        batch: usize,
+        length: usize,
+        recent: usize,
+        rng: &mut R,
+    ) -> Result<Chunks> {
+        let first = if recent == 0 {
+            0
+        } else {
+            self.episodes.len().saturating_sub(recent)
+        };
+        let long: Vec<&EpisodeRecord> = self.episodes[first..]
+            .iter()
+            .filter(|e| e.len() >= length)
+            .collect();
         if long.is_empty() || batch == 0 || length == 0 {
             return Err(Error::Data(format!(
                 "cannot sample {batch} chunks of {length} steps: the buffer holds no episode that \
@@ -289,6 +307,28 @@ mod tests {
             }
         }
         assert!(buf.sample(1, 11, &mut rng).is_err());
+    }
+
+    #[test]
+    fn recent_sampling_draws_from_the_last_episodes_only() {
+        let mut buf = ReplayBuffer::new(2, 1);
+        for k in 0..5 {
+            buf.push(episode(6, 100.0 * k as f64)).unwrap();
+        }
+        let mut rng = ChaCha8Rng::seed_from_u64(2);
+        let c = buf.sample_recent(64, 2, 2, &mut rng).unwrap();
+        assert!(c.rewards.iter().all(|&r| r >= 300.0), "{:?}", c.rewards);
+        assert!(c.rewards.iter().any(|&r| r < 400.0) && c.rewards.iter().any(|&r| r >= 400.0));
+        // More than the buffer holds, or 0: all episodes; the same draws as `sample`.
+        let (mut a, mut b) = (ChaCha8Rng::seed_from_u64(3), ChaCha8Rng::seed_from_u64(3));
+        assert_eq!(
+            buf.sample_recent(16, 3, 0, &mut a).unwrap(),
+            buf.sample(16, 3, &mut b).unwrap()
+        );
+        assert_eq!(
+            buf.sample_recent(16, 3, 50, &mut a).unwrap(),
+            buf.sample(16, 3, &mut b).unwrap()
+        );
     }
 
     #[test]

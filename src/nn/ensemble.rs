@@ -419,9 +419,21 @@ impl Ensemble {
         device: &Device,
         rng: &mut R,
     ) -> Result<TransitionBatch> {
+        self.sample_recent(buffer, batch, 0, device, rng)
+    }
+
+    /// [`Ensemble::sample_batch`] from the last `recent` episodes only (0: all of them).
+    pub fn sample_recent<R: Rng + ?Sized>(
+        &self,
+        buffer: &ReplayBuffer,
+        batch: usize,
+        recent: usize,
+        device: &Device,
+        rng: &mut R,
+    ) -> Result<TransitionBatch> {
         let (e, od, ad) = (self.config.members, self.obs_dim, self.action_dim);
         let n = e * batch;
-        let c = buffer.sample(n, 2, rng)?;
+        let c = buffer.sample_recent(n, 2, recent, rng)?;
         let t3 = |v: &[f64], w: usize| -> Result<Tensor<3>> {
             tensor_from_f64(v, [e, batch, w], device)
         };

@@ -234,7 +234,7 @@ impl PlanetAgent {
         let t0 = Instant::now();
         let (loss, tracked) =
             self.world
-                .loss(&self.config, &self.buffer, &self.device, &mut self.rng)?;
+                .loss(&self.config, &self.buffer, 0, &self.device, &mut self.rng)?;
         let values = loss.values;
         ensure!(
             values[..3].iter().all(|v| v.is_finite()),
@@ -256,9 +256,12 @@ impl PlanetAgent {
         s.reward += values[2];
         s.kl += values[3];
         if self.learner.is_some() && self.stats.n.is_multiple_of(self.config.decoder.every) {
-            let states = loss
-                .states
-                .context("the model gave no states to plan from")?;
+            let states = if self.config.decoder.recent_episodes == 0 {
+                loss.states
+                    .context("the model gave no states to plan from")?
+            } else {
+                self.replayed_starts()?
+            };
             let cost = self.decoder_step(states)?;
             self.stats.decoder_n += 1;
             self.stats.decoder_cost += cost;
@@ -270,13 +273,25 @@ impl PlanetAgent {
     /// One decoder step from states replayed from the buffer (no model update): the offline
     /// decoder training of `decoder.offline_steps`. Returns the decoder's training cost.
     pub fn offline_decoder_step(&mut self) -> Result<f64> {
-        let (loss, _) = self
-            .world
-            .loss(&self.config, &self.buffer, &self.device, &mut self.rng)?;
-        let states = loss
+        let states = self.replayed_starts()?;
+        self.decoder_step(states)
+    }
+
+    /// States to solve from, replayed from the last `decoder.recent_episodes` episodes of the
+    /// buffer (all when 0): the model's posterior states or the observations.
+    fn replayed_starts(&mut self) -> Result<Tensor<2>> {
+        let recent = self.config.decoder.recent_episodes;
+        let (loss, _) = self.world.loss(
+            &self.config,
+            &self.buffer,
+            recent,
+            &self.device,
+            &mut self.rng,
+        )?;
+        Ok(loss
             .states
-            .context("the model gave no states to plan from")?;
-        self.decoder_step(states.detach())
+            .context("the model gave no states to plan from")?
+            .detach())
     }
 
     /// One decoder step (alg. 3's inner DCEM): solve the latent problem with DCEM from

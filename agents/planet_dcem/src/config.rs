@@ -136,6 +136,9 @@ pub struct DecoderTrainConfig {
     /// buffer of the run it starts from (`init_from`), with no environment steps and no model
     /// updates (0: none).
     pub offline_steps: usize,
+    /// Draw the decoder's start states from the buffer's last this many episodes only (0: the
+    /// model's training batch, from the whole buffer).
+    pub recent_episodes: usize,
 }
 
 impl Default for DecoderTrainConfig {
@@ -155,6 +158,7 @@ impl Default for DecoderTrainConfig {
             batch: 8,
             every: 4,
             offline_steps: 0,
+            recent_episodes: 0,
         }
     }
 }

@@ -171,19 +171,21 @@ impl World {
         Ok(())
     }
 
-    /// The loss of one minibatch drawn from `buffer`, on the autodiff device, with its
-    /// parameters tracked (their gradients are taken against [`World::params`]' order).
+    /// The loss of one minibatch drawn from `buffer` (from its last `recent` episodes; 0: all),
+    /// on the autodiff device, with its parameters tracked (their gradients are taken against
+    /// [`World::params`]' order).
     pub(crate) fn loss(
         &self,
         config: &PlanetConfig,
         buffer: &ReplayBuffer,
+        recent: usize,
         device: &Device,
         rng: &mut ChaCha8Rng,
     ) -> Result<(StepLoss, Vec<Tensor<2>>)> {
         match self {
             Self::Rssm(w) => {
                 let (b, l) = (config.train.batch, config.train.chunk);
-                let chunks = buffer.sample(b, l, rng)?;
+                let chunks = buffer.sample_recent(b, l, recent, rng)?;
                 let batch = SequenceBatch {
                     obs: tensor_from_f64(&chunks.obs, [l * b, buffer.obs_dim()], device)?,
                     actions: tensor_from_f64(
@@ -217,9 +219,9 @@ impl World {
                 ))
             }
             Self::Ensemble(w) => {
-                let batch = w
-                    .model
-                    .sample_batch(buffer, config.ensemble.batch, device, rng)?;
+                let batch =
+                    w.model
+                        .sample_recent(buffer, config.ensemble.batch, recent, device, rng)?;
                 let tracked = w.model.clone().require_grad();
                 let loss = tracked.loss(&batch)?;
                 let v = to_f64_vec(Tensor::cat(
