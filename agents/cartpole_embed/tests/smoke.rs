@@ -144,6 +144,8 @@ fn shipped_config_is_the_default() {
     let path =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/cartpole_embed.toml");
     assert_eq!(EmbedConfig::load(&path).unwrap(), EmbedConfig::default());
+    let b8 = EmbedConfig::load(&path.with_file_name("cartpole_embed_b8.toml")).unwrap();
+    assert_eq!((b8.batch_states, b8.adam.lr), (8, 2e-4));
 }
 
 /// Several start states per update, two seeds, and the best decoders measured again on the
