@@ -1,6 +1,7 @@
-//! The PlaNet agent (alg. 3): an RSSM learned online, a belief filtered with its posterior,
-//! any [`Planner`] on the learned model, and, in phase 2, the online learning of the latent
-//! planner's action decoder through DCEM.
+//! The PlaNet agent (alg. 3): a dynamics model learned online (the RSSM, with a belief filtered
+//! with its posterior, or the probabilistic ensemble over observations; see [`World`]), any
+//! [`Planner`] on the learned model, and, in phase 2, the learning of the latent planner's
+//! action decoder through DCEM (offline from replayed states, then online).
 
 use std::time::Instant;
 

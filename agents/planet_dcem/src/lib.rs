@@ -1,6 +1,10 @@
 //! PlaNet-style online model-based RL with a learned RSSM and a (D)CEM planner (paper
 //! sect. 5.2.2, appendix D, alg. 3).
 //!
+//! `dynamics = "ensemble"` learns a PETS-style probabilistic ensemble over the observation
+//! instead of the RSSM (fully observed environments, phases 1 and 2): the state the planner
+//! starts from is then the observation itself (see [`world`]).
+//!
 //! * Phase 1: seed episodes with uniform random actions, then every step the agent filters its
 //!   latent state with the RSSM's posterior, plans with full-space CEM on the learned model
 //!   (warm-started by shifting) and adds Gaussian exploration noise; every `update_every` steps
@@ -9,12 +13,14 @@
 //! * Phase 2: the same loop, planning with latent DCEM through an action decoder
 //!   `z -> u_{1:H}` that is learned online: after each model update the agent solves the
 //!   latent problem from replayed posterior states and steps the decoder on the predicted cost
-//!   of the solution, through DCEM. Phase 2 can start from a phase-1 run (`init_from`).
+//!   of the solution, through DCEM. Phase 2 can start from a phase-1 run (`init_from`), and
+//!   first train the decoder offline from that run's buffer (`decoder.offline_steps`).
 //!
 //! Actions are planned in `[-1, 1]^A` and mapped linearly onto the environment's bounds.
 //!
 //! The crate is split by concern: [`config`] (the TOML experiment), [`agent`] (the
-//! [`PlanetAgent`]: model, belief filter, planner, decoder learning), [`train`] (the online loop
+//! [`PlanetAgent`]: planner, decoder learning), [`world`] (the RSSM and its belief filter, or
+//! the ensemble), [`train`] (the online loop
 //! over `dcem::runner`), [`checkpoint`], [`report`] (metrics columns, plots, tables),
 //! [`diagnose`] (open-loop model error and predicted against received returns),
 //! [`phase3`] (PPO fine-tuning of the latent DCEM controller) and [`seeds`] (one config over
