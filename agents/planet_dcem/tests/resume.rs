@@ -212,7 +212,7 @@ fn bad_configs_name_the_field() {
             "ensemble.members",
         ),
         (
-            ensemble_config().replace("phase = \"cem\"", "phase = \"latent_dcem\""),
+            ensemble_config().replace("phase = \"cem\"", "phase = \"ppo\""),
             "dynamics",
         ),
     ] {
