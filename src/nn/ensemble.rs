@@ -45,7 +45,7 @@ impl Default for EnsembleConfig {
     fn default() -> Self {
         Self {
             members: 5,
-            hidden: 128,
+            hidden: 64,
             layers: 3,
             activation: Activation::Elu,
             min_logvar: -10.0,

@@ -151,9 +151,9 @@ fn fmt(s: &Stat) -> String {
 pub fn table(s: &SeedsSummary) -> String {
     let mut t = String::from("| start states | seed | best validation cost | at iteration |\n");
     t.push_str("|---|---|---|---|\n");
-    for set in &s.sets {
+    for (k, set) in s.sets.iter().enumerate() {
         for (i, seed) in s.seeds.iter().enumerate() {
-            let at = if std::ptr::eq(set, &s.sets[0]) {
+            let at = if k == 0 {
                 s.best_iteration[i].to_string()
             } else {
                 "(same decoder)".into()

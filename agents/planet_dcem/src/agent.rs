@@ -281,18 +281,13 @@ impl PlanetAgent {
     /// States to solve from, replayed from the last `decoder.recent_episodes` episodes of the
     /// buffer (all when 0): the model's posterior states or the observations.
     fn replayed_starts(&mut self) -> Result<Tensor<2>> {
-        let recent = self.config.decoder.recent_episodes;
-        let (loss, _) = self.world.loss(
+        self.world.replayed_states(
             &self.config,
             &self.buffer,
-            recent,
+            self.config.decoder.recent_episodes,
             &self.device,
             &mut self.rng,
-        )?;
-        Ok(loss
-            .states
-            .context("the model gave no states to plan from")?
-            .detach())
+        )
     }
 
     /// One decoder step (alg. 3's inner DCEM): solve the latent problem with DCEM from

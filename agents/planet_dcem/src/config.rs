@@ -282,8 +282,12 @@ impl PlanetConfig {
              fine-tunes an RSSM controller, set dynamics = \"rssm\""
         );
         ensure!(
-            self.decoder.offline_steps == 0 || !self.init_from.is_empty(),
-            "`decoder.offline_steps` replays the buffer of the run in `init_from`: set it"
+            self.decoder.offline_steps == 0
+                || (self.phase == Phase::LatentDcem
+                    && !self.init_from.is_empty()
+                    && self.keep_buffer),
+            "`decoder.offline_steps` trains phase 2's decoder from the buffer of the run it \
+             starts from: it needs phase = \"latent_dcem\", `init_from` and keep_buffer = true"
         );
         self.optim.adam.validate().context("in [optim.adam]")?;
         ensure!(

@@ -220,32 +220,28 @@ fn offline_decoder(
     config: &PlanetConfig,
 ) -> Result<()> {
     ensure!(
-        config.phase == Phase::LatentDcem,
-        "`decoder.offline_steps` trains phase 2's decoder: set phase = \"latent_dcem\""
-    );
-    ensure!(
         !agent.buffer.episodes().is_empty(),
         "`decoder.offline_steps` needs the replay buffer of `init_from` (keep_buffer = true)"
     );
     let steps = config.decoder.offline_steps;
     let mut csv = String::from("step,decoder_cost\n");
     let t0 = Instant::now();
-    let mut window = 0.0;
+    let (mut window, mut in_window) = (0.0, 0);
     for i in 1..=steps {
         let cost = agent
             .offline_decoder_step()
             .with_context(|| format!("offline decoder step {i}"))?;
         csv.push_str(&format!("{i},{cost}\n"));
         window += cost;
-        let every = (steps / 20).max(1);
-        if i % every == 0 || i == steps {
+        in_window += 1;
+        if i % (steps / 20).max(1) == 0 || i == steps {
             eprintln!(
-                "offline decoder step {i}/{steps}: mean cost {:.3} over the last {} ({:.0} s)",
-                window / (every.min(i)) as f64,
-                every.min(i),
+                "offline decoder step {i}/{steps}: mean cost {:.3} over the last {in_window} \
+                 ({:.0} s)",
+                window / in_window as f64,
                 t0.elapsed().as_secs_f64()
             );
-            window = 0.0;
+            (window, in_window) = (0.0, 0);
         }
     }
     dcem::run::atomic_write(&dir.join("offline.csv"), csv.as_bytes())?;

@@ -2,7 +2,7 @@
 //! RSSM with the belief its posterior filters, or a PETS-style probabilistic ensemble over the
 //! observation itself.
 
-use anyhow::{Context, Result, ensure};
+use anyhow::{Context, Result};
 use burn::tensor::{Device, Tensor};
 use dcem::model::Model;
 use dcem::nn::{
@@ -241,6 +241,34 @@ impl World {
         }
     }
 
+    /// States to plan from, replayed from the buffer's last `recent` episodes (0: all): the
+    /// RSSM's posterior states (filtered over sampled chunks), or the ensemble's observations
+    /// (no forward pass). Detached.
+    pub(crate) fn replayed_states(
+        &self,
+        config: &PlanetConfig,
+        buffer: &ReplayBuffer,
+        recent: usize,
+        device: &Device,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<Tensor<2>> {
+        let states = match self {
+            Self::Rssm(_) => self
+                .loss(config, buffer, recent, device, rng)?
+                .0
+                .states
+                .context("the RSSM's loss gave no posterior states")?,
+            Self::Ensemble(w) => {
+                let batch =
+                    w.model
+                        .sample_recent(buffer, config.ensemble.batch, recent, device, rng)?;
+                let [e, n, od] = batch.obs.dims();
+                batch.obs.reshape([e * n, od])
+            }
+        };
+        Ok(states.detach())
+    }
+
     /// Stores the parameters (and the ensemble's normalisation).
     pub fn put(&self, ck: &mut Checkpoint) -> Result<()> {
         match self {
@@ -283,7 +311,6 @@ impl World {
                 load("ensemble", w.model.param_names())?
             }
         };
-        ensure!(!params.is_empty(), "the model has no parameters");
         self.set_params(params, plain)
     }
 }

@@ -56,6 +56,25 @@ fn planet(args: &[&str]) -> Command {
     c
 }
 
+/// Trains `config` into `runs`, which must succeed.
+fn train_ok(config: &Path, runs: &Path) {
+    let out = planet(&[
+        "train",
+        "--config",
+        config.to_str().unwrap(),
+        "--runs-dir",
+        runs.to_str().unwrap(),
+        "--quiet",
+    ])
+    .output()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 fn rows(run: &Path) -> Vec<Vec<f64>> {
     MetricsCsv::read(&run.join("metrics.csv")).unwrap().1
 }
@@ -382,21 +401,7 @@ fn ensemble_run_writes_its_diagnostics() {
         .replace("episodes = 400", "episodes = 2");
     std::fs::write(&config, text).unwrap();
     let runs = dir.join("runs");
-    let out = planet(&[
-        "train",
-        "--config",
-        config.to_str().unwrap(),
-        "--runs-dir",
-        runs.to_str().unwrap(),
-        "--quiet",
-    ])
-    .output()
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    train_ok(&config, &runs);
     let run = runs.join("resume");
     let text = std::fs::read_to_string(run.join("diagnostics.json")).unwrap();
     let d: serde_json::Value = serde_json::from_str(&text).unwrap();
@@ -425,24 +430,7 @@ fn ensemble_phase2_trains_its_decoder_offline_then_online() {
             .replace("name = \"resume\"", "name = \"p1\""),
     )
     .unwrap();
-    let run = |config: &Path| {
-        let out = planet(&[
-            "train",
-            "--config",
-            config.to_str().unwrap(),
-            "--runs-dir",
-            runs.to_str().unwrap(),
-            "--quiet",
-        ])
-        .output()
-        .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    run(&p1);
+    train_ok(&p1, &runs);
     let p2 = dir.join("p2.toml");
     let text = ensemble_config()
         .replace("name = \"resume\"", "name = \"p2\"")
@@ -460,12 +448,12 @@ fn ensemble_phase2_trains_its_decoder_offline_then_online() {
            [decoder]\nbatch = 2\nevery = 1\noffline_steps = 3\n\
            [decoder.net]\nlatent_dim = 2\nhidden = 8\nhidden_layers = 1\n";
     std::fs::write(&p2, text).unwrap();
-    run(&p2);
+    train_ok(&p2, &runs);
     let offline = std::fs::read_to_string(runs.join("p2").join("offline.csv")).unwrap();
     assert_eq!(offline.lines().count(), 4, "{offline}");
     assert!(runs.join("p2").join("eval_offline.json").is_file());
     assert!(runs.join("p2").join("eval.json").is_file());
-    // Offline steps need a run to replay.
+    // Offline steps need a phase-2 run started from another run's buffer.
     let bad = dir.join("bad.toml");
     std::fs::write(&bad, ensemble_config() + "[decoder]\noffline_steps = 3\n").unwrap();
     let out = planet(&["train", "--config", bad.to_str().unwrap()])
