@@ -278,6 +278,79 @@ impl PlanetAgent {
         self.decoder_step(states)
     }
 
+    /// `n` states replayed like the decoder's start states (several draws when one is short),
+    /// for validating the offline stage.
+    pub fn offline_val_states(&mut self, n: usize) -> Result<Tensor<2>> {
+        let (mut parts, mut rows) = (Vec::new(), 0);
+        while rows < n {
+            let s = self.replayed_starts()?;
+            ensure!(s.dims()[0] > 0, "the buffer gave no states to validate on");
+            rows += s.dims()[0];
+            parts.push(s);
+        }
+        Ok(Tensor::cat(parts, 0).narrow(0, 0, n))
+    }
+
+    /// Mean cost the model (its plain copy) predicts for the plans made from `states` (no
+    /// decoder step): by the latent planner with the current decoder (`full_cem` false) or by
+    /// full-space CEM with `[cem]` without warm start (true). Each state is solved alone (a
+    /// batch of states costs more per state), state `k` with sampling noise drawn from
+    /// `seed + k`, so equal seeds give equal noise.
+    pub fn predicted_plan_cost(&self, states: Tensor<2>, full_cem: bool, seed: u64) -> Result<f64> {
+        let decoder = match (&self.learner, full_cem) {
+            (_, true) => None,
+            (Some(l), false) => {
+                let mut d = l.planner.decoder().detached();
+                d.net.set_params(to_device(d.net.params(), &self.plain))?;
+                Some(d)
+            }
+            (None, false) => bail!("the latent planner's cost needs phase 2's decoder"),
+        };
+        let model = self.world.plain_model();
+        let states = to_device(vec![states], &self.plain)
+            .pop()
+            .context("no states")?;
+        let n = states.dims()[0];
+        let mut total = 0.0;
+        for k in 0..n {
+            let state_seed = seed.wrapping_add(k as u64);
+            let mut planner: Box<dyn Planner> = match &decoder {
+                None => {
+                    let mut cfg = self.config.cem.clone();
+                    cfg.seed = state_seed;
+                    cfg.warm_start = false;
+                    Box::new(CemPlanner::new(cfg)?)
+                }
+                Some(d) => {
+                    let mut cfg = self.config.latent.clone();
+                    cfg.seed = state_seed;
+                    Box::new(LatentDcemPlanner::new(cfg, d.clone())?)
+                }
+            };
+            let x0 = states.clone().narrow(0, k, 1);
+            let plan = planner.plan(model, x0.clone())?;
+            total += model.cost(x0, plan.actions)?.sum().into_scalar::<f64>();
+        }
+        Ok(total / n as f64)
+    }
+
+    /// The decoder's parameters (phase 2).
+    pub fn decoder_params(&self) -> Option<Vec<Tensor<2>>> {
+        self.decoder().map(|d| d.net.params())
+    }
+
+    /// Replaces the decoder's parameters in the learner and the acting planner (phase 2).
+    pub fn set_decoder_params(&mut self, params: Vec<Tensor<2>>) -> Result<()> {
+        let learner = self
+            .learner
+            .as_mut()
+            .context("only phase 2 has a decoder")?;
+        self.planner
+            .set_params(to_device(params.clone(), &self.plain))?;
+        learner.planner.decoder_mut().net.set_params(params)?;
+        Ok(())
+    }
+
     /// States to solve from, replayed from the last `decoder.recent_episodes` episodes of the
     /// buffer (all when 0): the model's posterior states or the observations.
     fn replayed_starts(&mut self) -> Result<Tensor<2>> {

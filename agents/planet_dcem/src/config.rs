@@ -118,6 +118,9 @@ impl Default for OptimConfig {
     }
 }
 
+/// The most validation states of phase 2's offline stage (`decoder.offline_val_states`).
+pub const MAX_OFFLINE_VAL_STATES: usize = 4096;
+
 /// Online decoder learning (phase 2).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -139,6 +142,13 @@ pub struct DecoderTrainConfig {
     /// Draw the decoder's start states from the buffer's last this many episodes only (0: the
     /// model's training batch, from the whole buffer).
     pub recent_episodes: usize,
+    /// Validate the offline stage on this many states replayed once from the same episodes
+    /// (0: no validation): every `offline_val_every` steps the latent planner solves them on the
+    /// model with fixed noise, and the decoder with the lowest predicted cost is kept for the
+    /// online stage.
+    pub offline_val_states: usize,
+    /// Offline decoder steps between two validations.
+    pub offline_val_every: usize,
 }
 
 impl Default for DecoderTrainConfig {
@@ -159,6 +169,8 @@ impl Default for DecoderTrainConfig {
             every: 4,
             offline_steps: 0,
             recent_episodes: 0,
+            offline_val_states: 0,
+            offline_val_every: 50,
         }
     }
 }
@@ -288,6 +300,17 @@ impl PlanetConfig {
                     && self.keep_buffer),
             "`decoder.offline_steps` trains phase 2's decoder from the buffer of the run it \
              starts from: it needs phase = \"latent_dcem\", `init_from` and keep_buffer = true"
+        );
+        ensure!(
+            self.decoder.offline_val_states == 0
+                || (self.decoder.offline_steps > 0
+                    && self.decoder.offline_val_every >= 1
+                    && self.decoder.offline_val_states <= MAX_OFFLINE_VAL_STATES),
+            "`decoder.offline_val_states` validates the offline stage: it needs \
+             `decoder.offline_steps` > 0, `decoder.offline_val_every` >= 1 and at most \
+             {MAX_OFFLINE_VAL_STATES} states (got {} states every {} steps)",
+            self.decoder.offline_val_states,
+            self.decoder.offline_val_every
         );
         self.optim.adam.validate().context("in [optim.adam]")?;
         ensure!(

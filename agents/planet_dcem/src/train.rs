@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result, ensure};
-use burn::tensor::Device;
+use burn::tensor::{Device, Tensor};
 use dcem::agent::Mode;
 use dcem::env::Env;
 use dcem::env::RecordEpisodes;
@@ -224,20 +224,37 @@ fn offline_decoder(
         "`decoder.offline_steps` needs the replay buffer of `init_from` (keep_buffer = true)"
     );
     let steps = config.decoder.offline_steps;
-    let mut csv = String::from("step,decoder_cost\n");
+    let mut csv = String::from("step,decoder_cost,val_cost\n");
     let t0 = Instant::now();
+    let mut val = OfflineValidation::new(agent, config)?;
+    if let Some(v) = &mut val {
+        let c = v.check(agent, 0)?;
+        csv.push_str(&format!("0,,{c}\n"));
+    }
     let (mut window, mut in_window) = (0.0, 0);
     for i in 1..=steps {
         let cost = agent
             .offline_decoder_step()
             .with_context(|| format!("offline decoder step {i}"))?;
-        csv.push_str(&format!("{i},{cost}\n"));
+        let checked = match &mut val {
+            Some(v) if i % config.decoder.offline_val_every == 0 || i == steps => {
+                v.check(agent, i)?.to_string()
+            }
+            _ => String::new(),
+        };
+        csv.push_str(&format!("{i},{cost},{checked}\n"));
         window += cost;
         in_window += 1;
         if i % (steps / 20).max(1) == 0 || i == steps {
+            let checks = val.as_ref().map_or(String::new(), |v| {
+                format!(
+                    "; validation {:.3} (best {:.3} at step {})",
+                    v.last, v.best.0, v.best.1
+                )
+            });
             eprintln!(
-                "offline decoder step {i}/{steps}: mean cost {:.3} over the last {in_window} \
-                 ({:.0} s)",
+                "offline decoder step {i}/{steps}: mean cost {:.3} over the last {in_window}\
+                 {checks} ({:.0} s)",
                 window / in_window as f64,
                 t0.elapsed().as_secs_f64()
             );
@@ -245,6 +262,9 @@ fn offline_decoder(
         }
     }
     dcem::run::atomic_write(&dir.join("offline.csv"), csv.as_bytes())?;
+    if let Some(v) = val {
+        v.finish(agent, dir)?;
+    }
     if config.train.final_eval_episodes > 0 {
         let summary = evaluate(
             agent,
@@ -259,6 +279,89 @@ fn offline_decoder(
         summary.save(&dir.join("eval_offline.json"))?;
     }
     Ok(())
+}
+
+/// The seed of the sampling noise of every offline validation solve (common random numbers).
+const OFFLINE_VAL_SEED: u64 = 0x0ff1_1e5e_ed00_0001;
+
+/// Phase 2's offline validation (`decoder.offline_val_states`): fixed replayed states, full-space
+/// CEM's predicted cost on them, and the best decoder so far.
+struct OfflineValidation {
+    states: Tensor<2>,
+    cem_cost: f64,
+    best: (f64, usize, Vec<Tensor<2>>),
+    last: f64,
+}
+
+/// What `offline_val.json` holds.
+#[derive(serde::Serialize)]
+struct OfflineValidationSummary {
+    states: usize,
+    full_cem_cost: f64,
+    best_step: usize,
+    best_cost: f64,
+    last_cost: f64,
+}
+
+impl OfflineValidation {
+    fn new(agent: &mut PlanetAgent, config: &PlanetConfig) -> Result<Option<Self>> {
+        let n = config.decoder.offline_val_states;
+        if n == 0 {
+            return Ok(None);
+        }
+        let states = agent.offline_val_states(n)?;
+        let t0 = Instant::now();
+        let cem_cost = agent.predicted_plan_cost(states.clone(), true, OFFLINE_VAL_SEED)?;
+        eprintln!(
+            "offline validation on {n} replayed states: full-space CEM {cem_cost:.3} ({:.1} s)",
+            t0.elapsed().as_secs_f64()
+        );
+        Ok(Some(Self {
+            states,
+            cem_cost,
+            best: (f64::INFINITY, 0, Vec::new()),
+            last: f64::NAN,
+        }))
+    }
+
+    /// The latent planner's predicted cost on the states after `step` decoder steps; keeps the
+    /// decoder when it is the best so far.
+    fn check(&mut self, agent: &PlanetAgent, step: usize) -> Result<f64> {
+        let cost = agent.predicted_plan_cost(self.states.clone(), false, OFFLINE_VAL_SEED)?;
+        ensure!(
+            cost.is_finite(),
+            "the offline validation cost is {cost} at step {step}: lower decoder.adam.lr"
+        );
+        self.last = cost;
+        if cost < self.best.0 {
+            let params = agent
+                .decoder_params()
+                .context("offline validation needs phase 2's decoder")?;
+            self.best = (cost, step, params);
+        }
+        Ok(cost)
+    }
+
+    /// Restores the best decoder and writes `offline_val.json`.
+    fn finish(self, agent: &mut PlanetAgent, dir: &Path) -> Result<()> {
+        let (best_cost, best_step, params) = self.best;
+        agent.set_decoder_params(params)?;
+        eprintln!(
+            "offline validation: kept the decoder of step {best_step} (predicted cost \
+             {best_cost:.3}, last {:.3}, full-space CEM {:.3})",
+            self.last, self.cem_cost
+        );
+        let summary = OfflineValidationSummary {
+            states: self.states.dims()[0],
+            full_cem_cost: self.cem_cost,
+            best_step,
+            best_cost,
+            last_cost: self.last,
+        };
+        let text = serde_json::to_string_pretty(&summary)?;
+        dcem::run::atomic_write(&dir.join("offline_val.json"), text.as_bytes())?;
+        Ok(())
+    }
 }
 
 /// Loads a run's agent from its latest checkpoint (model and decoder) for evaluation, with its

@@ -121,6 +121,14 @@ impl World {
         }
     }
 
+    /// The plain copy of the model (what planning uses).
+    pub fn plain_model(&self) -> &dyn Model {
+        match self {
+            Self::Rssm(w) => w.filter.model(),
+            Self::Ensemble(w) => &w.plain,
+        }
+    }
+
     /// The RSSM, when that is the model.
     pub fn as_rssm(&self) -> Option<&Rssm> {
         match self {

@@ -417,7 +417,8 @@ fn ensemble_run_writes_its_diagnostics() {
 }
 
 /// Phase 2 on the ensemble: a latent DCEM run started from an ensemble run trains its decoder
-/// offline from the replayed observations (`offline.csv`, `eval_offline.json`), then online.
+/// offline from the replayed observations (`offline.csv`, `eval_offline.json`), validated on
+/// fixed replayed states (`offline_val.json`: the best decoder is kept), then online.
 #[test]
 fn ensemble_phase2_trains_its_decoder_offline_then_online() {
     let dir = scratch("ensemble-phase2");
@@ -446,11 +447,37 @@ fn ensemble_phase2_trains_its_decoder_offline_then_online() {
         .replace("final_eval_episodes = 0", "final_eval_episodes = 1")
         + "[latent.cem]\nn_sample = 8\nn_elite = 2\nn_iter = 2\ntau = 1.0\n\
            [decoder]\nbatch = 2\nevery = 1\noffline_steps = 3\n\
+           offline_val_states = 40\noffline_val_every = 2\n\
            [decoder.net]\nlatent_dim = 2\nhidden = 8\nhidden_layers = 1\n";
     std::fs::write(&p2, text).unwrap();
     train_ok(&p2, &runs);
     let offline = std::fs::read_to_string(runs.join("p2").join("offline.csv")).unwrap();
-    assert_eq!(offline.lines().count(), 4, "{offline}");
+    // Validated at steps 0, 2 and 3 (the last).
+    assert_eq!(offline.lines().count(), 5, "{offline}");
+    let val: Vec<(usize, f64)> = offline
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (!f[2].is_empty()).then(|| (f[0].parse().unwrap(), f[2].parse().unwrap()))
+        })
+        .collect();
+    assert_eq!(
+        val.iter().map(|v| v.0).collect::<Vec<_>>(),
+        [0, 2, 3],
+        "{offline}"
+    );
+    let text = std::fs::read_to_string(runs.join("p2").join("offline_val.json")).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["states"], 40);
+    assert!(v["full_cem_cost"].as_f64().unwrap().is_finite());
+    let best = val
+        .iter()
+        .copied()
+        .fold((0, f64::INFINITY), |a, b| if b.1 < a.1 { b } else { a });
+    assert_eq!(v["best_step"], best.0);
+    assert_eq!(v["best_cost"].as_f64().unwrap(), best.1);
+    assert_eq!(v["last_cost"].as_f64().unwrap(), val[2].1);
     assert!(runs.join("p2").join("eval_offline.json").is_file());
     assert!(runs.join("p2").join("eval.json").is_file());
     // Offline steps need a phase-2 run started from another run's buffer.
@@ -461,5 +488,16 @@ fn ensemble_phase2_trains_its_decoder_offline_then_online() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("decoder.offline_steps"));
+    // Validation needs the offline stage.
+    std::fs::write(
+        &bad,
+        ensemble_config() + "[decoder]\noffline_val_states = 8\n",
+    )
+    .unwrap();
+    let out = planet(&["train", "--config", bad.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("decoder.offline_val_states"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
