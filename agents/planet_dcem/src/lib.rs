@@ -14,7 +14,8 @@
 //!   `z -> u_{1:H}` that is learned online: after each model update the agent solves the
 //!   latent problem from replayed posterior states and steps the decoder on the predicted cost
 //!   of the solution, through DCEM. Phase 2 can start from a phase-1 run (`init_from`), and
-//!   first train the decoder offline from that run's buffer (`decoder.offline_steps`).
+//!   first train the decoder offline from that run's buffer (`decoder.offline_steps`),
+//!   validated on fixed replayed states with the best decoder kept (`decoder.offline_val_states`).
 //!
 //! Actions are planned in `[-1, 1]^A` and mapped linearly onto the environment's bounds.
 //!
