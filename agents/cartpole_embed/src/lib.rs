@@ -14,12 +14,14 @@
 
 mod agent;
 mod config;
+mod eval;
 mod report;
 mod seeds;
 mod train;
 
 pub use agent::*;
 pub use config::*;
+pub use eval::*;
 pub use report::*;
 pub use seeds::*;
 pub use train::*;

@@ -6,6 +6,7 @@
 //! cargo run --release -p cartpole-embed -- sweep                # + latent 8, 16 and tau hard, 0.1
 //! cargo run --release -p cartpole-embed -- report runs/cartpole_embed
 //! cargo run --release -p cartpole-embed -- seeds --seeds 0,1,2 --also-on data/cartpole_ref_val_states.json
+//! cargo run --release -p cartpole-embed -- eval --seeds 0,1,2 --solver 100/10/10/1,100/10/10/0
 //! ```
 
 // Tensor ops allocate fresh buffers; mimalloc serves them faster than glibc's allocator.
@@ -17,8 +18,8 @@ use std::path::PathBuf;
 use anyhow::Result;
 use burn::tensor::Device;
 use cartpole_embed::{
-    EmbedConfig, TrainOptions, load_planner, load_run, results_table, samples_figure, seeds,
-    summary_dir, sweep, train, val_chart,
+    EmbedConfig, LatentSolver, TrainOptions, eval, eval_table, load_planner, load_run,
+    results_table, samples_figure, seeds, summary_dir, sweep, train, val_chart,
 };
 use clap::{Parser, Subcommand};
 use dcem::run::Existing;
@@ -109,6 +110,34 @@ enum Command {
         #[arg(long)]
         summarise_only: bool,
     },
+    /// Solve the validation states again with each seed's best decoder (runs/<name>_s<seed>/),
+    /// several noise draws per latent solver, and write runs/<name>_seeds/eval.{json,md}
+    /// (eval_<file stem>.* with --states)
+    Eval {
+        /// Experiment config (the runs' config).
+        #[arg(long, default_value = "configs/cartpole_embed.toml")]
+        config: PathBuf,
+        /// Folder that holds the run folders.
+        #[arg(long, default_value = "runs")]
+        runs_dir: PathBuf,
+        /// Override the config's run name.
+        #[arg(long)]
+        name: Option<String>,
+        /// Seeds, comma-separated.
+        #[arg(long, default_value = "0,1,2", value_delimiter = ',')]
+        seeds: Vec<u64>,
+        /// Latent solvers, samples/elites/iterations/tau, comma-separated (tau 0: hard elites;
+        /// default: the config's planner).
+        #[arg(long, value_delimiter = ',')]
+        solver: Vec<LatentSolver>,
+        /// Independent noise draws per seed and solver.
+        #[arg(long, default_value_t = 5)]
+        draws: usize,
+        /// Start states from this JSON file (`states`: rows of x, x', cos th, sin th, th')
+        /// instead of the config's validation set.
+        #[arg(long)]
+        states: Option<PathBuf>,
+    },
     /// Print the results table of finished runs; with --out also redraw their joint validation
     /// plot and the first run's samples figure there
     Report {
@@ -159,6 +188,31 @@ fn main() -> Result<()> {
                 "summary written to {}",
                 summary_dir(&opts.runs_dir, &cfg.name).display()
             );
+        }
+        Command::Eval {
+            config,
+            runs_dir,
+            name,
+            seeds: list,
+            solver,
+            draws,
+            states,
+        } => {
+            let mut cfg = EmbedConfig::load(&config)?;
+            if let Some(n) = name {
+                cfg.name = n;
+            }
+            let s = eval(
+                &cfg,
+                &runs_dir,
+                &list,
+                &solver,
+                draws,
+                states.as_deref(),
+                &device,
+            )?;
+            println!("{}", eval_table(&s));
+            println!("written to {}", summary_dir(&runs_dir, &cfg.name).display());
         }
         Command::Report { runs, out } => {
             let loaded = runs

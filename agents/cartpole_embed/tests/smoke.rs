@@ -2,7 +2,9 @@
 //! resumed run must continue from its checkpoint, and bad configs must name the field.
 
 use burn::tensor::Device;
-use cartpole_embed::{Baseline, EmbedConfig, TrainOptions, load_run, seeds, train};
+use cartpole_embed::{
+    Baseline, EmbedConfig, LatentSolver, TrainOptions, eval, load_run, seeds, train,
+};
 use dcem::planning::{LatentPlannerConfig, MlpDecoderConfig};
 use dcem::run::Existing;
 
@@ -194,6 +196,44 @@ fn seeds_summarise_batched_runs_on_both_state_sets() {
     )
     .unwrap();
     assert_eq!(again.sets[0].best.values, s.sets[0].best.values);
+    // The best decoders solved again: fixed draws (the same numbers twice), hard and soft
+    // elites, on the config's states and on a file's.
+    let solvers: Vec<LatentSolver> = vec!["30/5/5/1".parse().unwrap(), "30/5/5/0".parse().unwrap()];
+    let e = eval(&cfg, &dir, &[0, 1], &solvers, 2, None, &device).unwrap();
+    assert_eq!(e.solvers.len(), 2);
+    for r in &e.solvers {
+        assert_eq!(r.draws.len(), 2);
+        assert!(r.draws.iter().flatten().all(|c| c.is_finite()));
+        assert_ne!(r.draws[0][0], r.draws[0][1], "two draws of the same solver");
+    }
+    let e2 = eval(&cfg, &dir, &[0, 1], &solvers, 2, None, &device).unwrap();
+    assert_eq!(e2.solvers[1].draws, e.solvers[1].draws);
+    assert!(dir.join("multi_seeds/eval.md").is_file());
+    eval(&cfg, &dir, &[1], &[], 1, Some(&reference), &device).unwrap();
+    let md =
+        std::fs::read_to_string(dir.join("multi_seeds/eval_cartpole_ref_val_states.md")).unwrap();
+    assert!(md.contains("30/5/5 tau 1"), "{md}");
+    let err = format!(
+        "{:#}",
+        eval(&cfg, &dir, &[7], &[], 1, None, &device).unwrap_err()
+    );
+    assert!(err.contains("seed 7") && err.contains("seeds"), "{err}");
+    let err = eval(&cfg, &dir, &[0], &[], 0, None, &device).unwrap_err();
+    assert!(err.to_string().contains("--draws"), "{err}");
+    let err = format!(
+        "{:#}",
+        eval(
+            &cfg,
+            &dir,
+            &[0],
+            &["30/40/5/1".parse().unwrap()],
+            1,
+            None,
+            &device
+        )
+        .unwrap_err()
+    );
+    assert!(err.contains("--solver 30/40/5/1"), "{err}");
     let bad = EmbedConfig {
         val_file: dir.join("missing.json").display().to_string(),
         ..cfg
