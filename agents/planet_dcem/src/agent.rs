@@ -104,7 +104,7 @@ impl PlanetAgent {
                 &autodiff,
                 &mut rng,
             )?;
-            let mut act_cfg = config.latent.clone();
+            let mut act_cfg = config.acting_latent();
             act_cfg.seed = config.latent.seed.wrapping_add(1);
             let mut acting = LatentDcemPlanner::new(act_cfg, decoder.clone())?;
             acting
@@ -322,7 +322,7 @@ impl PlanetAgent {
                     Box::new(CemPlanner::new(cfg)?)
                 }
                 Some(d) => {
-                    let mut cfg = self.config.latent.clone();
+                    let mut cfg = self.config.acting_latent();
                     cfg.seed = state_seed;
                     Box::new(LatentDcemPlanner::new(cfg, d.clone())?)
                 }

@@ -149,6 +149,11 @@ pub struct DecoderTrainConfig {
     pub offline_val_states: usize,
     /// Offline decoder steps between two validations.
     pub offline_val_every: usize,
+    /// Temperature of the latent planner when acting, in evaluations and in the offline
+    /// validation (phase 2 only; unset: `latent.cem.tau`, the one the decoder is trained
+    /// through). 0: hard elites in the latent space over the decoder learned with soft ones.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub act_tau: Option<f64>,
 }
 
 impl Default for DecoderTrainConfig {
@@ -171,6 +176,7 @@ impl Default for DecoderTrainConfig {
             recent_episodes: 0,
             offline_val_states: 0,
             offline_val_every: 50,
+            act_tau: None,
         }
     }
 }
@@ -238,6 +244,15 @@ impl PlanetConfig {
     /// Reads and validates a config file.
     pub fn load(path: &Path) -> Result<Self> {
         Ok(dcem::train::load_config(path, Self::validate)?)
+    }
+
+    /// The latent planner phase 2 acts with: `latent` at `decoder.act_tau` when set.
+    pub fn acting_latent(&self) -> LatentPlannerConfig {
+        let mut cfg = self.latent.clone();
+        if let Some(t) = self.decoder.act_tau {
+            cfg.cem.tau = t;
+        }
+        cfg
     }
 
     /// Checks every field; the error names the bad one.
@@ -312,6 +327,17 @@ impl PlanetConfig {
             self.decoder.offline_val_states,
             self.decoder.offline_val_every
         );
+        if let Some(t) = self.decoder.act_tau {
+            ensure!(
+                t.is_finite() && t >= 0.0,
+                "`decoder.act_tau` must be finite and >= 0 (0: hard elites), got {t}"
+            );
+            ensure!(
+                self.phase == Phase::LatentDcem,
+                "`decoder.act_tau` sets how phase 2 (phase = \"latent_dcem\") acts; phase 3's \
+                 policy is the controller at `latent.cem.tau`: remove it"
+            );
+        }
         self.optim.adam.validate().context("in [optim.adam]")?;
         ensure!(
             self.optim.clip_norm.is_finite() && self.optim.clip_norm >= 0.0,

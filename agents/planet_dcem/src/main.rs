@@ -84,6 +84,10 @@ enum Command {
         /// Episodes.
         #[arg(long, default_value_t = 10)]
         episodes: usize,
+        /// Act with the latent planner at this temperature instead of the run's (phase 2 runs;
+        /// 0: hard elites); the summary's label says so.
+        #[arg(long)]
+        act_tau: Option<f64>,
         /// Compute device (`cpu`).
         #[arg(long, default_value = "cpu")]
         device: String,
@@ -201,12 +205,17 @@ fn main() -> Result<()> {
         Command::Eval {
             run,
             episodes,
+            act_tau,
             device,
         } => {
             ensure!(episodes >= 1, "--episodes must be at least 1");
             let device = parse_device(&device)?;
-            let (cfg, mut agent, mut env) = load_agent(&run, &device)?;
-            let s = evaluate(&mut agent, env.as_mut(), episodes, &cfg.name)?;
+            let (cfg, mut agent, mut env) = load_agent(&run, act_tau, &device)?;
+            let label = match act_tau {
+                Some(t) => format!("{} (acting at tau {t})", cfg.name),
+                None => cfg.name.clone(),
+            };
+            let s = evaluate(&mut agent, env.as_mut(), episodes, &label)?;
             println!("{}", eval_table(&[s]));
         }
         Command::TrueModel {

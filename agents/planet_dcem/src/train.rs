@@ -365,12 +365,19 @@ impl OfflineValidation {
 }
 
 /// Loads a run's agent from its latest checkpoint (model and decoder) for evaluation, with its
-/// environment.
+/// environment; `act_tau` overrides the run's `decoder.act_tau` (phase 2).
 pub fn load_agent(
     dir: &Path,
+    act_tau: Option<f64>,
     device: &Device,
 ) -> Result<(PlanetConfig, PlanetAgent, Box<dyn Env>)> {
-    let config = PlanetConfig::load(&dir.join("config.toml"))?;
+    let mut config = PlanetConfig::load(&dir.join("config.toml"))?;
+    if act_tau.is_some() {
+        config.decoder.act_tau = act_tau;
+        config
+            .validate()
+            .context("--act-tau applies to phase-2 runs, with a temperature >= 0")?;
+    }
     let env = planet_env(&config)?;
     let (obs_dim, action_dim) = env_dims(env.as_ref());
     let mut agent = PlanetAgent::new(&config, obs_dim, action_dim, device)?;

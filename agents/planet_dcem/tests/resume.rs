@@ -480,6 +480,29 @@ fn ensemble_phase2_trains_its_decoder_offline_then_online() {
     assert_eq!(v["last_cost"].as_f64().unwrap(), val[2].1);
     assert!(runs.join("p2").join("eval_offline.json").is_file());
     assert!(runs.join("p2").join("eval.json").is_file());
+    // The same decoder evaluated with hard latent elites; bad temperatures are refused.
+    let run = runs.join("p2");
+    let out = planet(&[
+        "eval",
+        run.to_str().unwrap(),
+        "--episodes",
+        "1",
+        "--act-tau",
+        "0",
+    ])
+    .output()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("acting at tau 0"));
+    let out = planet(&["eval", run.to_str().unwrap(), "--act-tau=-1"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("act_tau"));
     // Offline steps need a phase-2 run started from another run's buffer.
     let bad = dir.join("bad.toml");
     std::fs::write(&bad, ensemble_config() + "[decoder]\noffline_steps = 3\n").unwrap();
@@ -499,6 +522,13 @@ fn ensemble_phase2_trains_its_decoder_offline_then_online() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("decoder.offline_val_states"));
+    // The acting temperature is phase 2's.
+    std::fs::write(&bad, ensemble_config() + "[decoder]\nact_tau = 0.0\n").unwrap();
+    let out = planet(&["train", "--config", bad.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("decoder.act_tau"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
