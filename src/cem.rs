@@ -13,6 +13,12 @@
 //! return clamp(mu, lb, ub)
 //! ```
 //!
+//! iCEM's options (`noise_beta`, `keep_elites`, `shift_elites`, `population_decay`,
+//! `add_mean_last`, `return_best`; all off by default) change what is sampled and returned, not
+//! the update: coloured noise replaces `eps`, kept elites and the mean join an iteration's
+//! samples, the population shrinks per iteration, and the best sample can be returned instead of
+//! `mu` (see [`CemConfig`] and the README).
+//!
 //! When no bounds or projection alter the samples, the update is computed from the offsets
 //! `s_i = sigma * eps_i` as `mu + E_I[s]` and `E_I[s^2] - E_I[s]^2` (the same quantities, one pass
 //! over the samples fewer; offsets are on the scale of `sigma`, so the difference does not cancel
@@ -64,6 +70,23 @@ pub struct CemConfig {
     pub iter_eps: f64,
     /// Smallest standard deviation the sampler may reach.
     pub sigma_floor: f64,
+    /// iCEM: exponent of the sampling noise's power spectrum along the time axis (`f^-beta`;
+    /// 0: white noise, iCEM uses 2-3). The time axis is set by the planner (see
+    /// [`Cem::with_time_steps`]); without one a whole row is one sequence.
+    pub noise_beta: f64,
+    /// iCEM: fraction of `n_elite` (rounded down) of the best samples of an iteration that are
+    /// evaluated again in the next one, next to its fresh samples (0: none).
+    pub keep_elites: f64,
+    /// iCEM: planners carry the kept elites of a solve into their next one, shifted by one time
+    /// step (the full-space planner; needs `keep_elites > 0`).
+    pub shift_elites: bool,
+    /// iCEM: the fresh samples of iteration `i` are `n_sample / population_decay^i` (rounded
+    /// up, at least `2 n_elite`); 1: every iteration draws `n_sample`.
+    pub population_decay: f64,
+    /// iCEM: the last iteration also evaluates the current mean.
+    pub add_mean_last: bool,
+    /// iCEM: return the best sample evaluated over all iterations instead of the final mean.
+    pub return_best: bool,
 }
 
 impl Default for CemConfig {
@@ -79,6 +102,12 @@ impl Default for CemConfig {
             normalize: true,
             iter_eps: 1e-4,
             sigma_floor: 1e-6,
+            noise_beta: 0.0,
+            keep_elites: 0.0,
+            shift_elites: false,
+            population_decay: 1.0,
+            add_mean_last: false,
+            return_best: false,
         }
     }
 }
@@ -109,7 +138,43 @@ impl CemConfig {
         check_positive("init_sigma", self.init_sigma)?;
         check_min("iter_eps", self.iter_eps, 0.0)?;
         check_positive("sigma_floor", self.sigma_floor)?;
+        check_min("noise_beta", self.noise_beta, 0.0)?;
+        if !(0.0..=1.0).contains(&self.keep_elites) {
+            return Err(Error::option(
+                "keep_elites",
+                format!("must be a fraction in [0, 1], got {}", self.keep_elites),
+            ));
+        }
+        if self.shift_elites && self.kept() == 0 {
+            return Err(Error::option(
+                "shift_elites",
+                format!(
+                    "carries the kept elites: needs keep_elites * n_elite >= 1 (got {} x {})",
+                    self.keep_elites, self.n_elite
+                ),
+            ));
+        }
+        check_min("population_decay", self.population_decay, 1.0)?;
         Ok(())
+    }
+
+    /// Elites kept into the next iteration: `keep_elites * n_elite` rounded down.
+    pub fn kept(&self) -> usize {
+        (self.keep_elites * self.n_elite as f64 + 1e-9).floor() as usize
+    }
+
+    /// Whether any iCEM option is on.
+    pub fn is_icem(&self) -> bool {
+        self.noise_beta > 0.0
+            || self.kept() > 0
+            || self.population_decay > 1.0
+            || self.add_mean_last
+            || self.return_best
+    }
+
+    /// Fresh samples drawn in iteration `iter` (from 0), after `population_decay`.
+    pub fn fresh_samples(&self, iter: usize) -> usize {
+        crate::icem::population(self.n_sample, self.n_elite, self.population_decay, iter)
     }
 
     /// Whether the elites are hard (plain CEM).
@@ -126,6 +191,9 @@ pub struct CemInit {
     pub mu: Tensor<2>,
     /// Initial standard deviation.
     pub sigma: Tensor<2>,
+    /// Samples `[batch, m, nx]` evaluated in the first iteration next to the fresh ones (iCEM's
+    /// elites carried over from the previous solve).
+    pub carried: Option<Tensor<3>>,
 }
 
 impl CemInit {
@@ -134,12 +202,23 @@ impl CemInit {
         Self {
             mu: Tensor::zeros([batch, nx], device).add_scalar(mu),
             sigma: Tensor::ones([batch, 1], device).mul_scalar(sigma),
+            carried: None,
         }
     }
 
     /// Given mean and standard deviation tensors (checked by the solver).
     pub fn new(mu: Tensor<2>, sigma: Tensor<2>) -> Self {
-        Self { mu, sigma }
+        Self {
+            mu,
+            sigma,
+            carried: None,
+        }
+    }
+
+    /// Also evaluates `samples: [batch, m, nx]` in the first iteration.
+    pub fn with_carried(mut self, samples: Tensor<3>) -> Self {
+        self.carried = Some(samples);
+        self
     }
 }
 
@@ -176,7 +255,8 @@ pub struct CemHooks<'a> {
 /// The result of a solve.
 #[derive(Clone, Debug)]
 pub struct CemSolution {
-    /// The final mean, clamped to `[lb, ub]`: the solution `[batch, nx]`.
+    /// The solution `[batch, nx]`, clamped to `[lb, ub]`: the final mean, or with
+    /// `return_best` the best sample evaluated.
     pub mu: Tensor<2>,
     /// The final standard deviation `[batch, nx]`.
     pub sigma: Tensor<2>,
@@ -186,19 +266,35 @@ pub struct CemSolution {
     pub iterations: Vec<usize>,
     /// Number of NaN or infinite objective values met (ranked last).
     pub non_finite: usize,
+    /// Samples evaluated per row while the row was iterating.
+    pub evaluations: Vec<usize>,
+    /// With `keep_elites`, the best samples `[batch, kept, nx]` of each row's last iteration
+    /// (what a planner carries into its next solve).
+    pub kept: Option<Tensor<3>>,
 }
 
 /// The CEM/DCEM solver, built from a validated [`CemConfig`].
 #[derive(Clone, Debug)]
 pub struct Cem {
     config: CemConfig,
+    time_steps: Option<usize>,
 }
 
 impl Cem {
     /// Validates `config` and builds the solver.
     pub fn new(config: CemConfig) -> Result<Self> {
         config.validate()?;
-        Ok(Self { config })
+        Ok(Self {
+            config,
+            time_steps: None,
+        })
+    }
+
+    /// Rows are `steps` time steps of `nx / steps` coordinates each, step-major: the axis along
+    /// which `noise_beta` colours the noise (the planners set their horizon).
+    pub fn with_time_steps(mut self, steps: usize) -> Self {
+        self.time_steps = Some(steps);
+        self
     }
 
     /// The solver's options.
@@ -284,35 +380,75 @@ impl Cem {
         F: FnMut(Tensor<3>) -> Tensor<2>,
     {
         let c = &self.config;
+        let carried = init.carried.clone();
         let (mut mu, mut sigma) = check_init(init)?;
         let [batch, nx] = mu.dims();
-        let (n, k) = (c.n_sample, c.n_elite);
+        let k = c.n_elite;
         let device = mu.device();
         let dtype = mu.dtype();
+        let steps = self.time_steps.unwrap_or(nx);
+        if c.noise_beta > 0.0 && (steps == 0 || !nx.is_multiple_of(steps)) {
+            return Err(Error::shape(
+                "Cem time steps (noise_beta)",
+                format!("a divisor of the row size {nx}"),
+                [steps],
+            ));
+        }
+        let mut extra = match carried {
+            Some(x) if x.dims()[0] != batch || x.dims()[2] != nx => {
+                return Err(Error::shape(
+                    "CemInit::carried",
+                    format!("[{batch}, m, {nx}]"),
+                    x.dims(),
+                ));
+            }
+            other => other.map(|x| clamp(x, c.lb, c.ub)),
+        };
 
         let mut active = vec![true; batch];
         let mut iterations = vec![0usize; batch];
+        let mut evaluations = vec![0usize; batch];
         let mut best_value = vec![f64::INFINITY; batch];
+        let mut best_x: Option<Tensor<2>> = None;
+        let mut kept = None;
         let mut non_finite = 0usize;
 
         for iter in 0..c.n_iter {
-            // Sample N points per row from N(mu, sigma^2), reparameterised.
-            let eps = noise([batch, n, nx], &device, dtype);
+            let n_fresh = c.fresh_samples(iter);
+            // Sample per row from N(mu, sigma^2), reparameterised (coloured along time: iCEM).
+            let mut eps = noise([batch, n_fresh, nx], &device, dtype);
+            if c.noise_beta > 0.0 {
+                eps = crate::icem::colour(eps, steps, c.noise_beta)?;
+            }
             let step = sigma.clone().unsqueeze_dim::<3>(1) * eps;
             let mut x = mu.clone().unsqueeze_dim::<3>(1) + step.clone();
-            // Without bounds or projection the samples' offsets from mu are `step` itself.
-            let exact_step = c.lb.is_none() && c.ub.is_none() && hooks.project.is_none();
             x = clamp(x, c.lb, c.ub);
             if let Some(project) = hooks.project.as_mut() {
                 x = project(x);
-                if x.dims() != [batch, n, nx] {
+                if x.dims() != [batch, n_fresh, nx] {
                     return Err(Error::shape(
                         "projection callback output",
-                        format!("[{batch}, {n}, {nx}]"),
+                        format!("[{batch}, {n_fresh}, {nx}]"),
                         x.dims(),
                     ));
                 }
             }
+            // iCEM: the samples kept (or carried) from before, and the mean in the last round.
+            let mut parts = vec![x];
+            parts.extend(extra.take());
+            if c.add_mean_last && iter + 1 == c.n_iter {
+                parts.push(clamp(mu.clone(), c.lb, c.ub).unsqueeze_dim::<3>(1));
+            }
+            let with_extras = parts.len() > 1;
+            let x = if with_extras {
+                Tensor::cat(parts, 1)
+            } else {
+                parts.swap_remove(0)
+            };
+            let n = x.dims()[1];
+            // Without bounds, projection or extra samples the offsets from mu are `step` itself.
+            let exact_step =
+                c.lb.is_none() && c.ub.is_none() && hooks.project.is_none() && !with_extras;
 
             // Evaluate the objective.
             let values = f(x.clone());
@@ -328,15 +464,36 @@ impl Cem {
             let host = lml::read_f64(&values)?;
             let (weights, bad) = elite_weights(&values, &host, [batch, n], c)?;
             non_finite += bad;
+            let mut improved = vec![false; batch];
             for (b, row) in host.chunks(n).enumerate() {
                 if active[b] {
+                    evaluations[b] += n;
                     let m = row
                         .iter()
                         .copied()
                         .filter(|v| v.is_finite())
                         .fold(f64::INFINITY, f64::min);
+                    improved[b] = m < best_value[b];
                     best_value[b] = best_value[b].min(m);
                 }
+            }
+            if c.return_best && improved.iter().any(|i| *i) {
+                let top = crate::icem::gather_rows(
+                    x.clone(),
+                    crate::icem::best_indices(&host, [batch, n], 1, &device),
+                )
+                .reshape([batch, nx]);
+                best_x = Some(match best_x.take() {
+                    None => top,
+                    // `row_mask` is true on the rows not improved: those keep their best.
+                    Some(prev) => top.mask_where(row_mask(&improved, nx, &device), prev),
+                });
+            }
+            if c.kept() > 0 {
+                let idx = crate::icem::best_indices(&host, [batch, n], c.kept().min(n), &device);
+                let best = crate::icem::gather_rows(x.clone(), idx);
+                kept = Some(best.clone());
+                extra = Some(best);
             }
 
             // Maximum weighted likelihood update (paper prop. 3).
@@ -411,12 +568,18 @@ impl Cem {
             }
         }
         let sigma = sigma.expand([batch, nx]);
+        let solution = match best_x {
+            Some(best) if c.return_best => best,
+            _ => mu,
+        };
         Ok(CemSolution {
-            mu: clamp(mu, c.lb, c.ub),
+            mu: clamp(solution, c.lb, c.ub),
             sigma,
             best_value,
             iterations,
             non_finite,
+            evaluations,
+            kept,
         })
     }
 }

@@ -46,6 +46,7 @@ pub mod cem;
 pub mod env;
 mod error;
 pub mod gd;
+mod icem;
 pub mod lml;
 pub mod model;
 pub mod nn;

@@ -15,6 +15,8 @@ pub struct PlanDiagnostics {
     pub iterations: Vec<usize>,
     /// Non-finite costs met (and ranked last) while planning.
     pub non_finite: usize,
+    /// Sequences (or latent points) evaluated per batch row, when known (0: not counted).
+    pub evaluations: Vec<usize>,
 }
 
 /// A plan: an action sequence per batch row.

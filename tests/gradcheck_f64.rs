@@ -771,3 +771,6 @@ fn ppo_gradient_through_dcem_reaches_decoder_reward_and_transition() {
         assert!(err <= 1e-5, "{name}: relative error {err:e}");
     }
 }
+
+#[path = "gradcheck_f64/icem.rs"]
+mod icem;

@@ -256,6 +256,7 @@ fn solve<'py>(
         normalize,
         iter_eps,
         sigma_floor,
+        ..CemConfig::default()
     };
     let solver = Cem::new(config).map_err(py_err)?;
     let device = Device::flex();

@@ -83,6 +83,8 @@ pub struct CemPlanner {
     solver: Cem,
     rng: ChaCha8Rng,
     previous: Option<Tensor<3>>,
+    /// iCEM's kept elites of the last solve, shifted by one step (`cem.shift_elites`).
+    carried: Option<Tensor<3>>,
 }
 
 impl CemPlanner {
@@ -95,9 +97,10 @@ impl CemPlanner {
             ..config.cem.clone()
         };
         Ok(Self {
-            solver: Cem::new(cem)?,
+            solver: Cem::new(cem)?.with_time_steps(config.horizon),
             rng: ChaCha8Rng::seed_from_u64(config.seed),
             previous: None,
+            carried: None,
             config,
         })
     }
@@ -148,10 +151,16 @@ impl CemPlanner {
             }
             _ => Tensor::<2>::zeros([batch, h * a], &device).add_scalar(self.mid_action()),
         };
-        let init = CemInit::new(
+        let mut init = CemInit::new(
             mu,
             Tensor::<2>::ones([batch, 1], &device).mul_scalar(self.config.cem.init_sigma),
         );
+        if let Some(kept) = self.carried.take()
+            && kept.dims()[0] == batch
+            && kept.dims()[2] == h * a
+        {
+            init = init.with_carried(kept);
+        }
         let mut model_error = None;
         let objective = |x: Tensor<3>| {
             let n = x.dims()[1];
@@ -188,6 +197,13 @@ impl CemPlanner {
         if self.config.warm_start {
             self.previous = Some(actions.clone().detach());
         }
+        if self.config.cem.shift_elites
+            && let Some(kept) = solution.kept
+        {
+            let m = kept.dims()[1];
+            let shifted = shift_plan(kept.detach().reshape([batch * m, h, a]), self.mid_action());
+            self.carried = Some(shifted.reshape([batch, m, h * a]));
+        }
         Ok(Plan {
             actions,
             latent: None,
@@ -195,6 +211,7 @@ impl CemPlanner {
                 cost,
                 iterations: solution.iterations,
                 non_finite: solution.non_finite,
+                evaluations: solution.evaluations,
             },
         })
     }
@@ -207,6 +224,7 @@ impl Planner for CemPlanner {
 
     fn reset(&mut self) {
         self.previous = None;
+        self.carried = None;
     }
 
     fn rng_state(&self) -> Option<&ChaCha8Rng> {

@@ -245,6 +245,20 @@ impl LatentPlannerConfig {
                 "leave the solver's bounds unset: the planner uses z_low/z_high",
             ));
         }
+        if self.cem.noise_beta != 0.0 {
+            return Err(Error::option(
+                "cem.noise_beta",
+                "a latent point has no time axis to colour the noise along: set it to 0 (the \
+                 full-space planner takes it)",
+            ));
+        }
+        if self.cem.shift_elites {
+            return Err(Error::option(
+                "cem.shift_elites",
+                "latent points have no time steps to shift: set it to false (keep_elites still \
+                 keeps elites between the iterations of a solve)",
+            ));
+        }
         self.cem.validate()
     }
 }
@@ -415,6 +429,7 @@ fn plan_latent<D: ActionDecoder>(
             cost,
             iterations: solution.iterations,
             non_finite: solution.non_finite,
+            evaluations: solution.evaluations,
         },
     })
 }
