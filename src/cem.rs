@@ -172,6 +172,15 @@ impl CemConfig {
             || self.return_best
     }
 
+    /// Samples evaluated per row by a solve that runs every iteration (no early stop): the
+    /// fresh ones, the kept elites (from the second iteration on, and in the first once a
+    /// planner carries them with `shift_elites`) and the mean of the last iteration.
+    pub fn evaluations_per_solve(&self) -> usize {
+        let fresh: usize = (0..self.n_iter).map(|i| self.fresh_samples(i)).sum();
+        let kept = self.kept() * (self.n_iter - 1 + usize::from(self.shift_elites));
+        fresh + kept + usize::from(self.add_mean_last)
+    }
+
     /// Fresh samples drawn in iteration `iter` (from 0), after `population_decay`.
     pub fn fresh_samples(&self, iter: usize) -> usize {
         crate::icem::population(self.n_sample, self.n_elite, self.population_decay, iter)

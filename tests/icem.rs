@@ -374,6 +374,10 @@ fn the_full_space_planner_carries_shifted_elites_into_its_next_solve() {
     }
     // The second solve starts with the first one's four best, shifted; reset forgets them.
     assert_eq!(first_iter, [50, 50 + keep, 50]);
+    assert_eq!(
+        plans[1].diagnostics.evaluations[0],
+        planner.config().cem.evaluations_per_solve()
+    );
     // Planning the origin-bound integrator: the plans push both states towards 0.
     let u = to_vec(plans[1].actions.clone());
     assert!(u[0] < 0.0 && u[h] > 0.0, "{u:?}");

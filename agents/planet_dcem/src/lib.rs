@@ -24,8 +24,9 @@
 //! the ensemble), [`train`] (the online loop
 //! over `dcem::runner`), [`checkpoint`], [`report`] (metrics columns, plots, tables),
 //! [`diagnose`] (open-loop model error and predicted against received returns),
-//! [`phase3`] (PPO fine-tuning of the latent DCEM controller) and [`seeds`] (one config over
-//! several seeds, summarised with confidence intervals).
+//! [`phase3`] (PPO fine-tuning of the latent DCEM controller), [`seeds`] (one config over
+//! several seeds, summarised with confidence intervals) and [`study`] (return against samples
+//! per plan for planner variants, e.g. CEM against iCEM).
 
 use anyhow::{Result, bail};
 use burn::tensor::Device;
@@ -44,6 +45,7 @@ pub mod diagnose;
 pub mod phase3;
 pub mod report;
 pub mod seeds;
+pub mod study;
 pub mod train;
 pub mod world;
 
@@ -54,7 +56,7 @@ pub use config::{
 pub use config::{env_dims, planet_env};
 pub use dcem::run::{EvalSummary, RunOptions};
 pub use report::{METRICS, PPO_METRICS, RunSummary, eval_table, load_run, write_plots};
-pub use train::{evaluate, load_agent, train_online};
+pub use train::{evaluate, load_agent, load_agent_as, train_online};
 
 /// Runs (or resumes) the experiment of `config`: phases 1 and 2 with [`train_online`], phase 3
 /// with [`phase3::finetune`].

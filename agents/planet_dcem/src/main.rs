@@ -147,6 +147,20 @@ enum Command {
         #[arg(long, default_value = "cpu")]
         device: String,
     },
+    /// Return against samples per plan: the study file's planner variants on the swing-up's
+    /// true dynamics (over planner seeds) and on phase-1 runs' learned models; writes
+    /// runs/<name>/ (study.json, study.md, study.png)
+    Study {
+        /// The study file (e.g. configs/icem_study.toml).
+        #[arg(long, default_value = "configs/icem_study.toml")]
+        study: PathBuf,
+        /// Folder the output folder goes in.
+        #[arg(long, default_value = "runs")]
+        runs_dir: PathBuf,
+        /// Compute device (`cpu`).
+        #[arg(long, default_value = "cpu")]
+        device: String,
+    },
     /// Print the final evaluations of finished runs (and of --true-model JSON files) as a table;
     /// redraw each run's learning curves with the upper bound marked
     Report {
@@ -294,6 +308,17 @@ fn main() -> Result<()> {
                 "summary written to {}",
                 runs_dir.join(format!("{name}_seeds")).display()
             );
+        }
+        Command::Study {
+            study,
+            runs_dir,
+            device,
+        } => {
+            let device = parse_device(&device)?;
+            let cfg = planet_dcem::study::StudyConfig::load(&study)?;
+            let results = planet_dcem::study::study(&cfg, &runs_dir, &device)?;
+            println!("{}", planet_dcem::study::study_table(&results));
+            println!("written to {}", runs_dir.join(&cfg.name).display());
         }
         Command::Report {
             runs,

@@ -378,9 +378,21 @@ pub fn load_agent(
             .validate()
             .context("--act-tau applies to phase-2 runs, with a temperature >= 0")?;
     }
-    let env = planet_env(&config)?;
-    let (obs_dim, action_dim) = env_dims(env.as_ref());
-    let mut agent = PlanetAgent::new(&config, obs_dim, action_dim, device)?;
-    load_checkpoint(dir, &mut agent, false, false)?;
+    let (agent, env) = load_agent_as(dir, &config, device)?;
     Ok((config, agent, env))
+}
+
+/// Loads a run's latest checkpoint into an agent built from `config` (the run's own config,
+/// possibly with another planner), with its environment.
+pub fn load_agent_as(
+    dir: &Path,
+    config: &PlanetConfig,
+    device: &Device,
+) -> Result<(PlanetAgent, Box<dyn Env>)> {
+    config.validate()?;
+    let env = planet_env(config)?;
+    let (obs_dim, action_dim) = env_dims(env.as_ref());
+    let mut agent = PlanetAgent::new(config, obs_dim, action_dim, device)?;
+    load_checkpoint(dir, &mut agent, false, false)?;
+    Ok((agent, env))
 }

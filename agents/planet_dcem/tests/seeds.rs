@@ -108,5 +108,53 @@ fn seeds_run_and_their_summary_holds_their_own_numbers() {
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&one.stderr).contains("at least two seeds"));
+    // The samples study on the true dynamics and on the two runs' learned models.
+    let study_file = dir.join("study.toml");
+    let study_text = |runs_list: &str, extra: &str| {
+        format!(
+            "name = \"study\"\nepisodes = 1\ntrue_model = {:?}\nseeds = [0, 1]\nruns = [{runs_list}]\n\
+             [[variants]]\nfamily = \"CEM\"\ncem = {{ n_sample = 8, n_elite = 2, n_iter = 1, tau = 0.0 }}\n\
+             [[variants]]\nfamily = \"iCEM\"\ncem = {{ n_sample = 8, n_elite = 2, n_iter = 2, tau = 0.0, \
+             noise_beta = 1.0, keep_elites = 0.5, shift_elites = true, population_decay = 2.0, \
+             add_mean_last = true, return_best = true{extra} }}\n",
+            config.display().to_string()
+        )
+    };
+    let two = format!(
+        "{:?}, {:?}",
+        runs.join("tiny_s4").display().to_string(),
+        runs.join("tiny_s7").display().to_string()
+    );
+    let study = |text: String| {
+        std::fs::write(&study_file, text).unwrap();
+        Command::new(env!("CARGO_BIN_EXE_planet_dcem"))
+            .args(["study", "--study", study_file.to_str().unwrap()])
+            .args(["--runs-dir", runs.to_str().unwrap()])
+            .output()
+            .unwrap()
+    };
+    let out = study(study_text(&two, ""));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(runs.join("study/study.json")).unwrap();
+    let results: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(results.as_array().unwrap().len(), 2);
+    for r in results.as_array().unwrap() {
+        assert_eq!(r["true_model"]["values"].as_array().unwrap().len(), 2);
+        assert_eq!(r["learned"]["values"].as_array().unwrap().len(), 2);
+    }
+    // iCEM: 8 + 4 fresh, 1 kept in each of the 2 iterations (carried into the first), the mean.
+    assert_eq!(results[0]["samples_per_plan"], 8);
+    assert_eq!(results[1]["samples_per_plan"], 8 + 4 + 2 + 1);
+    assert!(runs.join("study/study.png").is_file());
+    // Bad studies name the problem.
+    let out = study(study_text(&two, ", lb = -1.0"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("variants[1]"));
+    let one_run = format!("{:?}", runs.join("tiny_s4").display().to_string());
+    let out = study(study_text(&one_run, ""));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("at least two learned models"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
