@@ -382,3 +382,49 @@ fn the_full_space_planner_carries_shifted_elites_into_its_next_solve() {
     let u = to_vec(plans[1].actions.clone());
     assert!(u[0] < 0.0 && u[h] > 0.0, "{u:?}");
 }
+
+#[test]
+fn the_latent_planner_keeps_elites_and_returns_its_best_with_gradients() {
+    let device = Device::flex().autodiff();
+    let mut rng = ChaCha8Rng::seed_from_u64(1);
+    let net = MlpDecoderConfig {
+        latent_dim: 2,
+        hidden: 16,
+        hidden_layers: 1,
+        ..Default::default()
+    };
+    let decoder = MlpDecoder::new(&net, 5, 1, (-1.0, 1.0), &device, &mut rng)
+        .unwrap()
+        .require_grad();
+    let cem = CemConfig {
+        n_sample: 20,
+        n_elite: 4,
+        n_iter: 4,
+        tau: 1.0,
+        iter_eps: 0.0,
+        keep_elites: 0.5,
+        population_decay: 1.5,
+        add_mean_last: true,
+        return_best: true,
+        ..LatentPlannerConfig::default().cem
+    };
+    let expected = cem.evaluations_per_solve();
+    let mut planner = LatentDcemPlanner::new(
+        LatentPlannerConfig {
+            cem,
+            ..Default::default()
+        },
+        decoder,
+    )
+    .unwrap();
+    let states = Tensor::<2>::from_data(TensorData::new(vec![0.8f32, -0.5], [2, 1]), &device);
+    let plan = planner.plan(&Integrator, states.clone()).unwrap();
+    assert_eq!(plan.diagnostics.evaluations, vec![expected; 2]);
+    // The best latent sample: its decoded plan costs what the solver saw as the best.
+    let loss = Integrator.cost(states, plan.actions).unwrap().sum();
+    let grads = loss.backward();
+    let g = planner.decoder().net.params()[0]
+        .grad(&grads)
+        .expect("decoder gradient");
+    assert!(to_vec(g).iter().any(|v| *v != 0.0));
+}
