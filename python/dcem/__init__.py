@@ -43,6 +43,12 @@ def cem(
     iter_eps: float = 1e-4,
     sigma_floor: float = 1e-6,
     seed: int = 0,
+    noise_beta: float = 0.0,
+    time_steps: Optional[int] = None,
+    keep_elites: float = 0.0,
+    population_decay: float = 1.0,
+    add_mean_last: bool = False,
+    return_best: bool = False,
 ) -> dict:
     """Minimises ``f`` with the cross-entropy method, ``n_batch`` problems at once.
 
@@ -54,9 +60,17 @@ def cem(
     than ``iter_eps``. The solver is the Rust one (same options and checks); ``seed`` fixes
     every sample.
 
+    iCEM's options (all off by default): ``noise_beta`` colours the sampling noise with a
+    ``f^-beta`` spectrum along a time axis (rows laid out as ``time_steps`` steps of
+    ``nx / time_steps`` coordinates; default: the whole row is one sequence), ``keep_elites``
+    (a fraction of ``n_elite``) of an iteration's best samples are evaluated again in the next,
+    ``population_decay`` shrinks the samples of iteration ``i`` to ``n_sample / decay**i`` (at
+    least ``2 n_elite``), ``add_mean_last`` also evaluates the mean in the last iteration and
+    ``return_best`` returns the best sample seen instead of the final mean.
+
     Returns a dict: ``mu`` ``[n_batch, nx]`` (the solution), ``sigma``, ``best_value``
-    ``[n_batch]`` (lowest finite value seen), ``iterations`` (per row) and ``non_finite`` (NaN
-    or infinite values met, ranked last).
+    ``[n_batch]`` (lowest finite value seen), ``iterations`` (per row), ``non_finite`` (NaN
+    or infinite values met, ranked last) and ``evaluations`` (samples evaluated per row).
 
     Raises ``ValueError`` for a bad option or a wrong-shaped return, and re-raises any exception
     ``f`` raises, with its traceback.
@@ -84,6 +98,12 @@ def cem(
         iter_eps=float(iter_eps),
         sigma_floor=float(sigma_floor),
         seed=int(seed),
+        noise_beta=float(noise_beta),
+        time_steps=None if time_steps is None else int(time_steps),
+        keep_elites=float(keep_elites),
+        population_decay=float(population_decay),
+        add_mean_last=bool(add_mean_last),
+        return_best=bool(return_best),
     )
 
 

@@ -47,4 +47,10 @@ def solve(
     iter_eps: float,
     sigma_floor: float,
     seed: int,
+    noise_beta: float = 0.0,
+    time_steps: Optional[int] = None,
+    keep_elites: float = 0.0,
+    population_decay: float = 1.0,
+    add_mean_last: bool = False,
+    return_best: bool = False,
 ) -> dict[str, Any]: ...

@@ -220,7 +220,7 @@ impl RustVecEnv {
 
 /// The CEM/DCEM solver on a Python objective: see `dcem.cem` and `dcem.dcem`.
 #[pyfunction]
-#[pyo3(signature = (f, nx, *, n_batch, n_sample, n_elite, n_iter, tau, init_mu, init_sigma, lb, ub, normalize, iter_eps, sigma_floor, seed))]
+#[pyo3(signature = (f, nx, *, n_batch, n_sample, n_elite, n_iter, tau, init_mu, init_sigma, lb, ub, normalize, iter_eps, sigma_floor, seed, noise_beta=0.0, time_steps=None, keep_elites=0.0, population_decay=1.0, add_mean_last=false, return_best=false))]
 #[allow(clippy::too_many_arguments)]
 fn solve<'py>(
     py: Python<'py>,
@@ -239,6 +239,12 @@ fn solve<'py>(
     iter_eps: f64,
     sigma_floor: f64,
     seed: u64,
+    noise_beta: f64,
+    time_steps: Option<usize>,
+    keep_elites: f64,
+    population_decay: f64,
+    add_mean_last: bool,
+    return_best: bool,
 ) -> PyResult<Bound<'py, PyDict>> {
     if nx == 0 || n_batch == 0 {
         return Err(PyValueError::new_err(format!(
@@ -256,9 +262,22 @@ fn solve<'py>(
         normalize,
         iter_eps,
         sigma_floor,
-        ..CemConfig::default()
+        noise_beta,
+        keep_elites,
+        shift_elites: false,
+        population_decay,
+        add_mean_last,
+        return_best,
     };
-    let solver = Cem::new(config).map_err(py_err)?;
+    let mut solver = Cem::new(config).map_err(py_err)?;
+    if let Some(t) = time_steps {
+        if t == 0 || !nx.is_multiple_of(t) {
+            return Err(PyValueError::new_err(format!(
+                "time_steps must divide nx ({nx}) into whole steps, got {t}"
+            )));
+        }
+        solver = solver.with_time_steps(t);
+    }
     let device = Device::flex();
     let init = match init_mu {
         None => CemInit::scalar(n_batch, nx, 0.0, init_sigma, &device),
@@ -341,6 +360,7 @@ fn solve<'py>(
     out.set_item("best_value", PyArray1::from_vec(py, solution.best_value))?;
     out.set_item("iterations", solution.iterations)?;
     out.set_item("non_finite", solution.non_finite)?;
+    out.set_item("evaluations", solution.evaluations)?;
     Ok(out)
 }
 

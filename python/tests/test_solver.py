@@ -61,3 +61,18 @@ def test_errors():
     with pytest.raises(Boom, match="inside the objective") as info:
         dcem.cem(fails, 2)
     assert "fails" in "".join(str(e.name) for e in info.traceback)
+
+
+def test_icem_options():
+    target = np.array([0.5, -0.5, 0.25, 0.0])
+    out = dcem.cem(quadratic(target), 4, n_batch=2, n_sample=40, n_elite=8, n_iter=5,
+                   iter_eps=0.0, noise_beta=2.0, time_steps=2, keep_elites=0.5,
+                   population_decay=1.25, add_mean_last=True, return_best=True, seed=3)
+    # 40 + 32 + 26 + 21 + 17 fresh (at least 2 x 8 = 16), 4 kept in each later iteration, the mean.
+    assert out["evaluations"] == [136 + 4 * 4 + 1] * 2
+    # return_best: the solution is the best sample seen.
+    np.testing.assert_allclose(quadratic(target)(out["mu"]), out["best_value"], rtol=1e-4, atol=1e-6)
+    with pytest.raises(ValueError, match="time_steps"):
+        dcem.cem(quadratic(target), 4, noise_beta=1.0, time_steps=3)
+    with pytest.raises(ValueError, match="keep_elites"):
+        dcem.cem(quadratic(target), 4, keep_elites=2.0)

@@ -168,7 +168,7 @@ pub fn eval(
                 pc.cem.n_iter = s.n_iter;
                 pc.cem.tau = s.tau;
                 // Draws independent of training's planner stream and of each other.
-                pc.seed = 0x9e37_79b9_7f4a_7c15 ^ ((seeds[k] << 32) + draw as u64);
+                pc.seed = 0x9e37_79b9_7f4a_7c15 ^ (seeds[k] << 32).wrapping_add(draw as u64);
                 let mut planner = LatentDcemPlanner::new(pc, decoder.clone())?;
                 costs.push(validate_planner(&mut planner, states.clone())?.0);
             }
