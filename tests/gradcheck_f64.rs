@@ -134,8 +134,6 @@ fn objective(theta: Tensor<2>, a: Tensor<2>) -> impl FnMut(Tensor<3>) -> Tensor<
 
 #[test]
 fn dcem_solution_gradient_matches_finite_differences() {
-    let device = device();
-    let plain = device.clone().without_autodiff();
     let (b, nx) = (2, 3);
     let mut rng = ChaCha8Rng::seed_from_u64(3);
     let theta = random(b * nx, 1.0, &mut rng);
@@ -169,24 +167,37 @@ fn dcem_solution_gradient_matches_finite_differences() {
                 .unwrap()
                 .mu
         };
-        let theta_t = tensor(&theta, [b, nx], &device).require_grad();
-        let mu = solve(theta_t.clone(), &device);
-        let loss = (mu * tensor(&c, [b, nx], &device)).sum();
-        let grads = loss.backward();
-        let auto = to_vec(theta_t.grad(&grads).unwrap());
-        let fd = fd_grad(&theta, 1e-6, |th| {
-            let mu = to_vec(solve(tensor(th, [b, nx], &plain), &plain));
-            mu.iter().zip(&c).map(|(m, c)| m * c).sum()
-        });
-        let err = rel_err(&auto, &fd);
-        eprintln!(
-            "DCEM normalize={normalize} tau={tau} bounds={bound:?}: relative error {err:.2e}"
-        );
-        assert!(
-            err <= 1e-6,
-            "DCEM normalize={normalize} tau={tau}: relative error {err:e}\n{auto:?}\n{fd:?}"
-        );
+        let label = format!("DCEM normalize={normalize} tau={tau} bounds={bound:?}");
+        check_solution_gradient(&label, &theta, &c, [b, nx], solve);
     }
+}
+
+/// The gradient of `sum(c * solve(theta))` with respect to `theta`, autodiff against central
+/// finite differences on the plain device; `solve` builds the solution on the given device.
+fn check_solution_gradient(
+    label: &str,
+    theta: &[f64],
+    c: &[f64],
+    shape: [usize; 2],
+    solve: impl Fn(Tensor<2>, &Device) -> Tensor<2>,
+) {
+    let device = device();
+    let plain = device.clone().without_autodiff();
+    let theta_t = tensor(theta, shape, &device).require_grad();
+    let mu = solve(theta_t.clone(), &device);
+    let loss = (mu * tensor(c, shape, &device)).sum();
+    let grads = loss.backward();
+    let auto = to_vec(theta_t.grad(&grads).unwrap());
+    let fd = fd_grad(theta, 1e-6, |th| {
+        let mu = to_vec(solve(tensor(th, shape, &plain), &plain));
+        mu.iter().zip(c).map(|(m, c)| m * c).sum()
+    });
+    let err = rel_err(&auto, &fd);
+    eprintln!("{label}: relative error {err:.2e}");
+    assert!(
+        err <= 1e-6,
+        "{label}: relative error {err:e}\n{auto:?}\n{fd:?}"
+    );
 }
 
 #[test]

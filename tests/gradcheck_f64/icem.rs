@@ -7,8 +7,6 @@ use super::*;
 /// solution differentiable (the selections are piecewise constant).
 #[test]
 fn icem_dcem_solution_gradient_matches_finite_differences() {
-    let device = device();
-    let plain = device.clone().without_autodiff();
     let (b, nx) = (2, 6);
     let mut rng = ChaCha8Rng::seed_from_u64(5);
     let theta = random(b * nx, 1.0, &mut rng);
@@ -61,20 +59,6 @@ fn icem_dcem_solution_gradient_matches_finite_differences() {
             }
             solver.solve(f, init, &mut noise).unwrap().mu
         };
-        let theta_t = tensor(&theta, [b, nx], &device).require_grad();
-        let mu = solve(theta_t.clone(), &device);
-        let loss = (mu * tensor(&c, [b, nx], &device)).sum();
-        let grads = loss.backward();
-        let auto = to_vec(theta_t.grad(&grads).unwrap());
-        let fd = fd_grad(&theta, 1e-6, |th| {
-            let mu = to_vec(solve(tensor(th, [b, nx], &plain), &plain));
-            mu.iter().zip(&c).map(|(m, c)| m * c).sum()
-        });
-        let err = rel_err(&auto, &fd);
-        eprintln!("iCEM DCEM ({label}): relative error {err:.2e}");
-        assert!(
-            err <= 1e-6,
-            "iCEM DCEM ({label}): relative error {err:e}\n{auto:?}\n{fd:?}"
-        );
+        check_solution_gradient(&format!("iCEM DCEM ({label})"), &theta, &c, [b, nx], solve);
     }
 }
