@@ -235,11 +235,12 @@ impl CemInit {
 pub struct IterState<'a> {
     /// Iteration index, from 0.
     pub iter: usize,
-    /// This iteration's samples `[batch, n_sample, nx]`.
+    /// This iteration's samples `[batch, n, nx]`: `n_sample` fresh ones (fewer with
+    /// `population_decay`), then the kept or carried elites, then the mean (`add_mean_last`).
     pub samples: &'a Tensor<3>,
-    /// Their objective values `[batch, n_sample]` (non-finite ones as returned by `f`).
+    /// Their objective values `[batch, n]` (non-finite ones as returned by `f`).
     pub values: &'a Tensor<2>,
-    /// The (soft) elite weights `[batch, n_sample]`, each row summing to `n_elite`.
+    /// The (soft) elite weights `[batch, n]`, each row summing to `n_elite`.
     pub weights: &'a Tensor<2>,
     /// The updated mean `[batch, nx]`.
     pub mu: &'a Tensor<2>,
@@ -311,9 +312,9 @@ impl Cem {
         &self.config
     }
 
-    /// Minimises `f` from `init`. `f` maps samples `[batch, n_sample, nx]` to values
-    /// `[batch, n_sample]`. Noise comes from `rng`, so a seeded generator gives a reproducible
-    /// solve (and the same noise for CEM and DCEM).
+    /// Minimises `f` from `init`. `f` maps samples `[batch, n, nx]` to values `[batch, n]`
+    /// (`n = n_sample` unless iCEM's options change it per iteration). Noise comes from `rng`,
+    /// so a seeded generator gives a reproducible solve (and the same noise for CEM and DCEM).
     pub fn solve<F, R>(&self, f: F, init: CemInit, rng: &mut R) -> Result<CemSolution>
     where
         F: FnMut(Tensor<3>) -> Tensor<2>,
