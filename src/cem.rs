@@ -163,15 +163,6 @@ impl CemConfig {
         (self.keep_elites * self.n_elite as f64 + 1e-9).floor() as usize
     }
 
-    /// Whether any iCEM option is on.
-    pub fn is_icem(&self) -> bool {
-        self.noise_beta > 0.0
-            || self.kept() > 0
-            || self.population_decay > 1.0
-            || self.add_mean_last
-            || self.return_best
-    }
-
     /// Samples evaluated per row by a solve that runs every iteration (no early stop): the
     /// fresh ones, the kept elites (from the second iteration on, and in the first once a
     /// planner carries them with `shift_elites`) and the mean of the last iteration.

@@ -74,7 +74,6 @@ fn population_shrinks_and_kept_elites_and_the_mean_are_evaluated_again() {
         add_mean_last: true,
         ..Default::default()
     };
-    assert!(cfg.is_icem() && !CemConfig::default().is_icem());
     let (sol, seen, values) = solve_recording(
         cfg,
         nx,

@@ -32,6 +32,34 @@ pub struct LatentSolver {
     pub tau: f64,
 }
 
+impl LatentSolver {
+    /// The solver `planner` uses.
+    pub fn of(planner: &LatentPlannerConfig) -> Self {
+        Self {
+            n_sample: planner.cem.n_sample,
+            n_elite: planner.cem.n_elite,
+            n_iter: planner.cem.n_iter,
+            tau: planner.cem.tau,
+        }
+    }
+
+    /// `planner` with this solver, checked.
+    pub fn apply(&self, planner: &LatentPlannerConfig) -> Result<LatentPlannerConfig> {
+        let mut p = planner.clone();
+        p.cem.n_sample = self.n_sample;
+        p.cem.n_elite = self.n_elite;
+        p.cem.n_iter = self.n_iter;
+        p.cem.tau = self.tau;
+        p.validate().with_context(|| {
+            format!(
+                "--solver {}/{}/{}/{}",
+                self.n_sample, self.n_elite, self.n_iter, self.tau
+            )
+        })?;
+        Ok(p)
+    }
+}
+
 impl fmt::Display for LatentSolver {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
@@ -119,30 +147,15 @@ pub fn eval(
         cfg.val_file = f.display().to_string();
     }
     cfg.validate()?;
-    let own = LatentSolver {
-        n_sample: cfg.planner.cem.n_sample,
-        n_elite: cfg.planner.cem.n_elite,
-        n_iter: cfg.planner.cem.n_iter,
-        tau: cfg.planner.cem.tau,
-    };
     let solvers = if solvers.is_empty() {
-        vec![own]
+        vec![LatentSolver::of(&cfg.planner)]
     } else {
         solvers.to_vec()
     };
-    for s in &solvers {
-        let mut p = cfg.planner.clone();
-        p.cem.n_sample = s.n_sample;
-        p.cem.n_elite = s.n_elite;
-        p.cem.n_iter = s.n_iter;
-        p.cem.tau = s.tau;
-        p.validate().with_context(|| {
-            format!(
-                "--solver {}/{}/{}/{}",
-                s.n_sample, s.n_elite, s.n_iter, s.tau
-            )
-        })?;
-    }
+    let planners = solvers
+        .iter()
+        .map(|s| s.apply(&cfg.planner))
+        .collect::<Result<Vec<_>>>()?;
     let states = validation_states(&cfg, device)?;
     let mut decoders = Vec::new();
     for &seed in seeds {
@@ -157,16 +170,12 @@ pub fn eval(
         decoders.push(planner.decoder().clone());
     }
     let mut results = Vec::new();
-    for s in &solvers {
+    for (s, planner_cfg) in solvers.iter().zip(&planners) {
         let mut per_seed = Vec::new();
         for (k, decoder) in decoders.iter().enumerate() {
             let mut costs = Vec::new();
             for draw in 0..draws {
-                let mut pc: LatentPlannerConfig = cfg.planner.clone();
-                pc.cem.n_sample = s.n_sample;
-                pc.cem.n_elite = s.n_elite;
-                pc.cem.n_iter = s.n_iter;
-                pc.cem.tau = s.tau;
+                let mut pc = planner_cfg.clone();
                 // Draws independent of training's planner stream and of each other.
                 pc.seed = 0x9e37_79b9_7f4a_7c15 ^ (seeds[k] << 32).wrapping_add(draw as u64);
                 let mut planner = LatentDcemPlanner::new(pc, decoder.clone())?;
