@@ -19,10 +19,11 @@
 //! samples, the population shrinks per iteration, and the best sample can be returned instead of
 //! `mu` (see [`CemConfig`] and the README).
 //!
-//! When no bounds or projection alter the samples, the update is computed from the offsets
-//! `s_i = sigma * eps_i` as `mu + E_I[s]` and `E_I[s^2] - E_I[s]^2` (the same quantities, one pass
-//! over the samples fewer; offsets are on the scale of `sigma`, so the difference does not cancel
-//! badly in f32).
+//! When no bounds or projection alter the samples (`X_i = mu + sigma * eps_i` exactly), the update
+//! is computed from the noise as `mu + sigma * E_I[eps]` and `sigma^2 (E_I[eps^2] - E_I[eps]^2)`:
+//! the same quantities, with the noise a constant, so the only taped work over the samples is
+//! the weighted sum (no pass over tracked offsets forward or backward); the noise is on the scale
+//! of 1, so the difference does not cancel badly in f32.
 //!
 //! With `tau > 0` the returned `mu` is differentiable with respect to anything `f` closes over
 //! (and the initial `mu`, `sigma`): samples are reparameterised and the soft top-k has an
@@ -421,7 +422,7 @@ impl Cem {
             if c.noise_beta > 0.0 {
                 eps = crate::icem::colour(eps, steps, c.noise_beta)?;
             }
-            let step = sigma.clone().unsqueeze_dim::<3>(1) * eps;
+            let step = sigma.clone().unsqueeze_dim::<3>(1) * eps.clone();
             let mut x = mu.clone().unsqueeze_dim::<3>(1) + step.clone();
             x = clamp(x, c.lb, c.ub);
             if let Some(project) = hooks.project.as_mut() {
@@ -500,18 +501,24 @@ impl Cem {
             // Maximum weighted likelihood update (paper prop. 3).
             let w3 = weights.clone().unsqueeze_dim::<3>(1); // [B, 1, N]
             let (mu_new, var) = if exact_step {
-                // mu' = mu + E_w[step], var = E_w[step^2] - E_w[step]^2: offsets are O(sigma),
-                // so the difference does not cancel badly, and one pass over the samples is saved.
+                // With step = sigma * eps: mu' = mu + sigma * E_w[eps] and
+                // var = sigma^2 * (E_w[eps^2] - E_w[eps]^2). `eps` is a constant, so the only
+                // tape entries over the samples are the two products with the weights (their
+                // backward is a product with `eps`), not passes over the tracked `step`.
                 let shift = w3
                     .clone()
-                    .matmul(step.clone())
+                    .matmul(eps.clone())
                     .reshape([batch, nx])
                     .div_scalar(k as f64);
                 let second = w3
-                    .matmul(step.square())
+                    .matmul(eps.square())
                     .reshape([batch, nx])
                     .div_scalar(k as f64);
-                (mu.clone() + shift.clone(), second - shift.square())
+                let s = sigma.clone().expand([batch, nx]);
+                (
+                    mu.clone() + s.clone() * shift.clone(),
+                    s.square() * (second - shift.square()),
+                )
             } else {
                 let mu_new = w3
                     .clone()
