@@ -785,3 +785,6 @@ fn ppo_gradient_through_dcem_reaches_decoder_reward_and_transition() {
 
 #[path = "gradcheck_f64/icem.rs"]
 mod icem;
+
+#[path = "gradcheck_f64/rssm_host.rs"]
+mod rssm_host;

@@ -9,8 +9,10 @@
 mod belief;
 mod ensemble;
 pub(crate) mod fast;
+mod host_kernels;
 mod mlp;
 mod rssm;
+mod rssm_host;
 
 pub use fast::{elu_and_slope, softplus_and_slope};
 

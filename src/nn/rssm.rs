@@ -405,9 +405,33 @@ impl Rssm {
     /// The training loss on a chunk batch. The first step of every sequence starts from the
     /// zero state with a zero previous action; the reward after action `t` is predicted from
     /// the state at `t + 1`.
+    ///
+    /// For f32 and f64 tensors on the CPU backend the loss and its gradient are computed on the
+    /// host in one sweep each way (see `rssm_host.rs`) and `total` goes on the tape as its value
+    /// plus `sum_i <theta_i - theta_i', g_i>`: gradients reach the parameters (and anything
+    /// they were computed from) as through [`Rssm::loss_tensor_ops`], while `obs`, `reward` and
+    /// `kl` are values only. Elsewhere, or when a batch tensor itself is tracked, it is
+    /// [`Rssm::loss_tensor_ops`].
     pub fn loss(&self, batch: &SequenceBatch) -> Result<RssmLoss> {
+        self.check_batch(batch)?;
+        let on_cpu = |t: &Tensor<2>| t.device().without_autodiff() == Device::flex();
+        let data = [&batch.obs, &batch.actions, &batch.rewards, &batch.noise];
+        let params = self.params();
+        if data.iter().all(|t| on_cpu(t) && !t.is_tracked())
+            && params.iter().all(on_cpu)
+            && let Some(out) = match batch.obs.dtype() {
+                DType::F32 => self.loss_host::<f32>(batch, &params),
+                DType::F64 => self.loss_host::<f64>(batch, &params),
+                _ => None,
+            }
+        {
+            return Ok(out);
+        }
+        self.loss_tensor_ops(batch)
+    }
+
+    fn check_batch(&self, batch: &SequenceBatch) -> Result<()> {
         let (l, b) = (batch.length, batch.batch);
-        let (d, z) = (self.config.deter, self.config.stoch);
         let rows = l * b;
         let check = |t: &Tensor<2>, w: usize, what: &'static str| -> Result<()> {
             if t.dims() != [rows, w] {
@@ -424,7 +448,16 @@ impl Rssm {
         check(&batch.obs, self.obs_dim, "SequenceBatch::obs")?;
         check(&batch.actions, self.action_dim, "SequenceBatch::actions")?;
         check(&batch.rewards, 1, "SequenceBatch::rewards")?;
-        check(&batch.noise, z, "SequenceBatch::noise")?;
+        check(&batch.noise, self.config.stoch, "SequenceBatch::noise")
+    }
+
+    /// [`Rssm::loss`] as tensor operations on the tape, op by op (any device; the reference
+    /// the host path is tested against).
+    pub fn loss_tensor_ops(&self, batch: &SequenceBatch) -> Result<RssmLoss> {
+        self.check_batch(batch)?;
+        let (l, b) = (batch.length, batch.batch);
+        let (d, z) = (self.config.deter, self.config.stoch);
+        let rows = l * b;
         let device = batch.obs.device();
         let embed = self.encode(batch.obs.clone());
         let mut h = Tensor::<2>::zeros([b, d], &device);

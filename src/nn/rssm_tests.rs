@@ -41,3 +41,52 @@ fn host_gating_equals_the_tensor_ops() {
         assert!((a - b).abs() <= 1e-5 * (1.0 + b.abs()), "{a} vs {b}");
     }
 }
+
+#[test]
+fn host_loss_equals_the_tape_in_f32() {
+    let ad = Device::flex().autodiff();
+    let cfg = RssmConfig {
+        deter: 32,
+        stoch: 6,
+        hidden: 24,
+        free_nats: 0.5,
+        ..Default::default()
+    };
+    let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(3);
+    let m = Rssm::new(cfg, 5, 2, &ad, &mut rng).unwrap().require_grad();
+    let (l, b) = (10, 4);
+    let batch = SequenceBatch {
+        obs: normal_noise(l * b, 5, &ad, &mut rng)
+            .unwrap()
+            .mul_scalar(2.0),
+        actions: normal_noise(l * b, 2, &ad, &mut rng).unwrap(),
+        rewards: normal_noise(l * b, 1, &ad, &mut rng).unwrap(),
+        noise: normal_noise(l * b, 6, &ad, &mut rng).unwrap(),
+        length: l,
+        batch: b,
+    };
+    let host = m.loss(&batch).unwrap();
+    let ops = m.loss_tensor_ops(&batch).unwrap();
+    let v = |t: Tensor<1>| crate::nn::to_f64_vec(t).unwrap()[0];
+    for (a, o) in [
+        (host.total.clone(), ops.total.clone()),
+        (host.obs, ops.obs),
+        (host.reward, ops.reward),
+        (host.kl, ops.kl),
+    ] {
+        let (a, o) = (v(a), v(o));
+        assert!((a - o).abs() <= 1e-5 * (1.0 + o.abs()), "{a} vs {o}");
+    }
+    let (gh, go) = (host.total.backward(), ops.total.backward());
+    for (name, p) in m.param_names().iter().zip(m.params()) {
+        let a = crate::nn::to_f64_vec(p.grad(&gh).unwrap()).unwrap();
+        let o = crate::nn::to_f64_vec(p.grad(&go).unwrap()).unwrap();
+        let scale = o.iter().fold(1e-6f64, |s, x| s.max(x.abs()));
+        let err = a
+            .iter()
+            .zip(&o)
+            .fold(0.0f64, |e, (x, y)| e.max((x - y).abs()))
+            / scale;
+        assert!(err <= 1e-4, "d/d{name}: relative difference {err:e}");
+    }
+}

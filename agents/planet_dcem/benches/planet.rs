@@ -1,7 +1,8 @@
 //! The RSSM's costs at the paper's settings (cheetah.run's widths: 17 observations, 6 actions):
 //! one model update on a [50 x 50] chunk batch, and one planning call from one state with full
 //! CEM (1000 samples / 100 elites / 10 iterations, horizon 12) and with latent DCEM
-//! (100 / 10 / 10, tau 1, 16-D latent, decoder 16-200-200-72).
+//! (100 / 10 / 10, tau 1, 16-D latent, decoder 16-200-200-72); and the model loss with its
+//! gradient alone, on the host (the CPU path of `Rssm::loss`) and op by op on the tape.
 //!
 //! ```text
 //! cargo bench -p planet-dcem --bench planet
@@ -16,6 +17,7 @@ use std::time::Duration;
 
 use burn::tensor::{Device, Tensor};
 use criterion::{Criterion, criterion_group, criterion_main};
+use dcem::nn::{SequenceBatch, normal_noise};
 use dcem::planner::Planner;
 use dcem::planning::{CemPlanner, LatentDcemPlanner, MlpDecoder};
 use dcem::replay::EpisodeRecord;
@@ -75,6 +77,43 @@ fn bench(c: &mut Criterion) {
         World::Rssm(w) => w.filter.model().clone(),
         World::Ensemble(_) => unreachable!("the bench's agent is an RSSM agent"),
     };
+    // The loss and its gradient alone, on the host (what `Rssm::loss` does on the CPU) and op by
+    // op on the tape (`Rssm::loss_tensor_ops`), on the same batch.
+    let ad = device.clone().autodiff();
+    let mut tracked = model.clone();
+    tracked
+        .set_params(
+            model
+                .params()
+                .into_iter()
+                .map(|p| Tensor::from_data(p.into_data(), &ad))
+                .collect(),
+        )
+        .expect("params");
+    let tracked = tracked.require_grad();
+    let (bs, ls) = (cfg.train.batch, cfg.train.chunk);
+    let rows = bs * ls;
+    let random = |cols: usize, rng: &mut ChaCha8Rng| normal_noise(rows, cols, &ad, rng);
+    let batch = SequenceBatch {
+        obs: random(OBS, &mut rng).expect("obs"),
+        actions: random(ACT, &mut rng).expect("actions").tanh(),
+        rewards: random(1, &mut rng).expect("rewards"),
+        noise: random(cfg.model.stoch, &mut rng).expect("noise"),
+        length: ls,
+        batch: bs,
+    };
+    g.bench_function("model_loss_grad_host_50x50", |bch| {
+        bch.iter(|| tracked.loss(&batch).expect("loss").total.backward())
+    });
+    g.bench_function("model_loss_grad_tape_50x50", |bch| {
+        bch.iter(|| {
+            tracked
+                .loss_tensor_ops(&batch)
+                .expect("loss")
+                .total
+                .backward()
+        })
+    });
     let state = Tensor::<2>::zeros([1, cfg.model.state_dim()], &device);
     let mut full = CemPlanner::new(cfg.cem.clone()).expect("planner");
     g.bench_function("plan_full_cem_1000x10_h12", |bch| {

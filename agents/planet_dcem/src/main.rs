@@ -21,8 +21,8 @@ use clap::{Parser, Subcommand};
 use dcem::run::{Existing, atomic_write};
 use dcem_envs::EnvSpec;
 use planet_dcem::{
-    EvalSummary, PlanetConfig, RunOptions, eval_table, evaluate, load_agent, load_run,
-    parse_device, seeds, train, true_model_eval, write_plots,
+    EvalSummary, Phase, PlanetConfig, RunOptions, eval_table, evaluate, load_agent, load_agent_as,
+    load_run, parse_device, seeds, train, true_model_eval, write_plots,
 };
 
 #[derive(Parser)]
@@ -88,6 +88,13 @@ enum Command {
         /// 0: hard elites); the summary's label says so.
         #[arg(long)]
         act_tau: Option<f64>,
+        /// Act with full-space CEM (the run's `[cem]` planner) on the run's model instead of its
+        /// own planner: for a phase-2 run, full CEM on the same learned model.
+        #[arg(long, conflicts_with = "act_tau")]
+        full_cem: bool,
+        /// Also write the summary as JSON to this file.
+        #[arg(long)]
+        out: Option<PathBuf>,
         /// Compute device (`cpu`).
         #[arg(long, default_value = "cpu")]
         device: String,
@@ -220,17 +227,35 @@ fn main() -> Result<()> {
             run,
             episodes,
             act_tau,
+            full_cem,
+            out,
             device,
         } => {
             ensure!(episodes >= 1, "--episodes must be at least 1");
             let device = parse_device(&device)?;
-            let (cfg, mut agent, mut env) = load_agent(&run, act_tau, &device)?;
-            let label = match act_tau {
-                Some(t) => format!("{} (acting at tau {t})", cfg.name),
-                None => cfg.name.clone(),
+            let (cfg, mut agent, mut env) = if full_cem {
+                let mut cfg = PlanetConfig::load(&run.join("config.toml"))?;
+                ensure!(
+                    cfg.phase != Phase::Ppo,
+                    "--full-cem evaluates phase-1 and phase-2 runs (this is a phase-3 run)"
+                );
+                cfg.phase = Phase::Cem;
+                let (agent, env) = load_agent_as(&run, &cfg, &device)?;
+                (cfg, agent, env)
+            } else {
+                load_agent(&run, act_tau, &device)?
+            };
+            let label = match (act_tau, full_cem) {
+                (Some(t), _) => format!("{} (acting at tau {t})", cfg.name),
+                (None, true) => format!("{} (full CEM on its model)", cfg.name),
+                (None, false) => cfg.name.clone(),
             };
             let s = evaluate(&mut agent, env.as_mut(), episodes, &label)?;
-            println!("{}", eval_table(&[s]));
+            println!("{}", eval_table(std::slice::from_ref(&s)));
+            if let Some(path) = out {
+                s.save(&path)?;
+                println!("summary written to {}", path.display());
+            }
         }
         Command::TrueModel {
             config,

@@ -1,0 +1,282 @@
+//! Host kernels for networks on the CPU: a float trait (f32, f64), matrix products through
+//! `gemm` (the library burn's CPU backend multiplies with), and dense ReLU networks with their
+//! forward and backward passes over row-major `[rows, width]` buffers. Used where a whole
+//! forward and backward sweep is computed on the host instead of op by op on the tape
+//! (`rssm_host.rs`).
+
+use std::ops::{Add, AddAssign, Div, Mul, Neg, Sub};
+
+/// The float types the host path computes in (f32, and f64 for the finite-difference checks).
+pub(crate) trait Real:
+    Copy
+    + Default
+    + PartialOrd
+    + Send
+    + Sync
+    + 'static
+    + Add<Output = Self>
+    + Sub<Output = Self>
+    + Mul<Output = Self>
+    + Div<Output = Self>
+    + Neg<Output = Self>
+    + AddAssign
+{
+    const ZERO: Self;
+    const ONE: Self;
+    fn of(v: f64) -> Self;
+    fn to_f64(self) -> f64;
+    fn exp(self) -> Self;
+    fn ln(self) -> Self;
+    fn ln_1p(self) -> Self;
+    fn tanh(self) -> Self;
+    fn abs(self) -> Self;
+}
+
+macro_rules! real {
+    ($t:ty) => {
+        impl Real for $t {
+            const ZERO: Self = 0.0;
+            const ONE: Self = 1.0;
+            fn of(v: f64) -> Self {
+                v as $t
+            }
+            fn to_f64(self) -> f64 {
+                self as f64
+            }
+            fn exp(self) -> Self {
+                <$t>::exp(self)
+            }
+            fn ln(self) -> Self {
+                <$t>::ln(self)
+            }
+            fn ln_1p(self) -> Self {
+                <$t>::ln_1p(self)
+            }
+            fn tanh(self) -> Self {
+                <$t>::tanh(self)
+            }
+            fn abs(self) -> Self {
+                <$t>::abs(self)
+            }
+        }
+    };
+}
+real!(f32);
+real!(f64);
+
+pub(crate) fn relu<F: Real>(x: F) -> F {
+    if x > F::ZERO { x } else { F::ZERO }
+}
+
+pub(crate) fn sigmoid<F: Real>(x: F) -> F {
+    if x >= F::ZERO {
+        F::ONE / (F::ONE + (-x).exp())
+    } else {
+        let e = x.exp();
+        e / (F::ONE + e)
+    }
+}
+
+/// `ln(1 + exp(x))` without overflow.
+pub(crate) fn softplus<F: Real>(x: F) -> F {
+    relu(x) + (-x.abs()).exp().ln_1p()
+}
+
+/// `sign(x) ln(1 + |x|)` (symlog) when `on`, else `x`.
+pub(crate) fn squash<F: Real>(x: F, on: bool) -> F {
+    if !on {
+        x
+    } else if x < F::ZERO {
+        -(-x).ln_1p()
+    } else {
+        x.ln_1p()
+    }
+}
+
+/// Products this large (`m n k`) split across rayon's threads (burn's CPU backend's threshold).
+const PARALLEL_MIN: usize = 192 * 192 * 192;
+
+/// `c = [c +] op(a) op(b)` for a row-major `c: [m, n]`: `op(a)` is `a: [m, k]`, or `a: [k, m]`
+/// read transposed when `ta`; `op(b)` is `b: [k, n]`, or `b: [n, k]` read transposed when `tb`.
+#[allow(clippy::too_many_arguments)]
+fn matmul<F: Real>(
+    c: &mut [F],
+    a: &[F],
+    b: &[F],
+    [m, n, k]: [usize; 3],
+    ta: bool,
+    tb: bool,
+    accumulate: bool,
+) {
+    assert!(c.len() == m * n && a.len() == m * k && b.len() == k * n);
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        if !accumulate {
+            c.fill(F::ZERO);
+        }
+        return;
+    }
+    let (a_rs, a_cs) = if ta { (1, m) } else { (k, 1) };
+    let (b_rs, b_cs) = if tb { (1, k) } else { (n, 1) };
+    let parallelism = if m.saturating_mul(n).saturating_mul(k) >= PARALLEL_MIN {
+        gemm::Parallelism::Rayon(0)
+    } else {
+        gemm::Parallelism::None
+    };
+    #[allow(unsafe_code)]
+    // SAFETY: the lengths are checked above, so with these strides every index `gemm` reads or
+    // writes is inside `a`, `b` and `c`; `F` is f32 or f64, types `gemm` dispatches on.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            c.as_mut_ptr(),
+            1,
+            n as isize,
+            accumulate,
+            a.as_ptr(),
+            a_cs as isize,
+            a_rs as isize,
+            b.as_ptr(),
+            b_cs as isize,
+            b_rs as isize,
+            F::ONE,
+            F::ONE,
+            false,
+            false,
+            false,
+            parallelism,
+        );
+    }
+}
+
+/// One dense layer on the host.
+#[derive(Clone, Debug)]
+pub(crate) struct Layer<F> {
+    pub w: Vec<F>,
+    pub b: Vec<F>,
+    pub d_in: usize,
+    pub d_out: usize,
+}
+
+impl<F: Real> Layer<F> {
+    /// `x W + b` for `x: [rows, d_in]`.
+    pub fn forward(&self, x: &[F], rows: usize) -> Vec<F> {
+        let mut y: Vec<F> = (0..rows).flat_map(|_| self.b.iter().copied()).collect();
+        matmul(
+            &mut y,
+            x,
+            &self.w,
+            [rows, self.d_out, self.d_in],
+            false,
+            false,
+            true,
+        );
+        y
+    }
+
+    /// Adds this layer's weight and bias gradients for input `x: [rows, d_in]` and output
+    /// gradient `d: [rows, d_out]` into `gw`, `gb`.
+    pub fn add_grads(&self, x: &[F], d: &[F], rows: usize, gw: &mut [F], gb: &mut [F]) {
+        matmul(gw, x, d, [self.d_in, self.d_out, rows], true, false, true);
+        for row in d.chunks(self.d_out) {
+            for (g, v) in gb.iter_mut().zip(row) {
+                *g += *v;
+            }
+        }
+    }
+
+    /// The input gradient `d W^T` for the output gradient `d: [rows, d_out]`.
+    pub fn input_grad(&self, d: &[F], rows: usize) -> Vec<F> {
+        let mut dx = vec![F::ZERO; rows * self.d_in];
+        matmul(
+            &mut dx,
+            d,
+            &self.w,
+            [rows, self.d_in, self.d_out],
+            false,
+            true,
+            false,
+        );
+        dx
+    }
+}
+
+/// A ReLU network on the host (`Linear -> relu -> ... -> Linear`), its gradients stored from
+/// `first` in the flat gradient list (weight then bias per layer, as `Mlp::params`).
+#[derive(Clone, Debug)]
+pub(crate) struct Net<F> {
+    pub layers: Vec<Layer<F>>,
+    pub first: usize,
+}
+
+impl<F: Real> Net<F> {
+    /// Every layer's output: hidden ones after the ReLU, the last one raw.
+    pub fn forward(&self, x: &[F], rows: usize) -> Vec<Vec<F>> {
+        let mut outs: Vec<Vec<F>> = Vec::with_capacity(self.layers.len());
+        for (i, layer) in self.layers.iter().enumerate() {
+            let mut y = layer.forward(outs.last().map_or(x, |v| v.as_slice()), rows);
+            if i + 1 < self.layers.len() {
+                y.iter_mut().for_each(|v| *v = relu(*v));
+            }
+            outs.push(y);
+        }
+        outs
+    }
+
+    /// Backpropagates the output gradient `d` through the network run on `x` (with `outs` from
+    /// [`Net::forward`]), adding the parameter gradients into `grads`; returns the input
+    /// gradient when `need_dx`.
+    pub fn backward(
+        &self,
+        x: &[F],
+        outs: &[Vec<F>],
+        rows: usize,
+        mut d: Vec<F>,
+        grads: &mut [Vec<F>],
+        need_dx: bool,
+    ) -> Option<Vec<F>> {
+        for l in (0..self.layers.len()).rev() {
+            let layer = &self.layers[l];
+            let input = if l == 0 { x } else { &outs[l - 1] };
+            let (gw, gb) = pair(grads, self.first + 2 * l);
+            layer.add_grads(input, &d, rows, gw, gb);
+            if l == 0 && !need_dx {
+                return None;
+            }
+            let mut dx = layer.input_grad(&d, rows);
+            if l > 0 {
+                for (g, a) in dx.iter_mut().zip(&outs[l - 1]) {
+                    if *a <= F::ZERO {
+                        *g = F::ZERO;
+                    }
+                }
+            }
+            d = dx;
+        }
+        Some(d)
+    }
+}
+
+/// The gradient slots `i` (weight) and `i + 1` (bias).
+pub(crate) fn pair<F>(grads: &mut [Vec<F>], i: usize) -> (&mut [F], &mut [F]) {
+    let (a, b) = grads.split_at_mut(i + 1);
+    (&mut a[i], &mut b[0])
+}
+
+/// Copies `src: [rows, w]` into columns `at..at + w` of `dst: [rows, width]`.
+pub(crate) fn put_cols<F: Copy>(dst: &mut [F], width: usize, at: usize, src: &[F], w: usize) {
+    for (d, s) in dst.chunks_mut(width).zip(src.chunks(w)) {
+        d[at..at + w].copy_from_slice(s);
+    }
+}
+
+/// Columns `at..at + w` of `src: [rows, width]` as `[rows, w]`.
+pub(crate) fn cols<F: Copy>(src: &[F], width: usize, at: usize, w: usize) -> Vec<F> {
+    src.chunks(width)
+        .flat_map(|r| r[at..at + w].iter().copied())
+        .collect()
+}
