@@ -256,7 +256,8 @@ impl PlanetAgent {
         s.obs += values[1];
         s.reward += values[2];
         s.kl += values[3];
-        if self.learner.is_some() && self.stats.n.is_multiple_of(self.config.decoder.every) {
+        let every = self.config.decoder.every;
+        if self.learner.is_some() && every > 0 && self.stats.n.is_multiple_of(every) {
             let states = if self.config.decoder.recent_episodes == 0 {
                 loss.states
                     .context("the model gave no states to plan from")?

@@ -133,7 +133,8 @@ pub struct DecoderTrainConfig {
     pub clip_norm: f64,
     /// Replayed posterior states solved from per decoder step.
     pub batch: usize,
-    /// A decoder step after every this many model gradient steps.
+    /// A decoder step after every this many model gradient steps (0: none online, the
+    /// decoder of the offline stage is kept while the model goes on learning).
     pub every: usize,
     /// Decoder steps taken offline before the first episode, from states replayed from the
     /// buffer of the run it starts from (`init_from`), with no environment steps and no model
@@ -353,8 +354,13 @@ impl PlanetConfig {
         self.decoder.net.validate().context("in [decoder.net]")?;
         self.decoder.adam.validate().context("in [decoder.adam]")?;
         ensure!(
-            self.decoder.batch >= 1 && self.decoder.every >= 1,
-            "`decoder.batch` and `decoder.every` must be at least 1"
+            self.decoder.batch >= 1,
+            "`decoder.batch` must be at least 1"
+        );
+        ensure!(
+            self.decoder.every >= 1 || self.decoder.offline_steps >= 1,
+            "`decoder.every = 0` (no decoder steps online) needs `decoder.offline_steps` >= 1: \
+             the decoder would never be trained"
         );
         ensure!(
             self.decoder.clip_norm.is_finite() && self.decoder.clip_norm >= 0.0,

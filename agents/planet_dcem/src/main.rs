@@ -239,7 +239,9 @@ fn main() -> Result<()> {
                     cfg.phase != Phase::Ppo,
                     "--full-cem evaluates phase-1 and phase-2 runs (this is a phase-3 run)"
                 );
+                // The run's model and its `[cem]` planner; phase 2's decoder options do not apply.
                 cfg.phase = Phase::Cem;
+                cfg.decoder = Default::default();
                 let (agent, env) = load_agent_as(&run, &cfg, &device)?;
                 (cfg, agent, env)
             } else {

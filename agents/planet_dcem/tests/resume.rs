@@ -522,6 +522,12 @@ fn ensemble_phase2_trains_its_decoder_offline_then_online() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("decoder.offline_val_states"));
+    // No online decoder steps and no offline stage would leave the decoder untrained.
+    std::fs::write(&bad, ensemble_config() + "[decoder]\nevery = 0\n").unwrap();
+    let out = planet(&["train", "--config", bad.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("decoder.every = 0"));
     // The acting temperature is phase 2's.
     std::fs::write(&bad, ensemble_config() + "[decoder]\nact_tau = 0.0\n").unwrap();
     let out = planet(&["train", "--config", bad.to_str().unwrap()])
@@ -532,47 +538,5 @@ fn ensemble_phase2_trains_its_decoder_offline_then_online() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// Phase 2 on the RSSM: the offline stage validates on replayed posterior states and keeps the
-/// best decoder (`offline_val.json`).
-#[test]
-fn rssm_phase2_validates_its_offline_decoder() {
-    let dir = scratch("rssm-offline-val");
-    let runs = dir.join("runs");
-    let common = "[env]\nkind = \"swingup\"\nepisode_steps = 20\n\
-        [train]\naction_repeat = 2\nupdate_every = 5\nupdates = 1\nbatch = 2\nchunk = 4\n\
-        episodes = 1\nseed_episodes = 2\neval_every = 0\nfinal_eval_episodes = 1\n\
-        checkpoint_every = 1\n[model]\ndeter = 8\nstoch = 2\nhidden = 8\n[cem]\nhorizon = 3\n\
-        [cem.cem]\nn_sample = 8\nn_elite = 2\nn_iter = 2\ntau = 0.0\niter_eps = 0.0\n\
-        [latent.cem]\nn_sample = 8\nn_elite = 2\nn_iter = 2\ntau = 1.0\niter_eps = 0.0\n\
-        [decoder.net]\nlatent_dim = 2\nhidden = 8\nhidden_layers = 1\n";
-    let base = dir.join("base.toml");
-    std::fs::write(&base, format!("name = \"base\"\nphase = \"cem\"\n{common}")).unwrap();
-    train_ok(&base, &runs);
-    let lat = dir.join("lat.toml");
-    std::fs::write(
-        &lat,
-        format!(
-            "name = \"lat\"\nphase = \"latent_dcem\"\ninit_from = {:?}\nkeep_buffer = true\n\
-             {common}[decoder]\nbatch = 2\nevery = 1\noffline_steps = 4\n\
-             offline_val_states = 10\noffline_val_every = 2\n",
-            runs.join("base").display().to_string()
-        ),
-    )
-    .unwrap();
-    train_ok(&lat, &runs);
-    let offline = std::fs::read_to_string(runs.join("lat").join("offline.csv")).unwrap();
-    // Validated at steps 0, 2 and 4.
-    let checked: Vec<&str> = offline
-        .lines()
-        .skip(1)
-        .filter(|l| !l.ends_with(','))
-        .map(|l| l.split(',').next().unwrap())
-        .collect();
-    assert_eq!(checked, ["0", "2", "4"], "{offline}");
-    let text = std::fs::read_to_string(runs.join("lat").join("offline_val.json")).unwrap();
-    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
-    assert_eq!(v["states"], 10);
-    assert!(v["best_cost"].as_f64().unwrap() <= v["last_cost"].as_f64().unwrap());
-    assert!(v["full_cem_cost"].as_f64().unwrap().is_finite());
-    std::fs::remove_dir_all(&dir).unwrap();
-}
+#[path = "resume/phase2_rssm.rs"]
+mod phase2_rssm;
