@@ -3,6 +3,7 @@ comparison on the same machine: the same RSSM (GRU 200 with fused gates, stochas
 200, cheetah.run's 17 observations and 6 actions), timed on
 
 * one model update: the one-step variational bound on a [50 x 50] chunk batch, backward, Adam;
+* the loss and its backward alone (no clipping or Adam);
 * one full-CEM planning call: 1000 samples / 100 elites / 10 iterations, horizon 12;
 * one latent-DCEM planning call: 100 / 10 / 10, tau 1 (soft top-k by bisection on the LML
   threshold), 16-D latent, decoder 16-200-200-72.
@@ -143,6 +144,10 @@ def main():
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1000.0)
         opt.step()
 
+    def loss_grad():
+        model.zero_grad()
+        model.loss(obs, act, rew, noise, L, B).backward()
+
     decoder = nn.Sequential(nn.Linear(16, 200), nn.ELU(), nn.Linear(200, 200), nn.ELU(), nn.Linear(200, 12 * ACT))
     state = torch.zeros(1, D + Z)
 
@@ -156,7 +161,7 @@ def main():
             cem_plan(model, state, 16, 100, 10, 10, 0.5, decode=dec, tau=1.0)
 
     out = {"threads": args.threads, "torch": torch.__version__}
-    for name, f in [("model_update_50x50", update), ("plan_full_cem_1000x10_h12", full), ("plan_latent_dcem_100x10_h12", latent)]:
+    for name, f in [("model_update_50x50", update), ("model_loss_grad_50x50", loss_grad), ("plan_full_cem_1000x10_h12", full), ("plan_latent_dcem_100x10_h12", latent)]:
         med, best = timeit(f, args.reps)
         out[name] = {"median_ms": 1e3 * med, "best_ms": 1e3 * best}
         print(f"{name}: median {1e3 * med:.1f} ms, best {1e3 * best:.1f} ms", flush=True)
