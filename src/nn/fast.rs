@@ -19,7 +19,7 @@ const ROUND: f32 = 12_582_912.0;
 /// `exp(x)` for `x <= 0` (inputs below -87 give `exp(-87)`, which is below 2e-38). Written
 /// without calls, saturating casts or NaN-aware min/max so that the loops below vectorise.
 #[inline(always)]
-fn exp_nonpositive(x: f32) -> f32 {
+pub(crate) fn exp_nonpositive(x: f32) -> f32 {
     let x = if x < -87.0 { -87.0 } else { x };
     let t = x * LOG2E + ROUND;
     let k = t - ROUND;

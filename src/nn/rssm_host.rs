@@ -14,7 +14,7 @@
 use burn::tensor::{Tensor, TensorData};
 
 use super::host_kernels::{
-    Layer, Net, Real, cols, pair, put_cols, relu, sigmoid, softplus, squash,
+    Layer, Net, Real, cols, pair, put_cols, relu, sigmoid, softplus, squash, tanh,
 };
 use super::{Mlp, Rssm, RssmLoss, SequenceBatch};
 
@@ -119,7 +119,7 @@ impl<F: Real> HostRssm<F> {
                         F::ZERO
                     };
                     let rs = sigmoid(g[j]);
-                    let c = (rs * g[d + j]).tanh();
+                    let c = tanh(rs * g[d + j]);
                     let u = sigmoid(g[2 * d + j] - F::ONE);
                     reset[row + j] = rs;
                     cand_pre[row + j] = g[d + j];
