@@ -423,7 +423,7 @@ impl Cem {
                 eps = crate::icem::colour(eps, steps, c.noise_beta)?;
             }
             let step = sigma.clone().unsqueeze_dim::<3>(1) * eps.clone();
-            let mut x = mu.clone().unsqueeze_dim::<3>(1) + step.clone();
+            let mut x = mu.clone().unsqueeze_dim::<3>(1) + step;
             x = clamp(x, c.lb, c.ub);
             if let Some(project) = hooks.project.as_mut() {
                 x = project(x);
@@ -448,7 +448,7 @@ impl Cem {
                 parts.swap_remove(0)
             };
             let n = x.dims()[1];
-            // Without bounds, projection or extra samples the offsets from mu are `step` itself.
+            // Without bounds, projection or extra samples every sample is `mu + sigma * eps`.
             let exact_step =
                 c.lb.is_none() && c.ub.is_none() && hooks.project.is_none() && !with_extras;
 

@@ -16,7 +16,7 @@ use burn::tensor::{Tensor, TensorData};
 use super::host_kernels::{
     Layer, Net, Real, cols, pair, put_cols, relu, sigmoid, softplus, squash, tanh,
 };
-use super::{Mlp, Rssm, RssmLoss, SequenceBatch};
+use super::{Mlp, Rssm, RssmConfig, RssmLoss, SequenceBatch};
 
 /// The RSSM's networks on the host, in `Rssm::parts` order.
 pub(crate) struct HostRssm<F> {
@@ -29,20 +29,13 @@ pub(crate) struct HostRssm<F> {
     pub reward_head: Net<F>,
 }
 
-/// Sizes and loss options.
+/// Sizes, and the model's options.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Shape {
+pub(crate) struct Shape<'a> {
     pub length: usize,
     pub batch: usize,
     pub action: usize,
-    pub deter: usize,
-    pub stoch: usize,
-    pub hidden: usize,
-    pub min_std: f64,
-    pub free_nats: f64,
-    pub kl_scale: f64,
-    pub reward_scale: f64,
-    pub symlog: bool,
+    pub config: &'a RssmConfig,
 }
 
 /// The sequence batch on the host (row-major, time-major rows as in `SequenceBatch`).
@@ -67,11 +60,11 @@ pub(crate) struct HostLoss<F> {
 impl<F: Real> HostRssm<F> {
     /// The loss of `Rssm::loss_tensor_ops` and its gradient.
     pub fn loss(&self, s: &Shape, data: &HostBatch<F>) -> HostLoss<F> {
-        let (l, b) = (s.length, s.batch);
-        let (d, z, hd, na) = (s.deter, s.stoch, s.hidden, s.action);
+        let (l, b, c) = (s.length, s.batch, s.config);
+        let (d, z, hd, na) = (c.deter, c.stoch, c.hidden, s.action);
         let rows = l * b;
-        let min_std = F::of(s.min_std);
-        let obs_sq: Vec<F> = data.obs.iter().map(|v| squash(*v, s.symlog)).collect();
+        let min_std = F::of(c.min_std);
+        let obs_sq: Vec<F> = data.obs.iter().map(|v| squash(*v, c.symlog)).collect();
 
         // Forward. The encoder over every observation at once (its output also goes through a
         // ReLU).
@@ -186,11 +179,11 @@ impl<F: Real> HostRssm<F> {
         let rew_err: Vec<F> = rew_out[rew_out.len() - 1]
             .iter()
             .zip(&data.rewards[..rr])
-            .map(|(p, r)| *p - squash(*r, s.symlog))
+            .map(|(p, r)| *p - squash(*r, c.symlog))
             .collect();
         let rew_loss =
             0.5 * rew_err.iter().map(|e| e.to_f64() * e.to_f64()).sum::<f64>() / rr as f64;
-        let total = obs_loss + s.reward_scale * rew_loss + s.kl_scale * kl.max(s.free_nats);
+        let total = obs_loss + c.reward_scale * rew_loss + c.kl_scale * kl.max(c.free_nats);
 
         // Backward.
         let mut grads: Vec<Vec<F>> = self
@@ -205,7 +198,7 @@ impl<F: Real> HostRssm<F> {
             .obs_head
             .backward(&feats, &obs_out, rows, d_obs, &mut grads, true)
             .unwrap_or_default();
-        let rscale = F::of(s.reward_scale / rr as f64);
+        let rscale = F::of(c.reward_scale / rr as f64);
         let d_rew: Vec<F> = rew_err.iter().map(|e| *e * rscale).collect();
         if let Some(dr) = self
             .reward_head
@@ -216,8 +209,8 @@ impl<F: Real> HostRssm<F> {
             }
         }
         // The KL term's gradient (zero while the free nats clamp it).
-        let ck = if kl >= s.free_nats {
-            F::of(s.kl_scale / rows as f64)
+        let ck = if kl >= c.free_nats {
+            F::of(c.kl_scale / rows as f64)
         } else {
             F::ZERO
         };
@@ -407,14 +400,7 @@ impl Rssm {
             length: batch.length,
             batch: batch.batch,
             action: crate::model::Model::action_dim(self),
-            deter: c.deter,
-            stoch: c.stoch,
-            hidden: c.hidden,
-            min_std: c.min_std,
-            free_nats: c.free_nats,
-            kl_scale: c.kl_scale,
-            reward_scale: c.reward_scale,
-            symlog: c.symlog,
+            config: c,
         };
         let out = model.loss(&shape, &data);
         let device = batch.obs.device();
