@@ -169,7 +169,10 @@ pub(crate) struct Layer<F> {
 impl<F: Real> Layer<F> {
     /// `x W + b` for `x: [rows, d_in]`.
     pub fn forward(&self, x: &[F], rows: usize) -> Vec<F> {
-        let mut y: Vec<F> = (0..rows).flat_map(|_| self.b.iter().copied()).collect();
+        let mut y: Vec<F> = Vec::with_capacity(rows * self.d_out);
+        for _ in 0..rows {
+            y.extend_from_slice(&self.b);
+        }
         matmul(
             &mut y,
             x,

@@ -22,7 +22,7 @@
 //! `[h, s]` with the prior's mean as the next stochastic state, and costs each sequence minus
 //! its sum of predicted rewards: this is what the planners search over.
 
-use burn::tensor::{DType, Device, Tensor, TensorData, activation, s};
+use burn::tensor::{DType, Device, Tensor, activation, s};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
@@ -306,7 +306,7 @@ impl Rssm {
         if parts.dtype() == DType::F32
             && !parts.is_autodiff()
             && parts.device().without_autodiff() == Device::flex()
-            && let Some(out) = gru_host(parts.clone(), h.clone(), d)
+            && let Some(out) = super::rssm_host::gru_host(parts.clone(), h.clone(), d)
         {
             return out;
         }
@@ -507,6 +507,8 @@ impl Rssm {
     /// Imagines `actions: [n, horizon, action_dim]` from latent states `[n, state_dim]` with
     /// the prior's mean as the stochastic state, returning the predicted rewards
     /// `[n, horizon]` and, with `keep_states`, the visited states `[n, horizon + 1, state_dim]`.
+    /// Plain f32 tensors on the CPU (planning) are rolled out on the host (`rssm_host.rs`);
+    /// anything else (a tape, another device) as tensor ops.
     pub fn imagine(
         &self,
         states: Tensor<2>,
@@ -522,6 +524,18 @@ impl Rssm {
                 format!("[n, {}] and [n, horizon >= 1, {}]", d + z, self.action_dim),
                 (states.dims(), actions.dims()),
             ));
+        }
+        // Planning on the CPU (plain f32 tensors): the whole rollout on the host.
+        let plain_cpu = |t: &Tensor<2>| {
+            t.dtype() == DType::F32 && !t.is_autodiff() && t.device() == Device::flex()
+        };
+        if plain_cpu(&states)
+            && actions.dtype() == DType::F32
+            && !actions.is_autodiff()
+            && self.params().iter().all(plain_cpu)
+            && let Some(out) = self.imagine_host(&states, &actions, keep_states)
+        {
+            return Ok(out);
         }
         let mut h = states.clone().slice(s![.., 0..d]);
         let mut st = states.clone().slice(s![.., d..d + z]);
@@ -563,16 +577,6 @@ impl Model for Rssm {
             states,
         })
     }
-}
-
-fn gru_host(parts: Tensor<2>, h: Tensor<2>, d: usize) -> Option<Tensor<2>> {
-    let [n, _] = h.dims();
-    let device = h.device();
-    let p: Vec<f32> = parts.into_data().try_into_vec::<f32>().ok()?;
-    let hv: Vec<f32> = h.into_data().try_into_vec::<f32>().ok()?;
-    let mut out = vec![0f32; n * d];
-    crate::nn::fast::gru_gates(&p, &hv, d, &mut out);
-    Some(Tensor::from_data(TensorData::new(out, [n, d]), &device))
 }
 
 /// Standard normal noise `[rows, cols]` drawn on the host from `rng` (so a seeded run draws the

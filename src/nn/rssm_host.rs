@@ -8,6 +8,10 @@
 //! every parameter is `g_i`. [`Rssm::loss_tensor_ops`](super::Rssm::loss_tensor_ops) is the same
 //! loss op by op, the path on other devices and the reference the tests compare this one with.
 //!
+//! [`Rssm::imagine`](super::Rssm::imagine) rolls plain f32 tensors out on the host the same
+//! way (planning, no tape): the products through `gemm`, the GRU's gating in one vectorised
+//! pass, only the prior's mean computed, one reward-head product over every step.
+//!
 //! Layout: every activation is a row-major `[rows, width]` buffer, row `t * batch + b` for step
 //! `t` of sequence `b`; weights are `[in, out]` as in [`Linear`](super::Linear).
 
@@ -428,4 +432,118 @@ impl Rssm {
             states,
         })
     }
+
+    /// [`Rssm::imagine`] on the host for plain f32 tensors on the CPU (what planning calls):
+    /// the same products and gates in one pass per step, without a tensor op per step. None
+    /// when a tensor's data is not f32.
+    pub(super) fn imagine_host(
+        &self,
+        states: &Tensor<2>,
+        actions: &Tensor<3>,
+        keep_states: bool,
+    ) -> Option<(Tensor<2>, Option<Tensor<3>>)> {
+        let [n, sd] = states.dims();
+        let [_, horizon, na] = actions.dims();
+        let c = self.config();
+        let (d, z, hd) = (c.deter, c.stoch, c.hidden);
+        let read2 = |t: &Tensor<2>| t.clone().into_data().try_to_vec::<f32>().ok();
+        let layer = |m: &Mlp, i: usize| -> Option<Layer<f32>> {
+            let ly = &m.layers[i];
+            let [d_in, d_out] = ly.weight.dims();
+            Some(Layer {
+                w: read2(&ly.weight)?,
+                b: read2(&ly.bias)?,
+                d_in,
+                d_out,
+            })
+        };
+        let input = layer(&self.input, 0)?;
+        let gru = layer(&self.gru, 0)?;
+        let prior_hidden = layer(&self.prior, 0)?;
+        // Only the prior's mean is used: the first `z` outputs of its last layer.
+        let last = layer(&self.prior, 1)?;
+        let prior_mean = Layer {
+            w: cols(&last.w, last.d_out, 0, z),
+            b: last.b[..z].to_vec(),
+            d_in: last.d_in,
+            d_out: z,
+        };
+        let reward = Net {
+            layers: (0..self.reward_head.layers.len())
+                .map(|i| layer(&self.reward_head, i))
+                .collect::<Option<Vec<_>>>()?,
+            first: 0,
+        };
+        let s0 = read2(states)?;
+        let acts = actions.clone().into_data().try_to_vec::<f32>().ok()?;
+        let mut h = cols(&s0, sd, 0, d);
+        let mut st = cols(&s0, sd, d, z);
+        let fw = d + z;
+        let mut feats = vec![0f32; horizon * n * fw];
+        let (ui, gi) = (z + na, hd + d);
+        for t in 0..horizon {
+            let mut u = vec![0f32; n * ui];
+            for i in 0..n {
+                u[i * ui..i * ui + z].copy_from_slice(&st[i * z..(i + 1) * z]);
+                let a = (i * horizon + t) * na;
+                u[i * ui + z..(i + 1) * ui].copy_from_slice(&acts[a..a + na]);
+            }
+            let mut x = input.forward(&u, n);
+            x.iter_mut().for_each(|v| *v = relu(*v));
+            let mut gin = vec![0f32; n * gi];
+            put_cols(&mut gin, gi, 0, &x, hd);
+            put_cols(&mut gin, gi, hd, &h, d);
+            let g = gru.forward(&gin, n);
+            let mut next = vec![0f32; n * d];
+            super::fast::gru_gates(&g, &h, d, &mut next);
+            h = next;
+            let mut p1 = prior_hidden.forward(&h, n);
+            p1.iter_mut().for_each(|v| *v = relu(*v));
+            st = prior_mean.forward(&p1, n);
+            let rows = &mut feats[t * n * fw..(t + 1) * n * fw];
+            put_cols(rows, fw, 0, &h, d);
+            put_cols(rows, fw, d, &st, z);
+        }
+        // One reward-head pass over all steps: rows t * n + i.
+        let out = reward.forward(&feats, horizon * n);
+        let r = &out[out.len() - 1];
+        let mut rewards = vec![0f32; n * horizon];
+        for t in 0..horizon {
+            for i in 0..n {
+                let v = r[t * n + i];
+                rewards[i * horizon + t] = if c.symlog {
+                    let m = v.abs().min(30.0).exp() - 1.0;
+                    if v < 0.0 { -m } else { m }
+                } else {
+                    v
+                };
+            }
+        }
+        let device = states.device();
+        let rewards = Tensor::<2>::from_data(TensorData::new(rewards, [n, horizon]), &device);
+        let visited = keep_states.then(|| {
+            let mut v = Vec::with_capacity(n * (horizon + 1) * fw);
+            for i in 0..n {
+                v.extend_from_slice(&s0[i * sd..(i + 1) * sd]);
+                for t in 0..horizon {
+                    let row = (t * n + i) * fw;
+                    v.extend_from_slice(&feats[row..row + fw]);
+                }
+            }
+            Tensor::<3>::from_data(TensorData::new(v, [n, horizon + 1, fw]), &device)
+        });
+        Some((rewards, visited))
+    }
+}
+
+/// The GRU's gating for `parts: [n, 3 d]` and `h: [n, d]` in one vectorised host pass (plain
+/// f32 on the CPU; None when the data is not f32).
+pub(super) fn gru_host(parts: Tensor<2>, h: Tensor<2>, d: usize) -> Option<Tensor<2>> {
+    let [n, _] = h.dims();
+    let device = h.device();
+    let p: Vec<f32> = parts.into_data().try_into_vec::<f32>().ok()?;
+    let hv: Vec<f32> = h.into_data().try_into_vec::<f32>().ok()?;
+    let mut out = vec![0f32; n * d];
+    crate::nn::fast::gru_gates(&p, &hv, d, &mut out);
+    Some(Tensor::from_data(TensorData::new(out, [n, d]), &device))
 }

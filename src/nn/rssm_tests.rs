@@ -31,14 +31,45 @@ fn host_gating_equals_the_tensor_ops() {
     let fused = crate::nn::to_f64_vec(m.cost(states.clone(), actions.clone()).unwrap()).unwrap();
     let ops = crate::nn::to_f64_vec(
         m_ad.cost(
-            Tensor::from_data(states.into_data(), &ad),
-            Tensor::from_data(actions.into_data(), &ad),
+            Tensor::from_data(states.clone().into_data(), &ad),
+            Tensor::from_data(actions.clone().into_data(), &ad),
         )
         .unwrap(),
     )
     .unwrap();
     for (a, b) in fused.iter().zip(&ops) {
         assert!((a - b).abs() <= 1e-5 * (1.0 + b.abs()), "{a} vs {b}");
+    }
+    // The visited states of the host rollout (plain CPU) and of the tensor ops.
+    for symlog in [false, true] {
+        let mut m = m.clone();
+        let mut m_ad = m_ad.clone();
+        m.config.symlog = symlog;
+        m_ad.config.symlog = symlog;
+        let host = m.imagine(states.clone(), actions.clone(), true).unwrap();
+        let ops = m_ad
+            .imagine(
+                Tensor::from_data(states.clone().into_data(), &ad),
+                Tensor::from_data(actions.clone().into_data(), &ad),
+                true,
+            )
+            .unwrap();
+        for (a, b) in [
+            (host.0, ops.0),
+            (
+                host.1.unwrap().reshape([7, 6 * 20]),
+                ops.1.unwrap().reshape([7, 6 * 20]),
+            ),
+        ] {
+            let (a, b) = (
+                crate::nn::to_f64_vec(a).unwrap(),
+                crate::nn::to_f64_vec(b).unwrap(),
+            );
+            assert_eq!(a.len(), b.len());
+            for (x, y) in a.iter().zip(&b) {
+                assert!((x - y).abs() <= 1e-5 * (1.0 + y.abs()), "{x} vs {y}");
+            }
+        }
     }
 }
 
