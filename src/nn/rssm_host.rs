@@ -20,7 +20,7 @@ use burn::tensor::{Tensor, TensorData};
 use super::host_kernels::{
     Layer, Net, Real, cols, pair, put_cols, relu, sigmoid, softplus, squash, tanh,
 };
-use super::{Mlp, Rssm, RssmConfig, RssmLoss, SequenceBatch};
+use super::{Linear, Mlp, Rssm, RssmConfig, RssmLoss, SequenceBatch};
 
 /// The RSSM's networks on the host, in `Rssm::parts` order.
 pub(crate) struct HostRssm<F> {
@@ -364,21 +364,13 @@ impl Rssm {
         batch: &SequenceBatch,
         params: &[Tensor<2>],
     ) -> Option<RssmLoss> {
-        let read = |t: &Tensor<2>| t.clone().into_data().try_to_vec::<F>().ok();
+        let read = host_data::<F>;
         let mut first = 0;
         let mut net = |m: &Mlp| -> Option<Net<F>> {
             let layers = m
                 .layers
                 .iter()
-                .map(|ly| {
-                    let [d_in, d_out] = ly.weight.dims();
-                    Some(Layer {
-                        w: read(&ly.weight)?,
-                        b: read(&ly.bias)?,
-                        d_in,
-                        d_out,
-                    })
-                })
+                .map(host_layer)
                 .collect::<Option<Vec<_>>>()?;
             let out = Net { first, layers };
             first += 2 * m.layers.len();
@@ -446,17 +438,7 @@ impl Rssm {
         let [_, horizon, na] = actions.dims();
         let c = self.config();
         let (d, z, hd) = (c.deter, c.stoch, c.hidden);
-        let read2 = |t: &Tensor<2>| t.clone().into_data().try_to_vec::<f32>().ok();
-        let layer = |m: &Mlp, i: usize| -> Option<Layer<f32>> {
-            let ly = &m.layers[i];
-            let [d_in, d_out] = ly.weight.dims();
-            Some(Layer {
-                w: read2(&ly.weight)?,
-                b: read2(&ly.bias)?,
-                d_in,
-                d_out,
-            })
-        };
+        let layer = |m: &Mlp, i: usize| host_layer::<f32>(&m.layers[i]);
         let input = layer(&self.input, 0)?;
         let gru = layer(&self.gru, 0)?;
         let prior_hidden = layer(&self.prior, 0)?;
@@ -474,7 +456,7 @@ impl Rssm {
                 .collect::<Option<Vec<_>>>()?,
             first: 0,
         };
-        let s0 = read2(states)?;
+        let s0 = host_data::<f32>(states)?;
         let acts = actions.clone().into_data().try_to_vec::<f32>().ok()?;
         let mut h = cols(&s0, sd, 0, d);
         let mut st = cols(&s0, sd, d, z);
@@ -546,4 +528,20 @@ pub(super) fn gru_host(parts: Tensor<2>, h: Tensor<2>, d: usize) -> Option<Tenso
     let mut out = vec![0f32; n * d];
     crate::nn::fast::gru_gates(&p, &hv, d, &mut out);
     Some(Tensor::from_data(TensorData::new(out, [n, d]), &device))
+}
+
+/// A tensor's data on the host as `F` (None when it holds another type).
+fn host_data<F: burn::tensor::Element>(t: &Tensor<2>) -> Option<Vec<F>> {
+    t.clone().into_data().try_to_vec::<F>().ok()
+}
+
+/// A layer's weight and bias on the host as `F`.
+fn host_layer<F: Real + burn::tensor::Element>(ly: &Linear) -> Option<Layer<F>> {
+    let [d_in, d_out] = ly.weight.dims();
+    Some(Layer {
+        w: host_data(&ly.weight)?,
+        b: host_data(&ly.bias)?,
+        d_in,
+        d_out,
+    })
 }
