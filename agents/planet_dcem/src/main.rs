@@ -92,7 +92,7 @@ enum Command {
         /// own planner: for a phase-2 run, full CEM on the same learned model.
         #[arg(long, conflicts_with = "act_tau")]
         full_cem: bool,
-        /// Also write the summary as JSON to this file.
+        /// Also write the summary as JSON to this file (a new one: an existing file is refused).
         #[arg(long)]
         out: Option<PathBuf>,
         /// Compute device (`cpu`).
@@ -232,6 +232,13 @@ fn main() -> Result<()> {
             device,
         } => {
             ensure!(episodes >= 1, "--episodes must be at least 1");
+            if let Some(path) = &out {
+                ensure!(
+                    !path.exists(),
+                    "{} already exists: --out writes a new file (choose another path)",
+                    path.display()
+                );
+            }
             let device = parse_device(&device)?;
             let (cfg, mut agent, mut env) = if full_cem {
                 let mut cfg = PlanetConfig::load(&run.join("config.toml"))?;

@@ -69,6 +69,13 @@ fn rssm_phase2_validates_its_offline_decoder() {
     );
     let summary = std::fs::read_to_string(&out_file).unwrap();
     assert!(summary.contains("full CEM on its model"), "{summary}");
+    // An existing summary is never overwritten.
+    let out = planet(&args)
+        .args(["--out", out_file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already exists"));
+    assert_eq!(std::fs::read_to_string(&out_file).unwrap(), summary);
     let out = planet(&args).args(["--act-tau", "0"]).output().unwrap();
     assert!(
         !out.status.success(),
