@@ -100,6 +100,19 @@ pub(crate) fn squash<F: Real>(x: F, on: bool) -> F {
 /// Products this large (`m n k`) split across rayon's threads (burn's CPU backend's threshold).
 const PARALLEL_MIN: usize = 192 * 192 * 192;
 
+thread_local! {
+    /// Set while this thread's work runs beside other threads' (no products split further).
+    static SERIAL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `work` with this thread's products kept on it when `serial` (restored afterwards).
+pub(crate) fn with_serial_products<R>(serial: bool, work: impl FnOnce() -> R) -> R {
+    let before = SERIAL.with(|s| s.replace(serial));
+    let out = work();
+    SERIAL.with(|s| s.set(before));
+    out
+}
+
 /// `c = [c +] op(a) op(b)` for a row-major `c: [m, n]`: `op(a)` is `a: [m, k]`, or `a: [k, m]`
 /// read transposed when `ta`; `op(b)` is `b: [k, n]`, or `b: [n, k]` read transposed when `tb`.
 #[allow(clippy::too_many_arguments)]
@@ -124,11 +137,12 @@ fn matmul<F: Real>(
     }
     let (a_rs, a_cs) = if ta { (1, m) } else { (k, 1) };
     let (b_rs, b_cs) = if tb { (1, k) } else { (n, 1) };
-    let parallelism = if m.saturating_mul(n).saturating_mul(k) >= PARALLEL_MIN {
-        gemm::Parallelism::Rayon(0)
-    } else {
-        gemm::Parallelism::None
-    };
+    let parallelism =
+        if m.saturating_mul(n).saturating_mul(k) >= PARALLEL_MIN && !SERIAL.with(|s| s.get()) {
+            gemm::Parallelism::Rayon(0)
+        } else {
+            gemm::Parallelism::None
+        };
     #[allow(unsafe_code)]
     // SAFETY: the lengths are checked above, so with these strides every index `gemm` reads or
     // writes is inside `a`, `b` and `c`; `F` is f32 or f64, types `gemm` dispatches on.

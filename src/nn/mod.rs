@@ -12,6 +12,7 @@ pub(crate) mod fast;
 mod host_kernels;
 mod mlp;
 mod rssm;
+mod rssm_cpu;
 mod rssm_host;
 
 pub use fast::{elu_and_slope, softplus_and_slope};

@@ -306,7 +306,7 @@ impl Rssm {
         if parts.dtype() == DType::F32
             && !parts.is_autodiff()
             && parts.device().without_autodiff() == Device::flex()
-            && let Some(out) = super::rssm_host::gru_host(parts.clone(), h.clone(), d)
+            && let Some(out) = super::rssm_cpu::gru_host(parts.clone(), h.clone(), d)
         {
             return out;
         }
@@ -507,7 +507,7 @@ impl Rssm {
     /// Imagines `actions: [n, horizon, action_dim]` from latent states `[n, state_dim]` with
     /// the prior's mean as the stochastic state, returning the predicted rewards
     /// `[n, horizon]` and, with `keep_states`, the visited states `[n, horizon + 1, state_dim]`.
-    /// Plain f32 tensors on the CPU (planning) are rolled out on the host (`rssm_host.rs`);
+    /// Plain f32 tensors on the CPU (planning) are rolled out on the host (`rssm_cpu.rs`);
     /// anything else (a tape, another device) as tensor ops.
     pub fn imagine(
         &self,

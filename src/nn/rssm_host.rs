@@ -8,19 +8,17 @@
 //! every parameter is `g_i`. [`Rssm::loss_tensor_ops`](super::Rssm::loss_tensor_ops) is the same
 //! loss op by op, the path on other devices and the reference the tests compare this one with.
 //!
-//! [`Rssm::imagine`](super::Rssm::imagine) rolls plain f32 tensors out on the host the same
-//! way (planning, no tape): the products through `gemm`, the GRU's gating in one vectorised
-//! pass, only the prior's mean computed, one reward-head product over every step.
+//! A batch of at least `SPLIT_MIN_BATCH` sequences is swept as two halves side by side, each
+//! on its own thread with its products kept on it, and their gradients summed: the halves are
+//! fixed by the batch size, so the result does not depend on the number of threads.
+//! (`rssm_cpu.rs` calls this, and rolls [`Rssm::imagine`](super::Rssm::imagine) out on the host
+//! with its samples split the same way.)
 //!
 //! Layout: every activation is a row-major `[rows, width]` buffer, row `t * batch + b` for step
 //! `t` of sequence `b`; weights are `[in, out]` as in [`Linear`](super::Linear).
 
-use burn::tensor::{Tensor, TensorData};
-
-use super::host_kernels::{
-    Layer, Net, Real, cols, pair, put_cols, relu, sigmoid, softplus, squash, tanh,
-};
-use super::{Linear, Mlp, Rssm, RssmConfig, RssmLoss, SequenceBatch};
+use super::RssmConfig;
+use super::host_kernels::{Net, Real, cols, pair, put_cols, relu, sigmoid, softplus, squash, tanh};
 
 /// The RSSM's networks on the host, in `Rssm::parts` order.
 pub(crate) struct HostRssm<F> {
@@ -50,6 +48,47 @@ pub(crate) struct HostBatch<F> {
     pub noise: Vec<F>,
 }
 
+impl<F: Copy> HostBatch<F> {
+    /// Sequences `at..at + n` of a batch of `b` sequences of `l` steps, rows still time-major.
+    fn part(&self, l: usize, b: usize, at: usize, n: usize) -> Self {
+        let take = |v: &[F]| -> Vec<F> {
+            let w = v.len().checked_div(l * b).unwrap_or(0);
+            (0..l)
+                .flat_map(|t| v[(t * b + at) * w..(t * b + at + n) * w].iter().copied())
+                .collect()
+        };
+        HostBatch {
+            obs: take(&self.obs),
+            actions: take(&self.actions),
+            rewards: take(&self.rewards),
+            noise: take(&self.noise),
+        }
+    }
+}
+
+/// `b` rows as `(first, count)` parts: two halves from `SPLIT_MIN_BATCH` rows on, else one.
+pub(super) fn batch_parts(b: usize) -> Vec<(usize, usize)> {
+    if b >= SPLIT_MIN_BATCH {
+        vec![(0, b / 2), (b / 2, b - b / 2)]
+    } else {
+        vec![(0, b)]
+    }
+}
+
+/// `work` on every part, the parts side by side on rayon's threads, each with its products on
+/// its own thread while the parts keep every thread busy.
+pub(super) fn on_parts<T: Sync, R: Send>(parts: &[T], work: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let serial = parts.len() >= rayon::current_num_threads();
+    let run = |p: &T| super::host_kernels::with_serial_products(serial, || work(p));
+    match parts {
+        [a, b] => {
+            let (x, y) = rayon::join(|| run(a), || run(b));
+            vec![x, y]
+        }
+        _ => parts.iter().map(run).collect(),
+    }
+}
+
 /// The loss terms, the gradient of `total` per parameter (in `Rssm::params` order) and the
 /// posterior states `[rows, deter + stoch]`.
 pub(crate) struct HostLoss<F> {
@@ -61,9 +100,107 @@ pub(crate) struct HostLoss<F> {
     pub states: Vec<F>,
 }
 
+/// Batches at least this large are split in two halves of rows (sequences, samples), each
+/// swept on its own thread: the per-step products of a recurrence are too small to split
+/// across threads well, and the halves need no synchronisation between steps.
+const SPLIT_MIN_BATCH: usize = 8;
+
+/// One part's forward sweep: what its backward sweep reads, and its unnormalised loss sums.
+struct Forward<F> {
+    obs_sq: Vec<F>,
+    enc: Vec<Vec<F>>,
+    embed: Vec<F>,
+    u_in: Vec<F>,
+    x_in: Vec<F>,
+    g_in: Vec<F>,
+    reset: Vec<F>,
+    cand_pre: Vec<F>,
+    cand: Vec<F>,
+    update: Vec<F>,
+    h_all: Vec<F>,
+    p_in: Vec<F>,
+    q1: Vec<F>,
+    q_raw: Vec<F>,
+    q_std: Vec<F>,
+    prior: Vec<Vec<F>>,
+    ratio: Vec<F>,
+    delta: Vec<F>,
+    p_std: Vec<F>,
+    feats: Vec<F>,
+    obs_out: Vec<Vec<F>>,
+    obs_err: Vec<F>,
+    rew_out: Vec<Vec<F>>,
+    rew_err: Vec<F>,
+    /// `0.5 sum err^2` of the observations and rewards, and the KL summed over rows.
+    sums: [f64; 3],
+}
+
+/// The loss gradient's seeds: `d total / d obs_err`, `/ d rew_err` per unit error, and the KL
+/// term's weight per row (zero while the free nats clamp it).
+#[derive(Clone, Copy)]
+struct Seeds<F> {
+    obs: F,
+    reward: F,
+    kl: F,
+}
+
 impl<F: Real> HostRssm<F> {
-    /// The loss of `Rssm::loss_tensor_ops` and its gradient.
+    /// The loss of `Rssm::loss_tensor_ops` and its gradient. A batch of at least
+    /// `SPLIT_MIN_BATCH` sequences is swept as two halves side by side (`rayon::join`); the
+    /// halves are fixed by the batch size alone, so the result does not depend on the number of
+    /// threads.
     pub fn loss(&self, s: &Shape, data: &HostBatch<F>) -> HostLoss<F> {
+        let (l, b, c) = (s.length, s.batch, s.config);
+        let (rows, rr) = (l * b, l.saturating_sub(1) * b);
+        let parts = batch_parts(b);
+        let split: Vec<(Shape, HostBatch<F>)> = parts
+            .iter()
+            .map(|&(at, n)| (Shape { batch: n, ..*s }, data.part(l, b, at, n)))
+            .collect();
+        let fwd = on_parts(&split, |(ps, pd)| self.forward(ps, pd));
+        let sum = |i: usize| fwd.iter().map(|f| f.sums[i]).sum::<f64>();
+        let obs_loss = sum(0) / rows as f64;
+        let rew_loss = sum(1) / rr as f64;
+        let kl = sum(2) / rows as f64;
+        let total = obs_loss + c.reward_scale * rew_loss + c.kl_scale * kl.max(c.free_nats);
+        let seeds = Seeds {
+            obs: F::of(1.0 / rows as f64),
+            reward: F::of(c.reward_scale / rr as f64),
+            kl: if kl >= c.free_nats {
+                F::of(c.kl_scale / rows as f64)
+            } else {
+                F::ZERO
+            },
+        };
+        let jobs: Vec<_> = split.iter().zip(&fwd).collect();
+        let mut part_grads = on_parts(&jobs, |((ps, pd), f)| self.backward(ps, pd, f, seeds));
+        let mut grads = part_grads.swap_remove(0);
+        for other in part_grads {
+            for (g, o) in grads.iter_mut().zip(other) {
+                g.iter_mut().zip(o).for_each(|(a, v)| *a += v);
+            }
+        }
+        // The posterior states back in the batch's time-major row order.
+        let fw = c.deter + c.stoch;
+        let mut states = vec![F::ZERO; rows * fw];
+        for (&(at, n), f) in parts.iter().zip(&fwd) {
+            for t in 0..l {
+                let dst = (t * b + at) * fw;
+                states[dst..dst + n * fw].copy_from_slice(&f.feats[t * n * fw..(t + 1) * n * fw]);
+            }
+        }
+        HostLoss {
+            total,
+            obs: obs_loss,
+            reward: rew_loss,
+            kl,
+            grads,
+            states,
+        }
+    }
+
+    /// One part's forward sweep (its own `Shape` and rows).
+    fn forward(&self, s: &Shape, data: &HostBatch<F>) -> Forward<F> {
         let (l, b, c) = (s.length, s.batch, s.config);
         let (d, z, hd, na) = (c.deter, c.stoch, c.hidden, s.action);
         let rows = l * b;
@@ -163,7 +300,6 @@ impl<F: Real> HostRssm<F> {
                 p_std[k] = ps;
             }
         }
-        let kl = kl_sum / rows as f64;
         // The heads on the features [h_t, s_t].
         let fw = d + z;
         let mut feats = vec![F::ZERO; rows * fw];
@@ -175,8 +311,7 @@ impl<F: Real> HostRssm<F> {
             .zip(&obs_sq)
             .map(|(p, o)| *p - *o)
             .collect();
-        let obs_loss =
-            0.5 * obs_err.iter().map(|e| e.to_f64() * e.to_f64()).sum::<f64>() / rows as f64;
+        let obs_sum = 0.5 * obs_err.iter().map(|e| e.to_f64() * e.to_f64()).sum::<f64>();
         let rr = rows - b;
         let feats_r = &feats[b * fw..];
         let rew_out = self.reward_head.forward(feats_r, rr);
@@ -185,39 +320,100 @@ impl<F: Real> HostRssm<F> {
             .zip(&data.rewards[..rr])
             .map(|(p, r)| *p - squash(*r, c.symlog))
             .collect();
-        let rew_loss =
-            0.5 * rew_err.iter().map(|e| e.to_f64() * e.to_f64()).sum::<f64>() / rr as f64;
-        let total = obs_loss + c.reward_scale * rew_loss + c.kl_scale * kl.max(c.free_nats);
+        let rew_sum = 0.5 * rew_err.iter().map(|e| e.to_f64() * e.to_f64()).sum::<f64>();
+        Forward {
+            obs_sq,
+            enc,
+            embed,
+            u_in,
+            x_in,
+            g_in,
+            reset,
+            cand_pre,
+            cand,
+            update,
+            h_all,
+            p_in,
+            q1,
+            q_raw,
+            q_std,
+            prior,
+            ratio,
+            delta,
+            p_std,
+            feats,
+            obs_out,
+            obs_err,
+            rew_out,
+            rew_err,
+            sums: [obs_sum, rew_sum, kl_sum],
+        }
+    }
 
-        // Backward.
+    /// One part's backward sweep: the gradient of the whole batch's loss (`seeds` carry its
+    /// normalisation) through this part's rows, per parameter.
+    fn backward(
+        &self,
+        s: &Shape,
+        data: &HostBatch<F>,
+        f: &Forward<F>,
+        seeds: Seeds<F>,
+    ) -> Vec<Vec<F>> {
+        let (l, b, c) = (s.length, s.batch, s.config);
+        let (d, z, hd) = (c.deter, c.stoch, c.hidden);
+        let (rows, rr) = (l * b, l.saturating_sub(1) * b);
+        let (ui, gi, pi, fw) = (z + s.action, hd + d, d + hd, d + z);
+        let p_raw = &f.prior[f.prior.len() - 1];
+        let feats_r = &f.feats[b * fw..];
+        let Forward {
+            obs_sq,
+            enc,
+            embed,
+            u_in,
+            x_in,
+            g_in,
+            reset,
+            cand_pre,
+            cand,
+            update,
+            h_all,
+            p_in,
+            q1,
+            q_raw,
+            q_std,
+            prior,
+            ratio,
+            delta,
+            p_std,
+            feats,
+            obs_out,
+            obs_err,
+            rew_out,
+            rew_err,
+            ..
+        } = f;
         let mut grads: Vec<Vec<F>> = self
             .nets()
             .iter()
             .flat_map(|n| n.layers.iter())
             .flat_map(|ly| [vec![F::ZERO; ly.w.len()], vec![F::ZERO; ly.b.len()]])
             .collect();
-        let scale = F::of(1.0 / rows as f64);
-        let d_obs: Vec<F> = obs_err.iter().map(|e| *e * scale).collect();
+        let d_obs: Vec<F> = obs_err.iter().map(|e| *e * seeds.obs).collect();
         let mut d_feats = self
             .obs_head
-            .backward(&feats, &obs_out, rows, d_obs, &mut grads, true)
+            .backward(feats, obs_out, rows, d_obs, &mut grads, true)
             .unwrap_or_default();
-        let rscale = F::of(c.reward_scale / rr as f64);
-        let d_rew: Vec<F> = rew_err.iter().map(|e| *e * rscale).collect();
+        let d_rew: Vec<F> = rew_err.iter().map(|e| *e * seeds.reward).collect();
         if let Some(dr) = self
             .reward_head
-            .backward(feats_r, &rew_out, rr, d_rew, &mut grads, true)
+            .backward(feats_r, rew_out, rr, d_rew, &mut grads, true)
         {
             for (g, v) in d_feats[b * fw..].iter_mut().zip(dr) {
                 *g += v;
             }
         }
         // The KL term's gradient (zero while the free nats clamp it).
-        let ck = if kl >= c.free_nats {
-            F::of(c.kl_scale / rows as f64)
-        } else {
-            F::ZERO
-        };
+        let ck = seeds.kl;
         let mut d_praw = vec![F::ZERO; rows * 2 * z];
         let mut dq_mean_kl = vec![F::ZERO; rows * z];
         let mut dq_std_kl = vec![F::ZERO; rows * z];
@@ -234,7 +430,7 @@ impl<F: Real> HostRssm<F> {
         }
         let dh_prior = self
             .prior
-            .backward(&h_all, &prior, rows, d_praw, &mut grads, true)
+            .backward(h_all, prior, rows, d_praw, &mut grads, true)
             .unwrap_or_default();
         // Through time, last step first.
         let mut d_gates = vec![F::ZERO; rows * 3 * d];
@@ -319,29 +515,22 @@ impl<F: Real> HostRssm<F> {
         }
         // The per-step layers' weight gradients over every step at once.
         let (gw, gb) = pair(&mut grads, self.input.first);
-        self.input.layers[0].add_grads(&u_in, &d_x, rows, gw, gb);
+        self.input.layers[0].add_grads(u_in, &d_x, rows, gw, gb);
         let (gw, gb) = pair(&mut grads, self.gru.first);
-        self.gru.layers[0].add_grads(&g_in, &d_gates, rows, gw, gb);
+        self.gru.layers[0].add_grads(g_in, &d_gates, rows, gw, gb);
         let (gw, gb) = pair(&mut grads, self.posterior.first + 2);
-        post[1].add_grads(&q1, &d_qraw, rows, gw, gb);
+        post[1].add_grads(q1, &d_qraw, rows, gw, gb);
         let (gw, gb) = pair(&mut grads, self.posterior.first);
-        post[0].add_grads(&p_in, &d_q1, rows, gw, gb);
+        post[0].add_grads(p_in, &d_q1, rows, gw, gb);
         // The encoder, through its output ReLU.
-        for (g, a) in d_embed.iter_mut().zip(&embed) {
+        for (g, a) in d_embed.iter_mut().zip(embed) {
             if *a <= F::ZERO {
                 *g = F::ZERO;
             }
         }
         self.encoder
-            .backward(&obs_sq, &enc, rows, d_embed, &mut grads, false);
-        HostLoss {
-            total,
-            obs: obs_loss,
-            reward: rew_loss,
-            kl,
-            grads,
-            states: feats,
-        }
+            .backward(obs_sq, enc, rows, d_embed, &mut grads, false);
+        grads
     }
 
     fn nets(&self) -> [&Net<F>; 7] {
@@ -355,193 +544,4 @@ impl<F: Real> HostRssm<F> {
             &self.reward_head,
         ]
     }
-}
-
-impl Rssm {
-    /// [`Rssm::loss`] on the host in `F` (None when a tensor's data is not `F`).
-    pub(super) fn loss_host<F: Real + burn::tensor::Element>(
-        &self,
-        batch: &SequenceBatch,
-        params: &[Tensor<2>],
-    ) -> Option<RssmLoss> {
-        let read = host_data::<F>;
-        let mut first = 0;
-        let mut net = |m: &Mlp| -> Option<Net<F>> {
-            let layers = m
-                .layers
-                .iter()
-                .map(host_layer)
-                .collect::<Option<Vec<_>>>()?;
-            let out = Net { first, layers };
-            first += 2 * m.layers.len();
-            Some(out)
-        };
-        let model = HostRssm {
-            encoder: net(&self.encoder)?,
-            input: net(&self.input)?,
-            gru: net(&self.gru)?,
-            prior: net(&self.prior)?,
-            posterior: net(&self.posterior)?,
-            obs_head: net(&self.obs_head)?,
-            reward_head: net(&self.reward_head)?,
-        };
-        let data = HostBatch {
-            obs: read(&batch.obs)?,
-            actions: read(&batch.actions)?,
-            rewards: read(&batch.rewards)?,
-            noise: read(&batch.noise)?,
-        };
-        let c = self.config();
-        let shape = Shape {
-            length: batch.length,
-            batch: batch.batch,
-            action: crate::model::Model::action_dim(self),
-            config: c,
-        };
-        let out = model.loss(&shape, &data);
-        let device = batch.obs.device();
-        let dtype = batch.obs.dtype();
-        let scalar =
-            |v: f64| Tensor::<1>::from_data(TensorData::new(vec![v], [1]), (&device, dtype));
-        let mut total = scalar(out.total);
-        for (p, g) in params.iter().zip(out.grads) {
-            if p.is_tracked() {
-                let g = Tensor::<2>::from_data(TensorData::new(g, p.dims()), (&device, dtype));
-                let moved = p.clone() - p.clone().detach();
-                total = total + (moved * g).sum();
-            }
-        }
-        let rows = batch.length * batch.batch;
-        let states = Tensor::<2>::from_data(
-            TensorData::new(out.states, [rows, c.state_dim()]),
-            (&device, dtype),
-        );
-        Some(RssmLoss {
-            total,
-            obs: scalar(out.obs),
-            reward: scalar(out.reward),
-            kl: scalar(out.kl),
-            states,
-        })
-    }
-
-    /// [`Rssm::imagine`] on the host for plain f32 tensors on the CPU (what planning calls):
-    /// the same products and gates in one pass per step, without a tensor op per step. None
-    /// when a tensor's data is not f32.
-    pub(super) fn imagine_host(
-        &self,
-        states: &Tensor<2>,
-        actions: &Tensor<3>,
-        keep_states: bool,
-    ) -> Option<(Tensor<2>, Option<Tensor<3>>)> {
-        let [n, sd] = states.dims();
-        let [_, horizon, na] = actions.dims();
-        let c = self.config();
-        let (d, z, hd) = (c.deter, c.stoch, c.hidden);
-        let layer = |m: &Mlp, i: usize| host_layer::<f32>(&m.layers[i]);
-        let input = layer(&self.input, 0)?;
-        let gru = layer(&self.gru, 0)?;
-        let prior_hidden = layer(&self.prior, 0)?;
-        // Only the prior's mean is used: the first `z` outputs of its last layer.
-        let last = layer(&self.prior, 1)?;
-        let prior_mean = Layer {
-            w: cols(&last.w, last.d_out, 0, z),
-            b: last.b[..z].to_vec(),
-            d_in: last.d_in,
-            d_out: z,
-        };
-        let reward = Net {
-            layers: (0..self.reward_head.layers.len())
-                .map(|i| layer(&self.reward_head, i))
-                .collect::<Option<Vec<_>>>()?,
-            first: 0,
-        };
-        let s0 = host_data::<f32>(states)?;
-        let acts = actions.clone().into_data().try_to_vec::<f32>().ok()?;
-        let mut h = cols(&s0, sd, 0, d);
-        let mut st = cols(&s0, sd, d, z);
-        let fw = d + z;
-        let mut feats = vec![0f32; horizon * n * fw];
-        let (ui, gi) = (z + na, hd + d);
-        for t in 0..horizon {
-            let mut u = vec![0f32; n * ui];
-            for i in 0..n {
-                u[i * ui..i * ui + z].copy_from_slice(&st[i * z..(i + 1) * z]);
-                let a = (i * horizon + t) * na;
-                u[i * ui + z..(i + 1) * ui].copy_from_slice(&acts[a..a + na]);
-            }
-            let mut x = input.forward(&u, n);
-            x.iter_mut().for_each(|v| *v = relu(*v));
-            let mut gin = vec![0f32; n * gi];
-            put_cols(&mut gin, gi, 0, &x, hd);
-            put_cols(&mut gin, gi, hd, &h, d);
-            let g = gru.forward(&gin, n);
-            let mut next = vec![0f32; n * d];
-            super::fast::gru_gates(&g, &h, d, &mut next);
-            h = next;
-            let mut p1 = prior_hidden.forward(&h, n);
-            p1.iter_mut().for_each(|v| *v = relu(*v));
-            st = prior_mean.forward(&p1, n);
-            let rows = &mut feats[t * n * fw..(t + 1) * n * fw];
-            put_cols(rows, fw, 0, &h, d);
-            put_cols(rows, fw, d, &st, z);
-        }
-        // One reward-head pass over all steps: rows t * n + i.
-        let out = reward.forward(&feats, horizon * n);
-        let r = &out[out.len() - 1];
-        let mut rewards = vec![0f32; n * horizon];
-        for t in 0..horizon {
-            for i in 0..n {
-                let v = r[t * n + i];
-                rewards[i * horizon + t] = if c.symlog {
-                    let m = v.abs().min(30.0).exp() - 1.0;
-                    if v < 0.0 { -m } else { m }
-                } else {
-                    v
-                };
-            }
-        }
-        let device = states.device();
-        let rewards = Tensor::<2>::from_data(TensorData::new(rewards, [n, horizon]), &device);
-        let visited = keep_states.then(|| {
-            let mut v = Vec::with_capacity(n * (horizon + 1) * fw);
-            for i in 0..n {
-                v.extend_from_slice(&s0[i * sd..(i + 1) * sd]);
-                for t in 0..horizon {
-                    let row = (t * n + i) * fw;
-                    v.extend_from_slice(&feats[row..row + fw]);
-                }
-            }
-            Tensor::<3>::from_data(TensorData::new(v, [n, horizon + 1, fw]), &device)
-        });
-        Some((rewards, visited))
-    }
-}
-
-/// The GRU's gating for `parts: [n, 3 d]` and `h: [n, d]` in one vectorised host pass (plain
-/// f32 on the CPU; None when the data is not f32).
-pub(super) fn gru_host(parts: Tensor<2>, h: Tensor<2>, d: usize) -> Option<Tensor<2>> {
-    let [n, _] = h.dims();
-    let device = h.device();
-    let p: Vec<f32> = parts.into_data().try_into_vec::<f32>().ok()?;
-    let hv: Vec<f32> = h.into_data().try_into_vec::<f32>().ok()?;
-    let mut out = vec![0f32; n * d];
-    crate::nn::fast::gru_gates(&p, &hv, d, &mut out);
-    Some(Tensor::from_data(TensorData::new(out, [n, d]), &device))
-}
-
-/// A tensor's data on the host as `F` (None when it holds another type).
-fn host_data<F: burn::tensor::Element>(t: &Tensor<2>) -> Option<Vec<F>> {
-    t.clone().into_data().try_to_vec::<F>().ok()
-}
-
-/// A layer's weight and bias on the host as `F`.
-fn host_layer<F: Real + burn::tensor::Element>(ly: &Linear) -> Option<Layer<F>> {
-    let [d_in, d_out] = ly.weight.dims();
-    Some(Layer {
-        w: host_data(&ly.weight)?,
-        b: host_data(&ly.bias)?,
-        d_in,
-        d_out,
-    })
 }

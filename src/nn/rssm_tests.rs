@@ -24,10 +24,10 @@ fn host_gating_equals_the_tensor_ops() {
             .collect(),
     )
     .unwrap();
-    let states = normal_noise(7, 20, &plain, &mut rng).unwrap();
-    let actions = normal_noise(7, 10, &plain, &mut rng)
+    let states = normal_noise(9, 20, &plain, &mut rng).unwrap();
+    let actions = normal_noise(9, 10, &plain, &mut rng)
         .unwrap()
-        .reshape([7, 5, 2]);
+        .reshape([9, 5, 2]);
     let fused = crate::nn::to_f64_vec(m.cost(states.clone(), actions.clone()).unwrap()).unwrap();
     let ops = crate::nn::to_f64_vec(
         m_ad.cost(
@@ -57,8 +57,8 @@ fn host_gating_equals_the_tensor_ops() {
         for (a, b) in [
             (host.0, ops.0),
             (
-                host.1.unwrap().reshape([7, 6 * 20]),
-                ops.1.unwrap().reshape([7, 6 * 20]),
+                host.1.unwrap().reshape([9, 6 * 20]),
+                ops.1.unwrap().reshape([9, 6 * 20]),
             ),
         ] {
             let (a, b) = (
@@ -85,7 +85,8 @@ fn host_loss_equals_the_tape_in_f32() {
     };
     let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(3);
     let m = Rssm::new(cfg, 5, 2, &ad, &mut rng).unwrap().require_grad();
-    let (l, b) = (10, 4);
+    // 9 sequences: swept as two halves.
+    let (l, b) = (10, 9);
     let batch = SequenceBatch {
         obs: normal_noise(l * b, 5, &ad, &mut rng)
             .unwrap()

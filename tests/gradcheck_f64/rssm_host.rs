@@ -49,9 +49,15 @@ fn rel_or_abs(a: &[f64], reference: &[f64]) -> f64 {
 fn host_rssm_loss_matches_finite_differences_and_the_tape() {
     let device = device();
     let plain = device.clone().without_autodiff();
-    let (l, b) = (4, 3);
-    // Free nats 0: the KL term has a gradient; 1e3: the clamp holds it at zero.
-    for (symlog, free_nats) in [(false, 0.0), (true, 0.0), (false, 1e3)] {
+    // Free nats 0: the KL term has a gradient; 1e3: the clamp holds it at zero. 9 sequences are
+    // swept as two halves (4 and 5) and summed; 3 in one part.
+    for (l, b, symlog, free_nats) in [
+        (4, 3, false, 0.0),
+        (4, 3, true, 0.0),
+        (4, 3, false, 1e3),
+        (3, 9, true, 0.0),
+        (3, 9, false, 1e3),
+    ] {
         let cfg = RssmConfig {
             deter: 4,
             stoch: 3,
@@ -62,7 +68,7 @@ fn host_rssm_loss_matches_finite_differences_and_the_tape() {
             reward_scale: 1.3,
             ..Default::default()
         };
-        let label = format!("symlog {symlog}, free nats {free_nats}");
+        let label = format!("batch {b}, symlog {symlog}, free nats {free_nats}");
         let model = Rssm::new(cfg, 2, 1, &device, &mut ChaCha8Rng::seed_from_u64(9)).unwrap();
         let tracked = model.clone().require_grad();
         let host = tracked.loss(&sequence_batch(l, b, &device)).unwrap();

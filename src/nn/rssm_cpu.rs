@@ -1,0 +1,215 @@
+//! The RSSM's host paths on the CPU, as [`Rssm`] calls them: the loss and gradient of
+//! `rssm_host.rs` put back on the tape, and [`Rssm::imagine`](super::Rssm::imagine) for plain
+//! f32 tensors (what planning calls): the products through `gemm`, the GRU's gating in one
+//! vectorised pass, only the prior's mean computed, one reward-head product over every step,
+//! the samples split in two halves side by side as the loss splits its sequences.
+
+use burn::tensor::{Tensor, TensorData};
+
+use super::host_kernels::{Layer, Net, Real, cols, put_cols, relu};
+use super::rssm_host::{HostBatch, HostRssm, Shape};
+use super::{Linear, Mlp, Rssm, RssmLoss, SequenceBatch};
+
+impl Rssm {
+    /// [`Rssm::loss`] on the host in `F` (None when a tensor's data is not `F`).
+    pub(super) fn loss_host<F: Real + burn::tensor::Element>(
+        &self,
+        batch: &SequenceBatch,
+        params: &[Tensor<2>],
+    ) -> Option<RssmLoss> {
+        let read = host_data::<F>;
+        let mut first = 0;
+        let mut net = |m: &Mlp| -> Option<Net<F>> {
+            let layers = m
+                .layers
+                .iter()
+                .map(host_layer)
+                .collect::<Option<Vec<_>>>()?;
+            let out = Net { first, layers };
+            first += 2 * m.layers.len();
+            Some(out)
+        };
+        let model = HostRssm {
+            encoder: net(&self.encoder)?,
+            input: net(&self.input)?,
+            gru: net(&self.gru)?,
+            prior: net(&self.prior)?,
+            posterior: net(&self.posterior)?,
+            obs_head: net(&self.obs_head)?,
+            reward_head: net(&self.reward_head)?,
+        };
+        let data = HostBatch {
+            obs: read(&batch.obs)?,
+            actions: read(&batch.actions)?,
+            rewards: read(&batch.rewards)?,
+            noise: read(&batch.noise)?,
+        };
+        let c = self.config();
+        let shape = Shape {
+            length: batch.length,
+            batch: batch.batch,
+            action: crate::model::Model::action_dim(self),
+            config: c,
+        };
+        let out = model.loss(&shape, &data);
+        let device = batch.obs.device();
+        let dtype = batch.obs.dtype();
+        let scalar =
+            |v: f64| Tensor::<1>::from_data(TensorData::new(vec![v], [1]), (&device, dtype));
+        let mut total = scalar(out.total);
+        for (p, g) in params.iter().zip(out.grads) {
+            if p.is_tracked() {
+                let g = Tensor::<2>::from_data(TensorData::new(g, p.dims()), (&device, dtype));
+                let moved = p.clone() - p.clone().detach();
+                total = total + (moved * g).sum();
+            }
+        }
+        let rows = batch.length * batch.batch;
+        let states = Tensor::<2>::from_data(
+            TensorData::new(out.states, [rows, c.state_dim()]),
+            (&device, dtype),
+        );
+        Some(RssmLoss {
+            total,
+            obs: scalar(out.obs),
+            reward: scalar(out.reward),
+            kl: scalar(out.kl),
+            states,
+        })
+    }
+
+    /// [`Rssm::imagine`] on the host for plain f32 tensors on the CPU (what planning calls):
+    /// the same products and gates in one pass per step, without a tensor op per step. None
+    /// when a tensor's data is not f32.
+    pub(super) fn imagine_host(
+        &self,
+        states: &Tensor<2>,
+        actions: &Tensor<3>,
+        keep_states: bool,
+    ) -> Option<(Tensor<2>, Option<Tensor<3>>)> {
+        let [n, sd] = states.dims();
+        let [_, horizon, na] = actions.dims();
+        let c = self.config();
+        let (d, z, hd) = (c.deter, c.stoch, c.hidden);
+        let layer = |m: &Mlp, i: usize| host_layer::<f32>(&m.layers[i]);
+        let input = layer(&self.input, 0)?;
+        let gru = layer(&self.gru, 0)?;
+        let prior_hidden = layer(&self.prior, 0)?;
+        // Only the prior's mean is used: the first `z` outputs of its last layer.
+        let last = layer(&self.prior, 1)?;
+        let prior_mean = Layer {
+            w: cols(&last.w, last.d_out, 0, z),
+            b: last.b[..z].to_vec(),
+            d_in: last.d_in,
+            d_out: z,
+        };
+        let reward = Net {
+            layers: (0..self.reward_head.layers.len())
+                .map(|i| layer(&self.reward_head, i))
+                .collect::<Option<Vec<_>>>()?,
+            first: 0,
+        };
+        let s0 = host_data::<f32>(states)?;
+        let acts = actions.clone().into_data().try_to_vec::<f32>().ok()?;
+        let fw = d + z;
+        let (ui, gi) = (z + na, hd + d);
+        // Samples `at..at + n`: their rewards `[n, horizon]` and visited states.
+        let roll = |&(at, n): &(usize, usize)| -> (Vec<f32>, Vec<f32>) {
+            let s0 = &s0[at * sd..(at + n) * sd];
+            let acts = &acts[at * horizon * na..(at + n) * horizon * na];
+            let mut h = cols(s0, sd, 0, d);
+            let mut st = cols(s0, sd, d, z);
+            let mut feats = vec![0f32; horizon * n * fw];
+            for t in 0..horizon {
+                let mut u = vec![0f32; n * ui];
+                for i in 0..n {
+                    u[i * ui..i * ui + z].copy_from_slice(&st[i * z..(i + 1) * z]);
+                    let a = (i * horizon + t) * na;
+                    u[i * ui + z..(i + 1) * ui].copy_from_slice(&acts[a..a + na]);
+                }
+                let mut x = input.forward(&u, n);
+                x.iter_mut().for_each(|v| *v = relu(*v));
+                let mut gin = vec![0f32; n * gi];
+                put_cols(&mut gin, gi, 0, &x, hd);
+                put_cols(&mut gin, gi, hd, &h, d);
+                let g = gru.forward(&gin, n);
+                let mut next = vec![0f32; n * d];
+                super::fast::gru_gates(&g, &h, d, &mut next);
+                h = next;
+                let mut p1 = prior_hidden.forward(&h, n);
+                p1.iter_mut().for_each(|v| *v = relu(*v));
+                st = prior_mean.forward(&p1, n);
+                let rows = &mut feats[t * n * fw..(t + 1) * n * fw];
+                put_cols(rows, fw, 0, &h, d);
+                put_cols(rows, fw, d, &st, z);
+            }
+            // One reward-head pass over all steps: rows t * n + i.
+            let out = reward.forward(&feats, horizon * n);
+            let r = &out[out.len() - 1];
+            let mut rewards = vec![0f32; n * horizon];
+            for t in 0..horizon {
+                for i in 0..n {
+                    let v = r[t * n + i];
+                    rewards[i * horizon + t] = if c.symlog {
+                        let m = v.abs().min(30.0).exp() - 1.0;
+                        if v < 0.0 { -m } else { m }
+                    } else {
+                        v
+                    };
+                }
+            }
+            let mut visited = Vec::new();
+            if keep_states {
+                visited.reserve(n * (horizon + 1) * fw);
+                for i in 0..n {
+                    visited.extend_from_slice(&s0[i * sd..(i + 1) * sd]);
+                    for t in 0..horizon {
+                        let row = (t * n + i) * fw;
+                        visited.extend_from_slice(&feats[row..row + fw]);
+                    }
+                }
+            }
+            (rewards, visited)
+        };
+        let parts = super::rssm_host::batch_parts(n);
+        let (mut rewards, mut visited) = (Vec::new(), Vec::new());
+        for (r, v) in super::rssm_host::on_parts(&parts, roll) {
+            rewards.extend(r);
+            visited.extend(v);
+        }
+        let device = states.device();
+        let rewards = Tensor::<2>::from_data(TensorData::new(rewards, [n, horizon]), &device);
+        let visited = keep_states.then(|| {
+            Tensor::<3>::from_data(TensorData::new(visited, [n, horizon + 1, fw]), &device)
+        });
+        Some((rewards, visited))
+    }
+}
+
+/// The GRU's gating for `parts: [n, 3 d]` and `h: [n, d]` in one vectorised host pass (plain
+/// f32 on the CPU; None when the data is not f32).
+pub(super) fn gru_host(parts: Tensor<2>, h: Tensor<2>, d: usize) -> Option<Tensor<2>> {
+    let [n, _] = h.dims();
+    let device = h.device();
+    let p: Vec<f32> = parts.into_data().try_into_vec::<f32>().ok()?;
+    let hv: Vec<f32> = h.into_data().try_into_vec::<f32>().ok()?;
+    let mut out = vec![0f32; n * d];
+    crate::nn::fast::gru_gates(&p, &hv, d, &mut out);
+    Some(Tensor::from_data(TensorData::new(out, [n, d]), &device))
+}
+
+/// A tensor's data on the host as `F` (None when it holds another type).
+pub(super) fn host_data<F: burn::tensor::Element>(t: &Tensor<2>) -> Option<Vec<F>> {
+    t.clone().into_data().try_to_vec::<F>().ok()
+}
+
+/// A layer's weight and bias on the host as `F`.
+pub(super) fn host_layer<F: Real + burn::tensor::Element>(ly: &Linear) -> Option<Layer<F>> {
+    let [d_in, d_out] = ly.weight.dims();
+    Some(Layer {
+        w: host_data(&ly.weight)?,
+        b: host_data(&ly.bias)?,
+        d_in,
+        d_out,
+    })
+}
