@@ -42,6 +42,7 @@ after = json.load(open(f"{out}/torch_after.json"))
 flops_line = next(l for l in open(f"{out}/criterion.err") if l.startswith("FLOPs:"))
 update, full, latent = (float(x) for x in re.findall(r"([0-9.]+) GFLOP", flops_line))
 rows = [
+    ("gemm_1000x600x400_x10", "gemm_1000x600x400_x10", 10 * 2 * 1000 * 600 * 400 / 1e9),
     ("model_update_50x50", "model_update_50x50", update),
     ("model_loss_grad_host_50x50", "model_loss_grad_50x50", update),
     ("model_loss_grad_tape_50x50", "model_loss_grad_50x50", update),

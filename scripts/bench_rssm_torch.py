@@ -160,8 +160,15 @@ def main():
             dec = lambda z: torch.sigmoid(decoder(z)).mul(2).sub(1).view(-1, 12, ACT)
             cem_plan(model, state, 16, 100, 10, 10, 0.5, decode=dec, tau=1.0)
 
+    # The largest product of a full-CEM step (the GRU's, 1000 samples): the machine's matmul rate.
+    ga, gb = torch.randn(1000, 400), torch.randn(400, 600)
+
+    def gemm():
+        for _ in range(10):
+            ga @ gb
+
     out = {"threads": args.threads, "torch": torch.__version__}
-    for name, f in [("model_update_50x50", update), ("model_loss_grad_50x50", loss_grad), ("plan_full_cem_1000x10_h12", full), ("plan_latent_dcem_100x10_h12", latent)]:
+    for name, f in [("gemm_1000x600x400_x10", gemm), ("model_update_50x50", update), ("model_loss_grad_50x50", loss_grad), ("plan_full_cem_1000x10_h12", full), ("plan_latent_dcem_100x10_h12", latent)]:
         med, best = timeit(f, args.reps)
         out[name] = {"median_ms": 1e3 * med, "best_ms": 1e3 * best}
         print(f"{name}: median {1e3 * med:.1f} ms, best {1e3 * best:.1f} ms", flush=True)

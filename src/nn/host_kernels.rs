@@ -199,6 +199,24 @@ impl<F: Real> Layer<F> {
         y
     }
 
+    /// `x W + b` for an input given as column blocks `x = [x_1, x_2, ...]`, each
+    /// `(x_i: [rows, w_i], w_i)` with the widths summing to `d_in`: one product per block with
+    /// its rows of `W`, so the blocks need not be copied side by side.
+    pub fn forward_blocks(&self, blocks: &[(&[F], usize)], rows: usize) -> Vec<F> {
+        debug_assert_eq!(blocks.iter().map(|b| b.1).sum::<usize>(), self.d_in);
+        let mut y: Vec<F> = Vec::with_capacity(rows * self.d_out);
+        for _ in 0..rows {
+            y.extend_from_slice(&self.b);
+        }
+        let mut at = 0;
+        for &(x, w) in blocks {
+            let wb = &self.w[at * self.d_out..(at + w) * self.d_out];
+            matmul(&mut y, x, wb, [rows, self.d_out, w], false, false, true);
+            at += w;
+        }
+        y
+    }
+
     /// Adds this layer's weight and bias gradients for input `x: [rows, d_in]` and output
     /// gradient `d: [rows, d_out]` into `gw`, `gb`.
     pub fn add_grads(&self, x: &[F], d: &[F], rows: usize, gw: &mut [F], gb: &mut [F]) {
@@ -237,13 +255,27 @@ pub(crate) struct Net<F> {
 impl<F: Real> Net<F> {
     /// Every layer's output: hidden ones after the ReLU, the last one raw.
     pub fn forward(&self, x: &[F], rows: usize) -> Vec<Vec<F>> {
-        let mut outs: Vec<Vec<F>> = Vec::with_capacity(self.layers.len());
-        for (i, layer) in self.layers.iter().enumerate() {
-            let mut y = layer.forward(outs.last().map_or(x, |v| v.as_slice()), rows);
-            if i + 1 < self.layers.len() {
+        match self.layers.first() {
+            Some(first) => self.forward_from_first(first.forward(x, rows), rows),
+            None => Vec::new(),
+        }
+    }
+
+    /// [`Net::forward`] from the first layer's raw output `first` (computed by the caller, e.g.
+    /// with [`Layer::forward_blocks`]).
+    pub fn forward_from_first(&self, first: Vec<F>, rows: usize) -> Vec<Vec<F>> {
+        let n = self.layers.len();
+        let mut outs: Vec<Vec<F>> = Vec::with_capacity(n);
+        let mut y = first;
+        for i in 0..n {
+            if i + 1 < n {
                 y.iter_mut().for_each(|v| *v = relu(*v));
             }
             outs.push(y);
+            if i + 1 == n {
+                break;
+            }
+            y = self.layers[i + 1].forward(&outs[i], rows);
         }
         outs
     }

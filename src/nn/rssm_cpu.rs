@@ -6,7 +6,7 @@
 
 use burn::tensor::{Tensor, TensorData};
 
-use super::host_kernels::{Layer, Net, Real, cols, put_cols, relu};
+use super::host_kernels::{Layer, Net, Real, cols, relu};
 use super::rssm_host::{HostBatch, HostRssm, Shape};
 use super::{Linear, Mlp, Rssm, RssmLoss, SequenceBatch};
 
@@ -112,39 +112,47 @@ impl Rssm {
         let s0 = host_data::<f32>(states)?;
         let acts = actions.clone().into_data().try_to_vec::<f32>().ok()?;
         let fw = d + z;
-        let (ui, gi) = (z + na, hd + d);
         // Samples `at..at + n`: their rewards `[n, horizon]` and visited states.
         let roll = |&(at, n): &(usize, usize)| -> (Vec<f32>, Vec<f32>) {
             let s0 = &s0[at * sd..(at + n) * sd];
             let acts = &acts[at * horizon * na..(at + n) * horizon * na];
-            let mut h = cols(s0, sd, 0, d);
-            let mut st = cols(s0, sd, d, z);
-            let mut feats = vec![0f32; horizon * n * fw];
+            // Every step's deterministic and stochastic states, rows t * n + i; the products
+            // take their inputs as column blocks, so nothing is copied side by side.
+            let h0 = cols(s0, sd, 0, d);
+            let s_init = cols(s0, sd, d, z);
+            let mut h_all = vec![0f32; horizon * n * d];
+            let mut s_all = vec![0f32; horizon * n * z];
+            let mut a_t = vec![0f32; n * na];
             for t in 0..horizon {
-                let mut u = vec![0f32; n * ui];
-                for i in 0..n {
-                    u[i * ui..i * ui + z].copy_from_slice(&st[i * z..(i + 1) * z]);
-                    let a = (i * horizon + t) * na;
-                    u[i * ui + z..(i + 1) * ui].copy_from_slice(&acts[a..a + na]);
+                for (i, a) in a_t.chunks_mut(na).enumerate() {
+                    let at = (i * horizon + t) * na;
+                    a.copy_from_slice(&acts[at..at + na]);
                 }
-                let mut x = input.forward(&u, n);
+                let (h_done, h_next) = h_all.split_at_mut(t * n * d);
+                let h = if t == 0 {
+                    &h0[..]
+                } else {
+                    &h_done[(t - 1) * n * d..]
+                };
+                let st = if t == 0 {
+                    &s_init[..]
+                } else {
+                    &s_all[(t - 1) * n * z..t * n * z]
+                };
+                let mut x = input.forward_blocks(&[(st, z), (&a_t, na)], n);
                 x.iter_mut().for_each(|v| *v = relu(*v));
-                let mut gin = vec![0f32; n * gi];
-                put_cols(&mut gin, gi, 0, &x, hd);
-                put_cols(&mut gin, gi, hd, &h, d);
-                let g = gru.forward(&gin, n);
-                let mut next = vec![0f32; n * d];
-                super::fast::gru_gates(&g, &h, d, &mut next);
-                h = next;
-                let mut p1 = prior_hidden.forward(&h, n);
+                let g = gru.forward_blocks(&[(&x, hd), (h, d)], n);
+                let h_new = &mut h_next[..n * d];
+                super::fast::gru_gates(&g, h, d, h_new);
+                let mut p1 = prior_hidden.forward(h_new, n);
                 p1.iter_mut().for_each(|v| *v = relu(*v));
-                st = prior_mean.forward(&p1, n);
-                let rows = &mut feats[t * n * fw..(t + 1) * n * fw];
-                put_cols(rows, fw, 0, &h, d);
-                put_cols(rows, fw, d, &st, z);
+                let mean = prior_mean.forward(&p1, n);
+                s_all[t * n * z..(t + 1) * n * z].copy_from_slice(&mean);
             }
             // One reward-head pass over all steps: rows t * n + i.
-            let out = reward.forward(&feats, horizon * n);
+            let rows = horizon * n;
+            let first = reward.layers[0].forward_blocks(&[(&h_all, d), (&s_all, z)], rows);
+            let out = reward.forward_from_first(first, rows);
             let r = &out[out.len() - 1];
             let mut rewards = vec![0f32; n * horizon];
             for t in 0..horizon {
@@ -164,8 +172,9 @@ impl Rssm {
                 for i in 0..n {
                     visited.extend_from_slice(&s0[i * sd..(i + 1) * sd]);
                     for t in 0..horizon {
-                        let row = (t * n + i) * fw;
-                        visited.extend_from_slice(&feats[row..row + fw]);
+                        let row = t * n + i;
+                        visited.extend_from_slice(&h_all[row * d..(row + 1) * d]);
+                        visited.extend_from_slice(&s_all[row * z..(row + 1) * z]);
                     }
                 }
             }

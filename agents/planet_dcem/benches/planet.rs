@@ -2,7 +2,10 @@
 //! one model update on a [50 x 50] chunk batch, and one planning call from one state with full
 //! CEM (1000 samples / 100 elites / 10 iterations, horizon 12) and with latent DCEM
 //! (100 / 10 / 10, tau 1, 16-D latent, decoder 16-200-200-72); and the model loss with its
-//! gradient alone, on the host (the CPU path of `Rssm::loss`) and op by op on the tape.
+//! gradient alone, on the host (the CPU path of `Rssm::loss`) and op by op on the tape; and
+//! ten of the largest product of a full-CEM step (the GRU's on 1000 samples, `[1000, 400] x
+//! [400, 600]`) through `gemm`, the library the host paths multiply with: this machine's
+//! matrix-product rate, the ceiling of the planning figures.
 //!
 //! ```text
 //! cargo bench -p planet-dcem --bench planet
@@ -70,6 +73,40 @@ fn bench(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("planet");
     g.sample_size(10).measurement_time(Duration::from_secs(20));
+    let (ga, gb) = (vec![0.5f32; 1000 * 400], vec![0.25f32; 400 * 600]);
+    let mut gc = vec![0f32; 1000 * 600];
+    g.bench_function("gemm_1000x600x400_x10", |bch| {
+        bch.iter(|| {
+            for _ in 0..10 {
+                #[allow(unsafe_code)]
+                // SAFETY: row-major `[1000, 400] x [400, 600] -> [1000, 600]` with these strides
+                // stays inside the three buffers.
+                unsafe {
+                    gemm::gemm(
+                        1000,
+                        600,
+                        400,
+                        gc.as_mut_ptr(),
+                        1,
+                        600,
+                        false,
+                        ga.as_ptr(),
+                        1,
+                        400,
+                        gb.as_ptr(),
+                        1,
+                        600,
+                        1.0f32,
+                        1.0f32,
+                        false,
+                        false,
+                        false,
+                        gemm::Parallelism::Rayon(0),
+                    );
+                }
+            }
+        })
+    });
     g.bench_function("model_update_50x50", |bch| {
         bch.iter(|| agent.train_step().expect("update"))
     });
