@@ -77,7 +77,9 @@ pub struct ReplayBuffer {
     episodes: Vec<EpisodeRecord>,
 }
 
-const MAGIC: &[u8; 8] = b"DCEMRB01";
+/// Format 1: no checksum (still read). Format 2: a CRC-32 of everything before it at the end.
+const MAGIC_V1: &[u8; 8] = b"DCEMRB01";
+const MAGIC: &[u8; 8] = b"DCEMRB02";
 
 impl ReplayBuffer {
     /// An empty buffer for observations and actions of these widths.
@@ -207,10 +209,11 @@ impl ReplayBuffer {
         })
     }
 
-    /// Writes the buffer to `path` (through a temporary file and a rename).
+    /// Writes the buffer to `path` (through a temporary file and a rename), with a CRC-32 of
+    /// its contents at the end so that a damaged file is found on loading.
     pub fn save(&self, path: &Path) -> Result<()> {
         let mut bytes =
-            Vec::with_capacity(32 + 4 * self.steps() * (self.obs_dim + self.action_dim + 1));
+            Vec::with_capacity(36 + 4 * self.steps() * (self.obs_dim + self.action_dim + 1));
         bytes.extend_from_slice(MAGIC);
         for v in [self.obs_dim, self.action_dim, self.episodes.len()] {
             bytes.extend_from_slice(&(v as u64).to_le_bytes());
@@ -221,37 +224,62 @@ impl ReplayBuffer {
                 bytes.extend_from_slice(&v.to_le_bytes());
             }
         }
+        let crc = crc32fast::hash(&bytes);
+        bytes.extend_from_slice(&crc.to_le_bytes());
         crate::run::atomic_write(path, &bytes)
     }
 
-    /// Reads a buffer written by [`ReplayBuffer::save`].
+    /// Reads a buffer written by [`ReplayBuffer::save`]. A file that is not one, is cut short,
+    /// fails its checksum or holds impossible sizes is an error naming the file.
     pub fn load(path: &Path) -> Result<Self> {
         let bytes = std::fs::read(path).map_err(|e| {
             Error::Data(format!("cannot read replay buffer {}: {e}", path.display()))
         })?;
-        let bad = |what: &str| Error::Data(format!("replay buffer {} is {what}", path.display()));
-        if bytes.len() < 32 || &bytes[..8] != MAGIC {
+        let bad = |what: &str| {
+            Error::Data(format!(
+                "replay buffer {} is {what}; resume from a copy of the run, or start the run                  again with --overwrite",
+                path.display()
+            ))
+        };
+        let magic = bytes
+            .get(..8)
+            .ok_or_else(|| bad("not a dcem replay buffer file"))?;
+        let body = if magic == MAGIC {
+            let split = bytes.len().checked_sub(4).ok_or_else(|| bad("truncated"))?;
+            let (body, crc) = bytes.split_at(split);
+            let stored = u32::from_le_bytes([crc[0], crc[1], crc[2], crc[3]]);
+            if crc32fast::hash(body) != stored {
+                return Err(bad("damaged (its checksum does not match its contents)"));
+            }
+            body
+        } else if magic == MAGIC_V1 {
+            &bytes[..]
+        } else {
             return Err(bad("not a dcem replay buffer file"));
-        }
+        };
         let mut pos = 8;
         let word = |pos: &mut usize| -> Result<usize> {
-            let b = bytes.get(*pos..*pos + 8).ok_or_else(|| bad("truncated"))?;
+            let b = body.get(*pos..*pos + 8).ok_or_else(|| bad("truncated"))?;
             *pos += 8;
             let mut w = [0u8; 8];
             w.copy_from_slice(b);
-            Ok(u64::from_le_bytes(w) as usize)
+            usize::try_from(u64::from_le_bytes(w)).map_err(|_| bad("corrupt (a size too large)"))
         };
         let (o, a, n) = (word(&mut pos)?, word(&mut pos)?, word(&mut pos)?);
+        let width = o
+            .checked_add(a)
+            .and_then(|w| w.checked_add(1))
+            .ok_or_else(|| bad("corrupt (observation or action width)"))?;
         let mut out = Self::new(o, a);
         for _ in 0..n {
             let len = word(&mut pos)?;
-            let floats = len
-                .checked_mul(o + a + 1)
+            let end = len
+                .checked_mul(width)
+                .and_then(|f| f.checked_mul(4))
+                .and_then(|b| b.checked_add(pos))
                 .ok_or_else(|| bad("corrupt (episode length)"))?;
-            let raw = bytes
-                .get(pos..pos + 4 * floats)
-                .ok_or_else(|| bad("truncated"))?;
-            pos += 4 * floats;
+            let raw = body.get(pos..end).ok_or_else(|| bad("truncated"))?;
+            pos = end;
             let v: Vec<f32> = raw
                 .chunks_exact(4)
                 .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
@@ -262,7 +290,7 @@ impl ReplayBuffer {
                 rewards: v[len * (o + a)..].to_vec(),
             })?;
         }
-        if pos != bytes.len() {
+        if pos != body.len() {
             return Err(bad("longer than its header says (corrupt)"));
         }
         Ok(out)
@@ -341,8 +369,37 @@ mod tests {
         buf.push(episode(7, 10.0)).unwrap();
         buf.save(&path).unwrap();
         assert_eq!(ReplayBuffer::load(&path).unwrap(), buf);
-        std::fs::write(&path, b"not a buffer").unwrap();
-        assert!(ReplayBuffer::load(&path).is_err());
+        let good = std::fs::read(&path).unwrap();
+        let err = |bytes: &[u8]| {
+            std::fs::write(&path, bytes).unwrap();
+            ReplayBuffer::load(&path).unwrap_err().to_string()
+        };
+        assert!(err(b"not a buffer").contains("not a dcem replay buffer"));
+        // A flipped bit anywhere, in the header or the data, fails the checksum.
+        for at in [9, 40, good.len() / 2, good.len() - 5] {
+            let mut bytes = good.clone();
+            bytes[at] ^= 0x10;
+            let e = err(&bytes);
+            assert!(e.contains("checksum") && e.contains("--overwrite"), "{e}");
+        }
+        assert!(err(&good[..good.len() - 7]).contains("checksum"));
+        // Format 1 (no checksum) is still read, and impossible sizes in its header are errors,
+        // not panics or huge allocations.
+        let mut v1 = good[..good.len() - 4].to_vec();
+        v1[..8].copy_from_slice(MAGIC_V1);
+        std::fs::write(&path, &v1).unwrap();
+        assert_eq!(ReplayBuffer::load(&path).unwrap(), buf);
+        for (at, value) in [
+            (8, u64::MAX),
+            (16, u64::MAX - 1),
+            (24, u64::MAX),
+            (32, u64::MAX / 3),
+        ] {
+            let mut bytes = v1.clone();
+            bytes[at..at + 8].copy_from_slice(&value.to_le_bytes());
+            let e = err(&bytes);
+            assert!(e.contains("corrupt") || e.contains("truncated"), "{e}");
+        }
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -51,6 +51,14 @@ pub fn gradient_step(
     adam: &mut Adam,
     clip_norm: f64,
 ) -> Result<Vec<Tensor<2>>> {
+    if !loss.is_tracked() {
+        return Err(Error::Config(
+            "the loss does not depend on the trained parameters (it is off the autodiff tape): \
+             a solver with hard elites (tau = 0) or with every sample an elite passes no \
+             gradient; use tau > 0 and fewer elites than samples"
+                .into(),
+        ));
+    }
     let grads = loss.backward();
     let mut g = grads_of(tracked, &grads);
     if clip_norm > 0.0 {

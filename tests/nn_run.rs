@@ -216,6 +216,30 @@ fn checkpoint_round_trips_tensors_metadata_and_rng() {
     std::fs::write(dir.join("bad.safetensors"), b"not a checkpoint").unwrap();
     let err = Checkpoint::load(&dir.join("bad.safetensors")).unwrap_err();
     assert!(err.to_string().contains("bad.safetensors"));
+    // A missing file says how to start over.
+    let err = Checkpoint::load(&dir.join("none.safetensors")).unwrap_err();
+    assert!(err.to_string().contains("--overwrite"), "{err}");
+    // A flipped bit anywhere after the header's length, in the header or the data, is an error
+    // (the checksum, or the header no longer parsing), never a silently different checkpoint.
+    let good = std::fs::read(&path).unwrap();
+    let header = 8 + u64::from_le_bytes(good[..8].try_into().unwrap()) as usize;
+    let bad = dir.join("flipped.safetensors");
+    for at in (8..good.len()).step_by(7) {
+        let mut bytes = good.clone();
+        bytes[at] ^= 0x04;
+        std::fs::write(&bad, &bytes).unwrap();
+        let Ok(ck) = Checkpoint::load(&bad) else {
+            continue;
+        };
+        // JSON may still parse when whitespace padding or a key's letter changed: the
+        // contents must then be unchanged.
+        assert!(at < header, "a flipped data byte {at} loaded");
+        for (n, p) in net.param_names().iter().zip(net.params()) {
+            let q: Tensor<2> = ck.tensor(n, &device).unwrap();
+            assert_eq!(to_f64_vec(q).unwrap(), to_f64_vec(p).unwrap(), "byte {at}");
+        }
+        assert_eq!(ck.meta::<usize>("step").unwrap(), 42, "byte {at}");
+    }
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -231,7 +255,27 @@ fn run_dir_refuses_existing_and_metrics_resume_drops_later_rows() {
     assert!(m.append(&[1.0]).is_err());
     drop(m);
     assert!(RunDir::create(&dir, Existing::Refuse).is_err());
+    // Temporary files of a killed writer are removed when the run is opened again; a failed
+    // atomic write leaves none behind and the target untouched.
+    let stale = [
+        run.file(".tmp-99-latest.bin"),
+        run.checkpoints().join(".tmp-98-latest.safetensors"),
+    ];
+    for f in &stale {
+        std::fs::write(f, b"partial").unwrap();
+    }
     RunDir::create(&dir, Existing::Resume).unwrap();
+    assert!(stale.iter().all(|f| !f.exists()));
+    let target = run.file("a_folder");
+    std::fs::create_dir_all(&target).unwrap();
+    assert!(dcem::run::atomic_write(&target, b"bytes").is_err());
+    let left: Vec<_> = std::fs::read_dir(run.path())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".tmp-"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    assert!(target.is_dir());
     let mut m = MetricsCsv::resume(run.file("metrics.csv"), &["step", "loss"], 20.0).unwrap();
     m.append(&[30.0, 9.0]).unwrap();
     let (h, rows) = MetricsCsv::read(&run.file("metrics.csv")).unwrap();

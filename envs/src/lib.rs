@@ -139,12 +139,13 @@ pub enum EnvSpec {
         episode_steps: usize,
     },
     /// The native `CartPole-v1` with continuous actions (a force fraction in [-1, 1]; 500 steps,
-    /// terminates when the pole falls).
-    Cartpole,
+    /// terminates when the pole falls). (The variants without options are written with braces
+    /// so that an unknown key under them is refused like under the others.)
+    Cartpole {},
     /// DeepMind Control `cheetah.run` (1000 steps per episode).
-    CheetahRun,
+    CheetahRun {},
     /// DeepMind Control `walker.walk` (1000 steps per episode).
-    WalkerWalk,
+    WalkerWalk {},
     /// Any Python Gymnasium environment with a Box action space, by id.
     Gym {
         /// The Gymnasium id, e.g. `Pendulum-v1`.
@@ -169,9 +170,9 @@ impl EnvSpec {
     pub fn name(&self) -> String {
         match self {
             Self::Swingup { .. } => "swingup".into(),
-            Self::Cartpole => "cartpole (continuous)".into(),
-            Self::CheetahRun => "cheetah.run".into(),
-            Self::WalkerWalk => "walker.walk".into(),
+            Self::Cartpole {} => "cartpole (continuous)".into(),
+            Self::CheetahRun {} => "cheetah.run".into(),
+            Self::WalkerWalk {} => "walker.walk".into(),
             Self::Gym { id } => id.clone(),
         }
     }
@@ -183,13 +184,13 @@ pub fn make_env(spec: &EnvSpec) -> Result<Box<dyn dcem::env::Env>> {
         EnvSpec::Swingup { episode_steps } => Ok(Box::new(CartpoleSwingup::new(SwingupConfig {
             episode_steps: *episode_steps,
         })?)),
-        EnvSpec::Cartpole => Ok(Box::new(CartPole::new(CartPoleAction::Continuous)?)),
+        EnvSpec::Cartpole {} => Ok(Box::new(CartPole::new(CartPoleAction::Continuous)?)),
         #[cfg(feature = "mujoco")]
-        EnvSpec::CheetahRun => Ok(Box::new(dmc::CheetahRun::new()?)),
+        EnvSpec::CheetahRun {} => Ok(Box::new(dmc::CheetahRun::new()?)),
         #[cfg(feature = "mujoco")]
-        EnvSpec::WalkerWalk => Ok(Box::new(dmc::WalkerWalk::new()?)),
+        EnvSpec::WalkerWalk {} => Ok(Box::new(dmc::WalkerWalk::new()?)),
         #[cfg(not(feature = "mujoco"))]
-        EnvSpec::CheetahRun | EnvSpec::WalkerWalk => Err(Error::Config(format!(
+        EnvSpec::CheetahRun {} | EnvSpec::WalkerWalk {} => Err(Error::Config(format!(
             "env kind {:?} needs MuJoCo: run scripts/setup_venv.sh, then build with \
              `--features dcem-envs/mujoco`",
             spec.name()

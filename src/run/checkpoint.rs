@@ -1,7 +1,10 @@
 //! Checkpoints as safetensors files: named tensors plus JSON metadata, written atomically.
 //!
 //! The format is the one PyTorch users know (`safetensors.torch.load_file` reads our files), and
-//! it holds no code: loading a checkpoint cannot execute anything.
+//! it holds no code: loading a checkpoint cannot execute anything. Two metadata entries make a
+//! damaged file an error instead of wrong numbers: `dcem.format` (the version of what is
+//! stored) and `dcem.crc32`, a CRC-32 over every tensor's name, dtype, shape and bytes and every
+//! other metadata entry. Files written before these entries existed are still read.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -12,6 +15,11 @@ use serde::{Serialize, de::DeserializeOwned};
 
 use super::{atomic_write, io_err};
 use crate::error::{Error, Result};
+
+/// The version of what a checkpoint stores; a file from a later version is refused.
+const FORMAT: u32 = 1;
+const FORMAT_KEY: &str = "dcem.format";
+const CRC_KEY: &str = "dcem.crc32";
 
 struct Stored {
     dtype: Dtype,
@@ -143,13 +151,28 @@ impl Checkpoint {
                     .map_err(|e| Error::Data(format!("checkpoint tensor `{k}`: {e}")))
             })
             .collect::<Result<Vec<_>>>()?;
-        let bytes = safetensors::serialize(views, Some(self.meta.clone()))
+        let mut meta = self.meta.clone();
+        meta.insert(FORMAT_KEY.to_string(), FORMAT.to_string());
+        meta.insert(
+            CRC_KEY.to_string(),
+            checksum(&self.tensors, &meta).to_string(),
+        );
+        let bytes = safetensors::serialize(views, Some(meta))
             .map_err(|e| Error::Data(format!("serialising checkpoint: {e}")))?;
         atomic_write(path, &bytes)
     }
 
-    /// Reads a checkpoint written by [`Checkpoint::save`].
+    /// Reads a checkpoint written by [`Checkpoint::save`]. A missing file, a damaged one (its
+    /// checksum does not match) or one from a later format is an error naming the file and
+    /// what to do.
     pub fn load(path: &Path) -> Result<Self> {
+        if !path.exists() {
+            return Err(Error::Data(format!(
+                "no checkpoint at {}: a run stopped before its first checkpoint has none; start it \
+                 again with --overwrite",
+                path.display()
+            )));
+        }
         let bytes = std::fs::read(path).map_err(io_err(path))?;
         let parsed = SafeTensors::deserialize(&bytes).map_err(|e| {
             Error::Data(format!(
@@ -178,8 +201,63 @@ impl Checkpoint {
                 },
             );
         }
+        let damaged = |what: String| {
+            Error::Data(format!(
+                "checkpoint {} {what}; resume from a copy of the run, or start it again with \
+                 --overwrite",
+                path.display()
+            ))
+        };
+        if let Some(format) = ck.meta.remove(FORMAT_KEY) {
+            let stored = ck.meta.remove(CRC_KEY);
+            let mut meta = ck.meta.clone();
+            meta.insert(FORMAT_KEY.to_string(), format.clone());
+            let computed = checksum(&ck.tensors, &meta).to_string();
+            if stored.as_deref() != Some(computed.as_str()) {
+                return Err(damaged(
+                    "is damaged (its checksum does not match its contents)".into(),
+                ));
+            }
+            match format.parse::<u32>() {
+                Ok(v) if v <= FORMAT => {}
+                _ => {
+                    return Err(damaged(format!(
+                        "has format {format}, newer than this build reads ({FORMAT}): use the \
+                         version that wrote it"
+                    )));
+                }
+            }
+        }
         Ok(ck)
     }
+}
+
+/// CRC-32 over the tensors (name, dtype, shape, bytes) and the metadata other than the
+/// checksum itself, both in sorted order.
+fn checksum(tensors: &BTreeMap<String, Stored>, meta: &HashMap<String, String>) -> u32 {
+    let mut h = crc32fast::Hasher::new();
+    let mut field = |b: &[u8]| {
+        h.update(&(b.len() as u64).to_le_bytes());
+        h.update(b);
+    };
+    for (name, t) in tensors {
+        field(name.as_bytes());
+        field(format!("{:?}", t.dtype).as_bytes());
+        let shape: Vec<u8> = t
+            .shape
+            .iter()
+            .flat_map(|d| (*d as u64).to_le_bytes())
+            .collect();
+        field(&shape);
+        field(&t.bytes);
+    }
+    let mut keys: Vec<&String> = meta.keys().filter(|k| *k != CRC_KEY).collect();
+    keys.sort();
+    for k in keys {
+        field(k.as_bytes());
+        field(meta[k].as_bytes());
+    }
+    h.finalize()
 }
 
 impl Checkpoint {

@@ -101,8 +101,29 @@ pub(crate) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
 /// readers see either the old file or the complete new one.
 pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = temp_path(path);
-    std::fs::write(&tmp, bytes).map_err(io_err(&tmp))?;
-    std::fs::rename(&tmp, path).map_err(io_err(path))
+    // On any error the partial temporary file goes (after a full disk it would keep the disk
+    // full); the file at `path` is untouched.
+    let out = std::fs::write(&tmp, bytes)
+        .map_err(io_err(&tmp))
+        .and_then(|()| std::fs::rename(&tmp, path).map_err(io_err(path)));
+    if out.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    out
+}
+
+/// Removes the temporary files `atomic_write` leaves behind when a process is killed between
+/// writing and renaming (`.tmp-<pid>-<name>` in `dir`). Returns how many were removed.
+pub(crate) fn remove_stale_temporaries(dir: &Path) -> usize {
+    let Ok(entries) = dir.read_dir() else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".tmp-"))
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .filter(|e| std::fs::remove_file(e.path()).is_ok())
+        .count()
 }
 
 /// A sibling of `path` to write before renaming (keeps the extension, which image encoders
@@ -162,6 +183,10 @@ impl RunDir {
             )));
         }
         std::fs::create_dir_all(root.join("checkpoints")).map_err(io_err(&root))?;
+        // A run killed while writing left its temporary files: nothing reads them.
+        for d in [root.clone(), root.join("checkpoints")] {
+            remove_stale_temporaries(&d);
+        }
         Ok(Self { root })
     }
 

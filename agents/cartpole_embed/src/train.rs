@@ -53,8 +53,16 @@ fn load_state(
     let (config, planner) = load_planner(path, device)?;
     let ck = Checkpoint::load(path)?;
     let n = planner.decoder().net.params().len();
+    let iteration: usize = ck.meta("iteration")?;
+    anyhow::ensure!(
+        iteration <= config.iterations,
+        "checkpoint {} holds iteration {iteration} of a run of {}: the file is damaged; start \
+         the run again with --overwrite",
+        path.display(),
+        config.iterations
+    );
     let st = TrainState {
-        iteration: ck.meta("iteration")?,
+        iteration,
         adam: ck.adam("adam", config.adam.clone(), n, device)?,
         plateau: ck.meta("plateau")?,
         rng: ck.rng("rng.train")?,

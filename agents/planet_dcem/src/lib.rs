@@ -155,6 +155,8 @@ mod tests {
             let cfg = PlanetConfig::load(&root.join(format!("{name}.toml"))).unwrap();
             assert_eq!(cfg.name, name);
         }
+        // The defaults are a valid config on their own (an empty file).
+        PlanetConfig::default().validate().unwrap();
     }
 
     /// `PlanetAgent::with_planner` acts with the planner it is given (here a random-shooting

@@ -28,6 +28,12 @@ impl Default for PolicyNet {
     }
 }
 
+/// The most environment steps one update may collect (`num_envs x num_steps`): its rollout
+/// (observations, actions, values, log-probabilities) is held in memory.
+pub const MAX_STEPS_PER_UPDATE: usize = 1 << 24;
+/// The most episodes of the final evaluation.
+pub const MAX_EVAL_EPISODES: usize = 100_000;
+
 /// A plain-PPO experiment (`configs/ppo_cartpole.toml`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -64,7 +70,7 @@ impl Default for PpoAgentConfig {
             num_steps: 128,
             anneal_lr: true,
             eval_episodes: 20,
-            env: EnvSpec::Cartpole,
+            env: EnvSpec::Cartpole {},
             policy: PolicyNet::default(),
             ppo: PpoConfig::default(),
         }
@@ -82,11 +88,24 @@ impl PpoAgentConfig {
         check_run_name(&self.name)?;
         ensure!(self.num_envs >= 1, "num_envs must be at least 1");
         ensure!(self.num_steps >= 1, "num_steps must be at least 1");
+        let per_update = self.num_envs.checked_mul(self.num_steps);
+        ensure!(
+            per_update.is_some_and(|n| n <= MAX_STEPS_PER_UPDATE),
+            "num_envs x num_steps ({} x {}) must be at most {MAX_STEPS_PER_UPDATE} (one update's \
+             rollout is held in memory)",
+            self.num_envs,
+            self.num_steps
+        );
         ensure!(
             self.total_steps >= self.num_envs * self.num_steps,
             "total_steps ({}) must cover at least one update of num_envs x num_steps = {}",
             self.total_steps,
             self.num_envs * self.num_steps
+        );
+        ensure!(
+            (1..=MAX_EVAL_EPISODES).contains(&self.eval_episodes),
+            "eval_episodes must be in 1..={MAX_EVAL_EPISODES} (the final evaluation), got {}",
+            self.eval_episodes
         );
         ensure!(
             self.policy.hidden >= 1 && self.policy.layers >= 1,
@@ -114,7 +133,7 @@ mod tests {
     fn the_shipped_config_parses_and_bad_ones_name_the_field() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/ppo_cartpole.toml");
         let cfg = PpoAgentConfig::load(&root).unwrap();
-        assert_eq!(cfg.env, EnvSpec::Cartpole);
+        assert_eq!(cfg.env, EnvSpec::Cartpole {});
         assert!(cfg.total_steps <= 200_000);
         let bad = PpoAgentConfig {
             num_envs: 0,
@@ -123,6 +142,35 @@ mod tests {
         assert!(bad.validate().unwrap_err().to_string().contains("num_envs"));
         let e = toml::from_str::<PpoAgentConfig>("[ppo]\nlr = 1e-3\nclip = 0.1\n").unwrap_err();
         assert!(e.to_string().contains("clip"), "{e}");
+        // An unknown key under an env kind without options is refused like any other.
+        for text in [
+            "[env]\nkind = \"cartpole\"\nepisode_steps = 10\n",
+            "[env]\nkind = \"cheetah_run\"\nx = 1\n",
+        ] {
+            let e = toml::from_str::<PpoAgentConfig>(text).unwrap_err();
+            assert!(e.to_string().contains("unknown field"), "{text}: {e}");
+        }
+        // Sizes whose product overflows, and a final evaluation of no episodes.
+        for (bad, field) in [
+            (
+                PpoAgentConfig {
+                    num_envs: 1 << 33,
+                    num_steps: 1 << 31,
+                    ..PpoAgentConfig::default()
+                },
+                "num_envs x num_steps",
+            ),
+            (
+                PpoAgentConfig {
+                    eval_episodes: 0,
+                    ..PpoAgentConfig::default()
+                },
+                "eval_episodes",
+            ),
+        ] {
+            let e = bad.validate().unwrap_err().to_string();
+            assert!(e.contains(field), "{e}");
+        }
     }
 
     #[test]

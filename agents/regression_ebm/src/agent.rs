@@ -114,6 +114,7 @@ impl EnergyModel {
         ck.put_adam("adam", &state.adam)?;
         ck.put_meta("config", &self.config)?;
         ck.put_meta("update", &state.update)?;
+        ck.put_meta("point", &[state.point, state.in_point])?;
         ck.put_meta("plateau", &state.plateau)?;
         ck.put_rng("rng.train", &state.rng)?;
         ck.put_rng("rng.eval", &state.eval_rng)?;
@@ -134,8 +135,24 @@ impl EnergyModel {
             model.net.params().len(),
             device,
         )?;
+        // Checkpoints written before the position within a point was saved resume at a new
+        // point.
+        let [point, in_point] = ck.meta::<[usize; 2]>("point").unwrap_or([0, 0]);
+        let update: usize = ck.meta("update")?;
+        anyhow::ensure!(
+            update <= config.updates && point < config.n_points && in_point <= config.inner_updates,
+            "checkpoint {} holds impossible counters (update {update} of {}, point {point} of \
+             {}, step {in_point} of {} on it): the file is damaged; start the run again with \
+             --overwrite",
+            path.display(),
+            config.updates,
+            config.n_points,
+            config.inner_updates
+        );
         let state = TrainState {
-            update: ck.meta("update")?,
+            update,
+            point,
+            in_point,
             adam,
             plateau: ck.meta("plateau")?,
             rng: ck.rng("rng.train")?,
@@ -164,6 +181,11 @@ pub(crate) fn full_batch(
 pub struct TrainState {
     /// Adam steps taken.
     pub update: usize,
+    /// The training point being worked on and the steps already taken on it (of
+    /// `inner_updates`; 0: the next step draws a new point), so a resume continues mid-point.
+    pub point: usize,
+    /// See `point`.
+    pub in_point: usize,
     /// The optimiser.
     pub adam: Adam,
     /// The learning-rate schedule.

@@ -142,6 +142,23 @@ impl RegressionConfig {
         self.plateau.validate().context("in [plateau]")?;
         self.dcem.validate().context("in [dcem]")?;
         self.gd.validate().context("in [gd]")?;
+        if self.solver == SolverKind::Dcem {
+            // The network is trained through the solver's soft top-k: without it the prediction
+            // has no gradient with respect to the network.
+            ensure!(
+                self.dcem.tau > 0.0,
+                "`dcem.tau` = 0 (hard elites, plain CEM) gives the energy network no gradient \
+                 through the solver, so nothing could be learned: set dcem.tau > 0 (the \
+                 paper's 1), or use solver = \"gd\""
+            );
+            ensure!(
+                self.dcem.n_elite < self.dcem.n_sample,
+                "`dcem.n_elite` = `dcem.n_sample` ({}) averages every sample, so the prediction \
+                 does not depend on the network: set dcem.n_elite below dcem.n_sample (the \
+                 paper's 10 of 100)",
+                self.dcem.n_sample
+            );
+        }
         Ok(())
     }
 

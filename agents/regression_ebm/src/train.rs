@@ -80,6 +80,8 @@ pub fn train(
         let adam = Adam::new(config.adam.clone(), model.net.params().len())?;
         let state = TrainState {
             update: 0,
+            point: 0,
+            in_point: 0,
             adam,
             plateau: ReduceLrOnPlateau::new(config.plateau.clone())?,
             rng,
@@ -103,44 +105,38 @@ pub fn train(
     let mut window_time = 0.0f64;
     let mut window_updates = 0usize;
     while state.update < config.updates {
-        let j = state.rng.random_range(0..config.n_points);
+        if state.in_point == 0 || state.in_point >= config.inner_updates {
+            state.point = state.rng.random_range(0..config.n_points);
+            state.in_point = 0;
+        }
+        let j = state.point;
         let x = tensor_from_f64(&[xs[j]], [1, 1], device)?;
         let y = tensor_from_f64(&[ys[j]], [1, 1], device)?;
-        for _ in 0..config.inner_updates {
-            if state.update >= config.updates {
-                break;
-            }
-            let t0 = Instant::now();
-            update_step(
-                &mut model,
-                &mut state.adam,
-                x.clone(),
-                y.clone(),
-                &mut state.rng,
-            )
+        let t0 = Instant::now();
+        update_step(&mut model, &mut state.adam, x, y, &mut state.rng)
             .with_context(|| format!("update {}", state.update + 1))?;
-            let dt = t0.elapsed().as_secs_f64();
-            window_time += dt;
-            window_updates += 1;
-            state.update += 1;
-            run.bar().inc(1);
-            if state.update % config.eval_every == 0 || state.update == config.updates {
-                let mse = train_mse(&model, config.train_steps(), &mut state.eval_rng)?;
-                let lr = state.plateau.step(mse, state.adam.lr());
-                state.adam.set_lr(lr);
-                let ms = 1e3 * window_time / window_updates.max(1) as f64;
-                run.log(&[state.update as f64, mse, lr, ms])?;
-                run.bar().set_message(format!(
-                    "train MSE {mse:.4}  lr {lr:.1e}  {ms:.2} ms/update"
-                ));
-                window_time = 0.0;
-                window_updates = 0;
-            }
-            if (config.checkpoint_every > 0 && state.update % config.checkpoint_every == 0)
-                || state.update == config.updates
-            {
-                model.save(&ck_path, &state)?;
-            }
+        let dt = t0.elapsed().as_secs_f64();
+        window_time += dt;
+        window_updates += 1;
+        state.update += 1;
+        state.in_point += 1;
+        run.bar().inc(1);
+        if state.update % config.eval_every == 0 || state.update == config.updates {
+            let mse = train_mse(&model, config.train_steps(), &mut state.eval_rng)?;
+            let lr = state.plateau.step(mse, state.adam.lr());
+            state.adam.set_lr(lr);
+            let ms = 1e3 * window_time / window_updates.max(1) as f64;
+            run.log(&[state.update as f64, mse, lr, ms])?;
+            run.bar().set_message(format!(
+                "train MSE {mse:.4}  lr {lr:.1e}  {ms:.2} ms/update"
+            ));
+            window_time = 0.0;
+            window_updates = 0;
+        }
+        if (config.checkpoint_every > 0 && state.update % config.checkpoint_every == 0)
+            || state.update == config.updates
+        {
+            model.save(&ck_path, &state)?;
         }
     }
     let dir = run.finish();

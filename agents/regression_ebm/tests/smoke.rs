@@ -82,6 +82,56 @@ fn resume_continues_and_refuses_to_clobber() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// Killed after a checkpoint taken in the middle of a point's three steps, the resumed run ends
+/// bitwise where the uninterrupted one does: the same logged MSEs and the same network.
+#[test]
+fn resume_mid_point_is_exact() {
+    let device = Device::flex().autodiff();
+    let dir = tmpdir("exact");
+    let mut cfg = small(SolverKind::Dcem, "straight");
+    cfg.hidden = 16;
+    cfg.updates = 200;
+    cfg.checkpoint_every = 100; // 100 = 33 points and one step of the 34th
+    let straight = train(&cfg, &opts(&dir, Existing::Refuse), &device).expect("straight");
+    cfg.name = "resumed".into();
+    cfg.updates = 100;
+    train(&cfg, &opts(&dir, Existing::Refuse), &device).expect("first part");
+    cfg.updates = 200;
+    let resumed = train(&cfg, &opts(&dir, Existing::Resume), &device).expect("resume");
+    assert_eq!(resumed.curve, straight.curve);
+    let params = |r: &regression_ebm::RunSummary| {
+        r.model
+            .net
+            .params()
+            .into_iter()
+            .flat_map(|p| dcem::nn::to_f64_vec(p).expect("values"))
+            .collect::<Vec<f64>>()
+    };
+    assert_eq!(params(&resumed), params(&straight));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// A DCEM solver that passes no gradient is refused by the library's update too, not only by
+/// the config check: an error, not a panic.
+#[test]
+fn an_update_without_gradient_is_an_error() {
+    let device = Device::flex().autodiff();
+    for (tau, n_elite) in [(0.0, 10), (1.0, 100)] {
+        let mut cfg = small(SolverKind::Dcem, "g");
+        cfg.dcem.tau = tau;
+        cfg.dcem.n_elite = n_elite;
+        let mut rng: rand::rngs::ChaCha8Rng = rand::SeedableRng::seed_from_u64(0);
+        let mut model = regression_ebm::EnergyModel::new(&cfg, &device, &mut rng).expect("model");
+        let mut adam =
+            dcem::optim::Adam::new(cfg.adam.clone(), model.net.params().len()).expect("adam");
+        let x = dcem::nn::tensor_from_f64(&[1.0], [1, 1], &device).expect("x");
+        let y = dcem::nn::tensor_from_f64(&[0.5], [1, 1], &device).expect("y");
+        let err = regression_ebm::update_step(&mut model, &mut adam, x, y, &mut rng)
+            .expect_err("no gradient");
+        assert!(format!("{err:#}").contains("tau > 0"), "{err:#}");
+    }
+}
+
 #[test]
 fn bad_configs_name_the_field() {
     let dir = tmpdir("bad");
@@ -92,6 +142,12 @@ fn bad_configs_name_the_field() {
         ("[dcem]\nn_elite = 500\n", "n_elite"),
         ("lerning_rate = 1.0\n", "lerning_rate"),
         ("[gd]\nlr = -1.0\n", "lr"),
+        // Valid for the solver alone, but the network could learn nothing through it.
+        ("solver = \"dcem\"\n[dcem]\ntau = 0.0\n", "dcem.tau"),
+        (
+            "solver = \"dcem\"\n[dcem]\nn_sample = 30\nn_elite = 30\n",
+            "dcem.n_elite",
+        ),
     ];
     for (text, field) in cases {
         let p = dir.join("c.toml");
