@@ -116,6 +116,8 @@ impl Default for CemConfig {
 impl CemConfig {
     /// Checks every option; the error names the first bad one.
     pub fn validate(&self) -> Result<()> {
+        crate::limits::check_dim("n_sample", self.n_sample)?;
+        crate::limits::check_count("n_iter", self.n_iter)?;
         if self.n_sample < 2 {
             return Err(Error::option(
                 "n_sample",
@@ -385,6 +387,20 @@ impl Cem {
         let carried = init.carried.clone();
         let (mut mu, mut sigma) = check_init(init)?;
         let [batch, nx] = mu.dims();
+        // The samples of an iteration, a few copies of them, and with tau > 0 those of every
+        // iteration (a tape keeps them for the backward pass).
+        let copies = if c.tau > 0.0 {
+            4.0 * c.n_iter as f64
+        } else {
+            4.0
+        };
+        crate::limits::MemoryEstimate::new()
+            .add(
+                "samples [batch, n_sample, nx]",
+                copies,
+                &[batch, c.n_sample, nx],
+            )
+            .check("the (D)CEM solve")?;
         let k = c.n_elite;
         let device = mu.device();
         let dtype = mu.dtype();

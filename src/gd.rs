@@ -45,6 +45,7 @@ impl GdConfig {
         if self.steps < 1 {
             return Err(Error::option("steps", "must be at least 1"));
         }
+        crate::limits::check_count("steps", self.steps)?;
         check_positive("lr", self.lr)?;
         check_bounds(self.lb, self.ub)?;
         Ok(())

@@ -47,6 +47,7 @@ pub mod env;
 mod error;
 pub mod gd;
 mod icem;
+pub mod limits;
 pub mod lml;
 pub mod model;
 pub mod nn;

@@ -67,6 +67,7 @@ impl EnsembleConfig {
             if v == 0 {
                 return Err(Error::option(name, "must be at least 1"));
             }
+            crate::limits::check_dim(name, v)?;
         }
         if !(self.min_logvar.is_finite()
             && self.max_logvar.is_finite()

@@ -82,6 +82,7 @@ impl RssmConfig {
             if v == 0 {
                 return Err(Error::option(name, "must be at least 1"));
             }
+            crate::limits::check_dim(name, v)?;
         }
         for (name, v) in [
             ("min_std", self.min_std),

@@ -55,6 +55,7 @@ impl CemPlannerConfig {
         if self.horizon == 0 {
             return Err(Error::option("horizon", "must be at least 1"));
         }
+        crate::limits::check_dim("horizon", self.horizon)?;
         check_bounds(Some(self.action_low), Some(self.action_high)).map_err(|_| {
             Error::option(
                 "action_high",

@@ -87,6 +87,7 @@ impl MlpDecoderConfig {
             if v == 0 {
                 return Err(Error::option(field, "must be at least 1"));
             }
+            crate::limits::check_dim(field, v)?;
         }
         Ok(())
     }

@@ -113,6 +113,7 @@ impl PpoConfig {
             if v == 0 {
                 return Err(Error::option(name, "must be at least 1"));
             }
+            crate::limits::check_dim(name, v)?;
         }
         check_positive("ppo.clip_coef", self.clip_coef)?;
         check_positive("ppo.vf_coef", self.vf_coef)?;

@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use anyhow::{Context, Result, ensure};
+use dcem::limits::{self, MemoryEstimate};
 use dcem::optim::{AdamConfig, PlateauConfig};
 use dcem::planning::{LatentPlannerConfig, MlpDecoderConfig};
 use dcem::run::check_run_name;
@@ -178,6 +179,63 @@ impl EmbedConfig {
         self.plateau.validate().context("in [plateau]")?;
         self.decoder.validate().context("in [decoder]")?;
         self.planner.validate().context("in [planner]")?;
+        self.check_sizes()
+    }
+
+    /// Bounds on every size and count (`dcem::limits`), then the memory of the largest tensors
+    /// (the training solve keeps every iteration on the tape) against the budget.
+    fn check_sizes(&self) -> Result<()> {
+        for (name, v) in [
+            ("batch_states", self.batch_states),
+            ("horizon", self.horizon),
+            ("val_states", self.val_states),
+        ] {
+            limits::check_dim(name, v)?;
+        }
+        for (name, v) in [
+            ("iterations", self.iterations),
+            ("val_every", self.val_every),
+            ("checkpoint_every", self.checkpoint_every),
+        ] {
+            limits::check_count(name, v)?;
+        }
+        for (i, b) in self.baselines.iter().enumerate() {
+            limits::check_dim("baselines.n_sample", b.n_sample)
+                .and_then(|()| limits::check_count("baselines.n_iter", b.n_iter))
+                .with_context(|| format!("in baselines[{i}]"))?;
+        }
+        for d in &self.sweep.latent_dims {
+            limits::check_dim("sweep.latent_dims", *d)?;
+        }
+        let c = &self.planner.cem;
+        let widest = self
+            .sweep
+            .latent_dims
+            .iter()
+            .copied()
+            .fold(self.decoder.latent_dim, usize::max);
+        let mut est = MemoryEstimate::new();
+        // Per sample: the decoded plan, the cartpole states along it and the decoder's layers.
+        let per_sample =
+            self.horizon * 6 + self.decoder.hidden * self.decoder.hidden_layers + widest;
+        est.add(
+            "training solve [batch_states x n_sample x n_iter, plan and states]",
+            2.0,
+            &[self.batch_states, c.n_sample, c.n_iter, per_sample],
+        )
+        .add(
+            "validation solve [val_states x n_sample, plan and states]",
+            2.0,
+            &[self.val_states, c.n_sample, per_sample],
+        );
+        for b in &self.baselines {
+            est.add(
+                format!("baseline {} [val_states x n_sample x horizon]", b.label()),
+                4.0,
+                &[self.val_states, b.n_sample, self.horizon, 5],
+            );
+        }
+        est.check("this config")?;
         Ok(())
     }
 

@@ -128,6 +128,39 @@ fn bad_configs_name_the_field() {
             },
             "baselines[0]",
         ),
+        // Sizes and counts beyond their bounds, and solves too large for the memory budget.
+        (
+            EmbedConfig {
+                val_states: usize::MAX,
+                ..EmbedConfig::default()
+            },
+            "val_states",
+        ),
+        (
+            EmbedConfig {
+                iterations: usize::MAX,
+                ..EmbedConfig::default()
+            },
+            "iterations",
+        ),
+        (
+            EmbedConfig {
+                batch_states: 1 << 20,
+                ..EmbedConfig::default()
+            },
+            "memory budget",
+        ),
+        (
+            EmbedConfig {
+                baselines: vec![Baseline {
+                    n_sample: 1 << 22,
+                    n_elite: 10,
+                    n_iter: 1,
+                }],
+                ..EmbedConfig::default()
+            },
+            "memory budget",
+        ),
     ];
     for (cfg, field) in cases {
         let err = format!("{:#}", cfg.validate().unwrap_err());

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result, ensure};
 use dcem::env::{ActionRepeat, Env, RescaleAction};
+use dcem::limits::{self, MemoryEstimate};
 use dcem::nn::{EnsembleConfig, RssmConfig};
 use dcem::optim::AdamConfig;
 use dcem::planning::{CemPlannerConfig, LatentPlannerConfig, MlpDecoderConfig};
@@ -374,7 +375,121 @@ impl PlanetConfig {
             );
             self.finetune.validate().context("in [finetune]")?;
         }
+        self.check_sizes()
+    }
+
+    /// Bounds on every size and count (`dcem::limits`), then the memory the run's largest
+    /// tensors would take against the budget.
+    fn check_sizes(&self) -> Result<()> {
+        let (t, d) = (&self.train, &self.decoder);
+        for (name, v) in [
+            ("train.batch", t.batch),
+            ("train.chunk", t.chunk),
+            ("decoder.batch", d.batch),
+        ] {
+            limits::check_dim(name, v)?;
+        }
+        let f = &self.finetune;
+        for (name, v) in [
+            ("train.seed_episodes", t.seed_episodes),
+            ("train.episodes", t.episodes),
+            ("train.action_repeat", t.action_repeat),
+            ("train.update_every", t.update_every),
+            ("train.updates", t.updates),
+            ("train.eval_every", t.eval_every),
+            ("train.eval_episodes", t.eval_episodes),
+            ("train.final_eval_episodes", t.final_eval_episodes),
+            ("train.checkpoint_every", t.checkpoint_every),
+            ("decoder.every", d.every),
+            ("decoder.offline_steps", d.offline_steps),
+            ("decoder.recent_episodes", d.recent_episodes),
+            ("decoder.offline_val_every", d.offline_val_every),
+            ("finetune.steps", f.steps),
+            ("finetune.episodes_per_step", f.episodes_per_step),
+            ("finetune.eval_episodes", f.eval_episodes),
+            ("finetune.eval_every", f.eval_every),
+            ("finetune.periodic_eval_episodes", f.periodic_eval_episodes),
+            ("finetune.checkpoint_every", f.checkpoint_every),
+        ] {
+            limits::check_count(name, v)?;
+        }
+        self.memory_estimate().check("this config")?;
         Ok(())
+    }
+
+    /// The largest tensors a run of this config holds (f32 elements; an upper-order estimate,
+    /// observation and action widths taken from the env kind).
+    pub fn memory_estimate(&self) -> MemoryEstimate {
+        let (obs, act, ep_steps) = match &self.env {
+            EnvSpec::Swingup { episode_steps } => (5, 1, *episode_steps),
+            EnvSpec::Cartpole {} => (4, 1, 500),
+            EnvSpec::CheetahRun {} => (17, 6, 1000),
+            EnvSpec::WalkerWalk {} => (24, 6, 1000),
+            EnvSpec::Gym { .. } => (64, 8, 1000),
+        };
+        let (m, e, t) = (&self.model, &self.ensemble, &self.train);
+        let h = self.cem.horizon;
+        // Per imagined sample and step: the state, the GRU's gates and hidden layers (the
+        // ensemble: every member's hidden layers), as extra dimensions of a rollout's shape.
+        let step: Vec<usize> = match self.dynamics {
+            Dynamics::Rssm => vec![5 * m.deter + 2 * m.stoch + 3 * m.hidden],
+            Dynamics::Ensemble => vec![2, e.members, e.hidden, e.layers],
+        };
+        let rollout =
+            |lead: &[usize]| -> Vec<usize> { lead.iter().chain(&step).copied().collect() };
+        let (lat, dec) = (&self.latent.cem, &self.decoder);
+        let mut est = MemoryEstimate::new();
+        est.add(
+            "replay buffer [episodes x steps, obs + action + 1]",
+            1.0,
+            &[self.total_episodes(), ep_steps, obs + act + 1],
+        )
+        .add(
+            "model update [train.batch x train.chunk, activations and gradients]",
+            2.0,
+            &[
+                t.batch,
+                t.chunk,
+                obs + act + 6 * m.hidden + 10 * m.deter + 10 * m.stoch,
+            ],
+        )
+        .add(
+            "ensemble update [members x ensemble.batch x layers, ensemble.hidden]",
+            4.0,
+            &[e.members, e.batch, e.layers, e.hidden],
+        )
+        .add(
+            "full-CEM rollout [cem.n_sample x horizon, state and gates]",
+            2.0,
+            &rollout(&[self.cem.cem.n_sample, h]),
+        )
+        .add(
+            "latent-DCEM rollout [latent.n_sample x horizon, state and gates]",
+            2.0,
+            &rollout(&[lat.n_sample, h]),
+        )
+        .add(
+            "decoder step (every iteration on the tape) [decoder.batch x latent.n_sample x \
+             n_iter x horizon, state and gates]",
+            1.0,
+            &rollout(&[dec.batch, lat.n_sample, lat.n_iter, h]),
+        )
+        .add(
+            "offline validation [offline_val_states x latent.n_sample x horizon, state]",
+            1.0,
+            &rollout(&[dec.offline_val_states, lat.n_sample, h]),
+        )
+        .add(
+            "decoder [latent.n_sample x decoder.batch, hidden x layers]",
+            2.0,
+            &[
+                lat.n_sample,
+                dec.batch,
+                dec.net.hidden,
+                dec.net.hidden_layers,
+            ],
+        );
+        est
     }
 
     /// Seed episodes plus planning episodes.

@@ -221,6 +221,39 @@ fn bad_configs_name_the_field() {
         (CONFIG.replace("chunk = 6", "chunk = 60"), "train.chunk"),
         (CONFIG.replace("batch = 4", "batch = 0"), "train.batch"),
         (CONFIG.replace("deter = 8", "deter = 0"), "deter"),
+        // Sizes and counts beyond their bounds, and a model too large for the memory budget:
+        // errors before anything is allocated or run, never a panic or an abort.
+        (
+            CONFIG.replace("batch = 4", "batch = 100000000000"),
+            "train.batch",
+        ),
+        (
+            CONFIG.replace("hidden = 8", "hidden = 18446744073709551615"),
+            "hidden",
+        ),
+        (
+            CONFIG.replace("horizon = 4", "horizon = 4000000000"),
+            "horizon",
+        ),
+        (
+            CONFIG.replace("n_sample = 16", "n_sample = 4000000000"),
+            "n_sample",
+        ),
+        (
+            CONFIG.replace("deter = 8", "deter = 16000000"),
+            "memory budget",
+        ),
+        (
+            CONFIG.replace(
+                "final_eval_episodes = 0",
+                "final_eval_episodes = 9223372036854775807",
+            ),
+            "train.final_eval_episodes",
+        ),
+        (
+            CONFIG.replace("episodes = 400", "episodes = 9223372036854775807"),
+            "train.episodes",
+        ),
         (CONFIG.replace("n_elite = 4", "n_elite = 40"), "n_elite"),
         (
             CONFIG.replace("symlog = true", "symlog = true\nfree_nat = 1"),

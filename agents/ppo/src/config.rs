@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use anyhow::{Result, ensure};
+use dcem::limits::{self, MemoryEstimate};
 use dcem::rl::PpoConfig;
 use dcem::run::check_run_name;
 use dcem_envs::EnvSpec;
@@ -111,6 +112,19 @@ impl PpoAgentConfig {
             self.policy.hidden >= 1 && self.policy.layers >= 1,
             "policy.hidden and policy.layers must be at least 1"
         );
+        limits::check_dim("policy.hidden", self.policy.hidden)?;
+        limits::check_dim("policy.layers", self.policy.layers)?;
+        limits::check_count("total_steps", self.total_steps)?;
+        // One update's rollout and its minibatch passes through the policy and value nets.
+        let widest = self.policy.hidden.max(self.ppo.value_hidden);
+        let layers = self.policy.layers.max(self.ppo.value_layers);
+        MemoryEstimate::new()
+            .add(
+                "rollout and minibatch activations [num_envs x num_steps, hidden x layers]",
+                4.0,
+                &[self.num_envs, self.num_steps, widest, layers],
+            )
+            .check("this config")?;
         self.ppo.validate()?;
         Ok(())
     }
@@ -166,6 +180,23 @@ mod tests {
                     ..PpoAgentConfig::default()
                 },
                 "eval_episodes",
+            ),
+            (
+                PpoAgentConfig {
+                    total_steps: usize::MAX,
+                    ..PpoAgentConfig::default()
+                },
+                "total_steps",
+            ),
+            (
+                PpoAgentConfig {
+                    policy: PolicyNet {
+                        hidden: 1 << 22,
+                        ..PolicyNet::default()
+                    },
+                    ..PpoAgentConfig::default()
+                },
+                "memory budget",
             ),
         ] {
             let e = bad.validate().unwrap_err().to_string();

@@ -6,6 +6,7 @@ use std::path::Path;
 use anyhow::{Context, Result, ensure};
 use dcem::cem::CemConfig;
 use dcem::gd::GdConfig;
+use dcem::limits::{self, MemoryEstimate};
 use dcem::optim::{AdamConfig, PlateauConfig};
 use dcem::run::check_run_name;
 use serde::{Deserialize, Serialize};
@@ -142,6 +143,37 @@ impl RegressionConfig {
         self.plateau.validate().context("in [plateau]")?;
         self.dcem.validate().context("in [dcem]")?;
         self.gd.validate().context("in [gd]")?;
+        for (name, v) in [
+            ("n_points", self.n_points),
+            ("hidden", self.hidden),
+            ("hidden_layers", self.hidden_layers),
+        ] {
+            limits::check_dim(name, v)?;
+        }
+        for (name, v) in [
+            ("updates", self.updates),
+            ("inner_updates", self.inner_updates),
+            ("eval_every", self.eval_every),
+            ("checkpoint_every", self.checkpoint_every),
+            ("ablation_max_steps", self.ablation_max_steps),
+        ] {
+            limits::check_count(name, v)?;
+        }
+        // The evaluation solves every training point at once, every iteration on the tape
+        // at most; the ablation does so for up to `ablation_max_steps` steps.
+        let steps = self.train_steps().max(self.ablation_max_steps);
+        MemoryEstimate::new()
+            .add(
+                "solve over the training set [n_points x n_sample x steps, hidden x layers]",
+                2.0,
+                &[
+                    self.n_points,
+                    self.dcem.n_sample,
+                    steps,
+                    self.hidden * self.hidden_layers + 2,
+                ],
+            )
+            .check("this config")?;
         if self.solver == SolverKind::Dcem {
             // The network is trained through the solver's soft top-k: without it the prediction
             // has no gradient with respect to the network.

@@ -142,6 +142,15 @@ fn bad_configs_name_the_field() {
         ("[dcem]\nn_elite = 500\n", "n_elite"),
         ("lerning_rate = 1.0\n", "lerning_rate"),
         ("[gd]\nlr = -1.0\n", "lr"),
+        // Sizes and counts beyond their bounds, and a solve too large for the memory budget.
+        ("n_points = 100000000000\n", "n_points"),
+        (
+            "ablation_max_steps = 9223372036854775807\n",
+            "ablation_max_steps",
+        ),
+        ("hidden = 18446744073709551615\n", "hidden"),
+        ("n_points = 1000000\nhidden = 10000\n", "memory budget"),
+        ("[dcem]\nn_sample = 4000000000\n", "n_sample"),
         // Valid for the solver alone, but the network could learn nothing through it.
         ("solver = \"dcem\"\n[dcem]\ntau = 0.0\n", "dcem.tau"),
         (
