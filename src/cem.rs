@@ -254,6 +254,9 @@ pub struct CemHooks<'a> {
     /// Applied to the samples after sampling and clamping, before evaluation (e.g. a projection
     /// onto a feasible set). Must keep the shape.
     pub project: Option<&'a mut dyn FnMut(Tensor<3>) -> Tensor<3>>,
+    /// Asked after every iteration: `true` ends the solve there (an interrupt, or an error the
+    /// objective met), returning the state reached.
+    pub stop: Option<&'a mut dyn FnMut() -> bool>,
 }
 
 /// The result of a solve.
@@ -588,6 +591,11 @@ impl Cem {
                 });
             }
             if !active.iter().any(|a| *a) {
+                break;
+            }
+            if let Some(stop) = hooks.stop.as_mut()
+                && stop()
+            {
                 break;
             }
         }

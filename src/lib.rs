@@ -45,6 +45,7 @@ pub mod agent;
 pub mod cem;
 pub mod env;
 mod error;
+pub mod fuzz;
 pub mod gd;
 mod icem;
 pub mod limits;

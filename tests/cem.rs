@@ -147,6 +147,7 @@ fn bounds_hold_for_samples_and_result_and_sigma_never_collapses() {
     let hooks = CemHooks {
         on_iter: Some(&mut cb),
         project: None,
+        stop: None,
     };
     let mut rng = ChaCha8Rng::seed_from_u64(3);
     let sol = Cem::new(cfg.clone())
@@ -167,6 +168,38 @@ fn bounds_hold_for_samples_and_result_and_sigma_never_collapses() {
             .all(|s| *s >= (cfg.sigma_floor as f32) * 0.999 && s.is_finite()),
         "{sigma:?}"
     );
+}
+
+/// The `stop` hook ends a solve after the iteration it answers `true` for.
+#[test]
+fn the_stop_hook_ends_the_solve() {
+    let device = Device::flex();
+    let cfg = CemConfig {
+        n_iter: 1000,
+        iter_eps: 0.0,
+        ..CemConfig::default()
+    };
+    let mut asked = 0;
+    let mut stop = || {
+        asked += 1;
+        asked == 3
+    };
+    let hooks = CemHooks {
+        on_iter: None,
+        project: None,
+        stop: Some(&mut stop),
+    };
+    let mut rng = ChaCha8Rng::seed_from_u64(1);
+    let sol = Cem::new(cfg)
+        .unwrap()
+        .solve_with(
+            quadratic(Tensor::zeros([2, 3], &device)),
+            CemInit::scalar(2, 3, 0.0, 1.0, &device),
+            &mut rng,
+            hooks,
+        )
+        .unwrap();
+    assert_eq!(sol.iterations, vec![3, 3]);
 }
 
 #[test]
@@ -289,6 +322,7 @@ fn projection_callback_is_applied() {
     let hooks = CemHooks {
         on_iter: None,
         project: Some(&mut proj),
+        stop: None,
     };
     let mut rng = ChaCha8Rng::seed_from_u64(8);
     let sol = Cem::new(CemConfig::default())
@@ -472,7 +506,7 @@ proptest! {
             let w = to_vec(s.weights.clone());
             ok &= w.chunks(20).all(|r| (r.iter().sum::<f32>() - 5.0).abs() < 1e-3);
         };
-        let hooks = CemHooks { on_iter: Some(&mut cb), project: None };
+        let hooks = CemHooks { on_iter: Some(&mut cb), project: None, stop: None };
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let sol = Cem::new(cfg).unwrap().solve_with(quadratic(t), CemInit::scalar(1, 3, lb + width / 2.0, 1.0, &device), &mut rng, hooks).unwrap();
         prop_assert!(ok);

@@ -49,6 +49,7 @@ fn solve_recording(
     let hooks = CemHooks {
         on_iter: Some(&mut cb),
         project: None,
+        stop: None,
     };
     let mut rng = ChaCha8Rng::seed_from_u64(0);
     let sol = Cem::new(cfg)
@@ -360,6 +361,7 @@ fn the_full_space_planner_carries_shifted_elites_into_its_next_solve() {
                 CemHooks {
                     on_iter: Some(&mut cb),
                     project: None,
+                    stop: None,
                 },
             )
             .unwrap();

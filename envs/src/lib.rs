@@ -135,7 +135,10 @@ pub enum EnvSpec {
     /// The native [`CartpoleSwingup`].
     Swingup {
         /// Steps per episode.
-        #[serde(default = "default_swingup_steps")]
+        #[serde(
+            default = "default_swingup_steps",
+            deserialize_with = "episode_steps_named"
+        )]
         episode_steps: usize,
     },
     /// The native `CartPole-v1` with continuous actions (a force fraction in [-1, 1]; 500 steps,
@@ -149,8 +152,22 @@ pub enum EnvSpec {
     /// Any Python Gymnasium environment with a Box action space, by id.
     Gym {
         /// The Gymnasium id, e.g. `Pendulum-v1`.
+        #[serde(deserialize_with = "gym_id_named")]
         id: String,
     },
+}
+
+/// `episode_steps` with its name in the error (serde's errors inside an internally tagged enum
+/// do not say which field they are about).
+fn episode_steps_named<'de, D: serde::Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+    <usize as serde::Deserialize>::deserialize(d)
+        .map_err(|e| serde::de::Error::custom(format!("`episode_steps`: {e}")))
+}
+
+/// `id` with its name in the error (as [`episode_steps_named`]).
+fn gym_id_named<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    <String as serde::Deserialize>::deserialize(d)
+        .map_err(|e| serde::de::Error::custom(format!("`id`: {e}")))
 }
 
 fn default_swingup_steps() -> usize {

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Callable, Optional
 
+import operator
+
 import numpy as np
 
 from . import _core
@@ -18,6 +20,18 @@ __version__ = _core.__version__
 __all__ = ["cem", "dcem", "envs", "env_ids"]
 
 Objective = Callable[[np.ndarray], np.ndarray]
+
+
+def _int(name: str, value) -> int:
+    """``value`` as an int: Python and numpy integers (and bools) pass, anything else (a float,
+    even ``2.0``) is a TypeError and a negative value a ValueError, instead of being cut."""
+    try:
+        v = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be an integer, got {value!r} ({type(value).__name__})") from None
+    if v < 0:
+        raise ValueError(f"{name} must be >= 0, got {v}")
+    return v
 
 
 def env_ids() -> list[str]:
@@ -81,14 +95,14 @@ def cem(
     if init_mu is not None:
         mu = np.ascontiguousarray(np.asarray(init_mu, dtype=np.float64))
         if mu.ndim == 1:
-            mu = np.ascontiguousarray(np.broadcast_to(mu, (n_batch, mu.shape[0])))
+            mu = np.ascontiguousarray(np.broadcast_to(mu, (_int("n_batch", n_batch), mu.shape[0])))
     return _core.solve(
         f,
-        int(nx),
-        n_batch=int(n_batch),
-        n_sample=int(n_sample),
-        n_elite=int(n_elite),
-        n_iter=int(n_iter),
+        _int("nx", nx),
+        n_batch=_int("n_batch", n_batch),
+        n_sample=_int("n_sample", n_sample),
+        n_elite=_int("n_elite", n_elite),
+        n_iter=_int("n_iter", n_iter),
         tau=float(tau),
         init_mu=mu,
         init_sigma=float(init_sigma),
@@ -97,9 +111,9 @@ def cem(
         normalize=bool(normalize),
         iter_eps=float(iter_eps),
         sigma_floor=float(sigma_floor),
-        seed=int(seed),
+        seed=_int("seed", seed),
         noise_beta=float(noise_beta),
-        time_steps=None if time_steps is None else int(time_steps),
+        time_steps=None if time_steps is None else _int("time_steps", time_steps),
         keep_elites=float(keep_elites),
         population_decay=float(population_decay),
         add_mean_last=bool(add_mean_last),

@@ -2,7 +2,9 @@
 //! layer wraps these classes as `gymnasium.Env`s and documents the solver functions.
 
 use burn::tensor::{Device, Tensor, TensorData};
-use dcem::cem::{Cem, CemConfig, CemInit};
+use std::cell::RefCell;
+
+use dcem::cem::{Cem, CemConfig, CemHooks, CemInit};
 use dcem::env::{Env, Space, VecEnv};
 use dcem_envs::{CartPole, CartPoleAction, CartpoleSwingup, Pendulum};
 use numpy::{
@@ -88,7 +90,7 @@ impl RustEnv {
     #[new]
     fn new(name: &str) -> PyResult<Self> {
         Ok(Self {
-            env: make(name).map_err(py_err)?,
+            env: guard(|| make(name))?.map_err(py_err)?,
             name: name.to_string(),
         })
     }
@@ -116,7 +118,7 @@ impl RustEnv {
         py: Python<'py>,
         seed: Option<u64>,
     ) -> PyResult<Bound<'py, PyArray1<f64>>> {
-        let obs = self.env.reset(seed).map_err(py_err)?;
+        let obs = guard(|| self.env.reset(seed))?.map_err(py_err)?;
         Ok(PyArray1::from_vec(py, obs))
     }
 
@@ -127,7 +129,9 @@ impl RustEnv {
         action: PyReadonlyArray1<'py, f64>,
     ) -> PyResult<(Bound<'py, PyArray1<f64>>, f64, bool, bool)> {
         let action = action.as_slice()?.to_vec();
-        let s = py.detach(|| self.env.step(&action)).map_err(py_err)?;
+        let s = py
+            .detach(|| guard(|| self.env.step(&action)))?
+            .map_err(py_err)?;
         Ok((
             PyArray1::from_vec(py, s.obs),
             s.reward,
@@ -150,9 +154,12 @@ impl RustVecEnv {
         if n == 0 {
             return Err(PyValueError::new_err("num_envs must be at least 1"));
         }
-        let envs = (0..n)
-            .map(|_| make(name))
-            .collect::<dcem::Result<Vec<_>>>()
+        dcem::limits::check_dim("num_envs", n).map_err(py_err)?;
+        dcem::limits::MemoryEstimate::new()
+            .add("environments (about 4 KiB each)", 1024.0, &[n])
+            .check("this vector env")
+            .map_err(py_err)?;
+        let envs = guard(|| (0..n).map(|_| make(name)).collect::<dcem::Result<Vec<_>>>())?
             .map_err(py_err)?;
         Ok(Self {
             venv: VecEnv::new(envs).map_err(py_err)?,
@@ -182,7 +189,9 @@ impl RustVecEnv {
         py: Python<'py>,
         seed: Option<u64>,
     ) -> PyResult<Bound<'py, PyArray2<f64>>> {
-        let obs = py.detach(|| self.venv.reset(seed)).map_err(py_err)?;
+        let obs = py
+            .detach(|| guard(|| self.venv.reset(seed)))?
+            .map_err(py_err)?;
         let (n, d) = (self.venv.len(), self.venv.obs_dim());
         PyArray1::from_vec(py, obs).reshape([n, d])
     }
@@ -207,7 +216,9 @@ impl RustVecEnv {
             )));
         }
         let actions = actions.as_slice()?.to_vec();
-        let s = py.detach(|| self.venv.step(&actions)).map_err(py_err)?;
+        let s = py
+            .detach(|| guard(|| self.venv.step(&actions)))?
+            .map_err(py_err)?;
         let d = self.venv.obs_dim();
         Ok((
             PyArray1::from_vec(py, s.obs).reshape([n, d])?,
@@ -251,6 +262,12 @@ fn solve<'py>(
             "nx and n_batch must be at least 1, got nx={nx}, n_batch={n_batch}"
         )));
     }
+    dcem::limits::check_dim("nx", nx).map_err(py_err)?;
+    dcem::limits::check_dim("n_batch", n_batch).map_err(py_err)?;
+    dcem::limits::MemoryEstimate::new()
+        .add("mean and deviation [n_batch, nx]", 4.0, &[n_batch, nx])
+        .check("this solve")
+        .map_err(py_err)?;
     let config = CemConfig {
         n_sample,
         n_elite,
@@ -296,16 +313,25 @@ fn solve<'py>(
             )
         }
     };
-    // The objective: samples [B, N, nx] to numpy, values [B, N] back. The first Python error
-    // is kept and raised after the solve; later calls return NaN without calling `f`.
-    let mut failure: Option<PyErr> = None;
+    // The objective: samples [B, N, nx] to numpy, values [B, N] back. Values are ranked in f32,
+    // so each row's are first mapped, in f64, by one affine map fixed at the first call:
+    // minus that call's lowest value (every ranking and soft top-k is unchanged by a shift),
+    // and, where the ranking is also unchanged by a scale (hard elites, or normalised values),
+    // divided by that call's spread. `1e8 + q(x)` and `1e-50 q(x)` are then solved like `q`.
+    // The lowest raw value per row is kept in f64 for `best_value`. An exception from `f` or an
+    // interrupt (Ctrl-C) ends the solve after that iteration and is raised.
+    let scale_free = tau == 0.0 || normalize;
+    let affine: RefCell<Option<Vec<(f64, f64)>>> = RefCell::new(None);
+    let best = RefCell::new(vec![f64::INFINITY; n_batch]);
+    let failure: RefCell<Option<PyErr>> = RefCell::new(None);
     let objective = |x: Tensor<3>| -> Tensor<2> {
         let [b, n, _] = x.dims();
         let nan = || Tensor::<2>::full([b, n], f32::NAN, &x.device());
-        if failure.is_some() {
+        if failure.borrow().is_some() {
             return nan();
         }
         let result = (|| -> PyResult<Vec<f32>> {
+            py.check_signals()?;
             let data = x
                 .to_data_as::<f64>()
                 .try_into_vec::<f64>()
@@ -325,19 +351,56 @@ fn solve<'py>(
                     values.shape()
                 )));
             }
-            Ok(values.as_array().iter().map(|v| *v as f32).collect())
+            let values = values.as_array();
+            let rows: Vec<Vec<f64>> = values.rows().into_iter().map(|r| r.to_vec()).collect();
+            let mut best = best.borrow_mut();
+            for (bst, row) in best.iter_mut().zip(&rows) {
+                for v in row.iter().filter(|v| v.is_finite()) {
+                    *bst = bst.min(*v);
+                }
+            }
+            let mut affine = affine.borrow_mut();
+            let maps = affine.get_or_insert_with(|| {
+                rows.iter()
+                    .map(|row| {
+                        let finite = row.iter().copied().filter(|v| v.is_finite());
+                        let lo = finite.clone().fold(f64::INFINITY, f64::min);
+                        let hi = finite.fold(f64::NEG_INFINITY, f64::max);
+                        if !lo.is_finite() {
+                            (0.0, 1.0)
+                        } else if scale_free && hi > lo {
+                            (lo, hi - lo)
+                        } else {
+                            (lo, 1.0)
+                        }
+                    })
+                    .collect()
+            });
+            Ok(rows
+                .iter()
+                .zip(maps.iter())
+                .flat_map(|(row, (shift, scale))| {
+                    row.iter().map(move |v| ((v - shift) / scale) as f32)
+                })
+                .collect())
         })();
         match result {
             Ok(v) => Tensor::<2>::from_data(TensorData::new(v, [b, n]), &x.device()),
             Err(e) => {
-                failure = Some(e);
+                *failure.borrow_mut() = Some(e);
                 nan()
             }
         }
     };
+    let mut stop = || failure.borrow().is_some();
+    let hooks = CemHooks {
+        on_iter: None,
+        project: None,
+        stop: Some(&mut stop),
+    };
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let solution = solver.solve(objective, init, &mut rng);
-    if let Some(e) = failure {
+    let solution = guard(|| solver.solve_with(objective, init, &mut rng, hooks))?;
+    if let Some(e) = failure.take() {
         return Err(e);
     }
     let solution = solution.map_err(py_err)?;
@@ -357,11 +420,26 @@ fn solve<'py>(
         "sigma",
         PyArray1::from_vec(py, sigma).reshape([n_batch, cols])?,
     )?;
-    out.set_item("best_value", PyArray1::from_vec(py, solution.best_value))?;
+    out.set_item("best_value", PyArray1::from_vec(py, best.take()))?;
     out.set_item("iterations", solution.iterations)?;
     out.set_item("non_finite", solution.non_finite)?;
     out.set_item("evaluations", solution.evaluations)?;
     Ok(out)
+}
+
+/// Runs `work`, turning a panic inside the Rust code into a `RuntimeError` (pyo3 would raise
+/// `PanicException`, which `except Exception` does not catch).
+fn guard<T>(work: impl FnOnce() -> T) -> PyResult<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)).map_err(|payload| {
+        let msg = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown".into());
+        PyRuntimeError::new_err(format!(
+            "internal error in the Rust solver or environment (a bug: please report it): {msg}"
+        ))
+    })
 }
 
 /// The environment ids this build provides.

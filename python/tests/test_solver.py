@@ -76,3 +76,79 @@ def test_icem_options():
         dcem.cem(quadratic(target), 4, noise_beta=1.0, time_steps=3)
     with pytest.raises(ValueError, match="keep_elites"):
         dcem.cem(quadratic(target), 4, keep_elites=2.0)
+
+
+def test_offset_and_scaled_objectives_are_solved_like_the_plain_one():
+    # Values are ranked in f32: an offset of 1e8 or a scale of 1e-50 would make every sample
+    # look equal without the f64 shift (and scale) applied first.
+    target = np.array([0.7, -0.3])
+    q = quadratic(target)
+    plain = dcem.cem(q, 2, n_iter=30, seed=4)
+    for f in (lambda x: 1e8 + q(x), lambda x: 1e-50 * q(x), lambda x: 1e30 * q(x)):
+        out = dcem.cem(f, 2, n_iter=30, seed=4)
+        np.testing.assert_allclose(out["mu"], plain["mu"], atol=1e-4)
+        np.testing.assert_allclose(out["mu"], [target], atol=0.05)
+    out = dcem.cem(lambda x: 1e8 + q(x), 2, n_iter=30, seed=4)
+    assert out["best_value"][0] - 1e8 == pytest.approx(plain["best_value"][0], abs=1e-6)
+    # DCEM at tau 1 without normalisation is shift-invariant only: the offset is removed.
+    soft = dcem.dcem(q, 2, normalize=False, seed=5)
+    shifted = dcem.dcem(lambda x: 1e8 + q(x), 2, normalize=False, seed=5)
+    np.testing.assert_allclose(shifted["mu"], soft["mu"], atol=1e-4)
+
+
+def test_integers_are_required_where_integers_are_meant():
+    for bad in (2.7, 2.0, "2", None):
+        with pytest.raises(TypeError, match="nx must be an integer"):
+            dcem.cem(quadratic(0.0), bad)
+    with pytest.raises(TypeError, match="n_sample"):
+        dcem.cem(quadratic(0.0), 2, n_sample=100.0)
+    with pytest.raises(ValueError, match="n_iter"):
+        dcem.cem(quadratic(0.0), 2, n_iter=-1)
+    out = dcem.cem(quadratic(0.0), np.int64(2), n_sample=np.int32(20), n_elite=4, n_iter=2)
+    assert out["mu"].shape == (1, 2)
+
+
+def test_huge_sizes_are_refused_before_allocating():
+    calls = []
+
+    def f(x):
+        calls.append(1)
+        return x.sum(-1)
+
+    for kwargs, field in [
+        (dict(nx=2**40), "nx"),
+        (dict(nx=2, n_batch=2**40), "n_batch"),
+        (dict(nx=2, n_sample=2**40), "n_sample"),
+        (dict(nx=2, n_iter=2**62), "n_iter"),
+        (dict(nx=4096, n_batch=4096, n_sample=4096), "memory budget"),
+    ]:
+        nx = kwargs.pop("nx")
+        with pytest.raises(ValueError, match=field):
+            dcem.cem(f, nx, **kwargs)
+    assert not calls
+
+
+def test_an_objective_error_or_interrupt_ends_the_solve_at_once():
+    import signal
+
+    calls = []
+
+    def fails(x):
+        calls.append(1)
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        dcem.cem(fails, 2, n_iter=10**9, iter_eps=0.0)
+    assert len(calls) == 1
+
+    calls.clear()
+
+    def interrupted(x):
+        calls.append(1)
+        if len(calls) == 3:
+            signal.raise_signal(signal.SIGINT)  # what Ctrl-C does
+        return (x ** 2).sum(-1)
+
+    with pytest.raises(KeyboardInterrupt):
+        dcem.cem(interrupted, 2, n_iter=10**9, iter_eps=0.0)
+    assert len(calls) == 3

@@ -174,6 +174,7 @@ pub fn samples_figure(
             CemHooks {
                 on_iter: Some(&mut rec),
                 project: None,
+                stop: None,
             },
         )?
     };
@@ -188,6 +189,7 @@ pub fn samples_figure(
             CemHooks {
                 on_iter: Some(&mut rec),
                 project: None,
+                stop: None,
             },
         )?
     };

@@ -440,7 +440,8 @@ impl PlanetConfig {
         let (lat, dec) = (&self.latent.cem, &self.decoder);
         let mut est = MemoryEstimate::new();
         est.add(
-            "replay buffer [episodes x steps, obs + action + 1]",
+            "replay buffer [(train.seed_episodes + train.episodes) x env.episode_steps, obs + \
+             action + 1]",
             1.0,
             &[self.total_episodes(), ep_steps, obs + act + 1],
         )

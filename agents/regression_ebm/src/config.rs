@@ -164,7 +164,8 @@ impl RegressionConfig {
         let steps = self.train_steps().max(self.ablation_max_steps);
         MemoryEstimate::new()
             .add(
-                "solve over the training set [n_points x n_sample x steps, hidden x layers]",
+                "solve over the training set [n_points x dcem.n_sample x max(inner steps, \
+                 ablation_max_steps), hidden x hidden_layers]",
                 2.0,
                 &[
                     self.n_points,
