@@ -87,6 +87,13 @@ fn validation_cost_improves_and_resume_continues() {
     assert_eq!(resumed.val_curve.last().unwrap().0, 200);
     let reloaded = load_run(&run.dir).unwrap();
     assert_eq!(reloaded.val_curve, resumed.val_curve);
+    // Exact: the same validation costs, bit for bit, as 200 iterations without a stop.
+    let straight = EmbedConfig {
+        name: "straight".into(),
+        ..longer.clone()
+    };
+    let straight = train(&straight, &opts(&dir, Existing::Refuse), None, &device).unwrap();
+    assert_eq!(straight.val_curve, resumed.val_curve);
     // Resuming with a different experiment is refused.
     let other = EmbedConfig { seed: 9, ..longer };
     assert!(train(&other, &opts(&dir, Existing::Resume), None, &device).is_err());

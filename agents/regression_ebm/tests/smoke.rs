@@ -168,3 +168,70 @@ fn bad_configs_name_the_field() {
     assert!(format!("{missing:#}").contains("nope.toml"));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Killed (SIGKILL) at whatever moment after its first checkpoints, then resumed with
+/// `--resume`: the same logged MSEs and learning rates as a run never interrupted.
+#[test]
+fn a_killed_run_resumes_exactly() {
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+    let dir = tmpdir("kill");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let cfg = dir.join("c.toml");
+    std::fs::write(
+        &cfg,
+        "name = \"k\"\nsolver = \"dcem\"\nhidden = 16\nupdates = 1500\neval_every = 50\n\
+         checkpoint_every = 100\nablation_max_steps = 2\n[dcem]\nn_sample = 30\nn_elite = 5\n\
+         n_iter = 4\n",
+    )
+    .expect("config");
+    let train = |extra: &[&str]| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_regression_ebm"));
+        c.args(["train", "--config"])
+            .arg(&cfg)
+            .arg("--runs-dir")
+            .arg(&dir)
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        c
+    };
+    let mut child = train(&[]).spawn().expect("spawn");
+    let metrics = dir.join("k").join("metrics.csv");
+    let t0 = Instant::now();
+    // Past the second checkpoint (update 200), then killed wherever it is.
+    while dcem::run::MetricsCsv::read(&metrics).map_or(0, |(_, r)| r.len()) < 6 {
+        assert!(
+            child.try_wait().expect("wait").is_none(),
+            "the run ended before it could be killed"
+        );
+        assert!(t0.elapsed() < Duration::from_secs(300), "no progress");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.kill().expect("kill");
+    child.wait().expect("wait");
+    let killed_at = dcem::run::MetricsCsv::read(&metrics)
+        .expect("metrics")
+        .1
+        .len();
+    for extra in [&["--resume"][..], &["--name", "straight"][..]] {
+        let out = train(extra).output().expect("run");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let columns = |run: &str| -> Vec<Vec<f64>> {
+        dcem::run::MetricsCsv::read(&dir.join(run).join("metrics.csv"))
+            .expect("metrics")
+            .1
+            .into_iter()
+            .map(|r| r[..3].to_vec())
+            .collect()
+    };
+    let (resumed, straight) = (columns("k"), columns("straight"));
+    assert_eq!(resumed.len(), 31, "killed after {killed_at} rows");
+    assert_eq!(resumed, straight, "killed after {killed_at} rows");
+    std::fs::remove_dir_all(&dir).ok();
+}
