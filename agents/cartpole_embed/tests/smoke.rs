@@ -285,3 +285,77 @@ fn seeds_summarise_batched_runs_on_both_state_sets() {
     assert!(err.contains("missing.json"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Killed (SIGKILL) at whatever moment after its second checkpoint, then resumed with
+/// `--resume`: the same metrics (wall-clock column aside) as a run never interrupted.
+#[test]
+fn a_killed_run_resumes_exactly() {
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+    let dir = std::env::temp_dir().join(format!("cartpole_embed_kill_{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = dir.join("c.toml");
+    let config = EmbedConfig {
+        iterations: 3000,
+        checkpoint_every: 25,
+        val_every: 25,
+        ..tiny("k")
+    };
+    std::fs::write(&cfg, toml::to_string(&config).unwrap()).unwrap();
+    let train = |extra: &[&str]| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_cartpole_embed"));
+        c.args(["train", "--config"])
+            .arg(&cfg)
+            .arg("--runs-dir")
+            .arg(&dir)
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        c
+    };
+    let mut child = train(&[]).spawn().unwrap();
+    let metrics = dir.join("k").join("metrics.csv");
+    let t0 = Instant::now();
+    // Rows every 25 iterations: past the second checkpoint (iteration 50).
+    while dcem::run::MetricsCsv::read(&metrics).map_or(0, |(_, r)| r.len()) < 3 {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before it could be killed"
+        );
+        assert!(t0.elapsed() < Duration::from_secs(300), "no progress");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let killed_at = dcem::run::MetricsCsv::read(&metrics).unwrap().1.len();
+    // Both finish at 400 iterations: the resumed one and one that never stopped.
+    for extra in [
+        &["--resume", "--iterations", "400"][..],
+        &["--name", "straight", "--iterations", "400"][..],
+    ] {
+        let out = train(extra).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // Bit patterns: the first row's training cost is NaN (no update yet).
+    let columns = |run: &str| -> Vec<Vec<u64>> {
+        dcem::run::MetricsCsv::read(&dir.join(run).join("metrics.csv"))
+            .unwrap()
+            .1
+            .into_iter()
+            .map(|r| r[..5].iter().map(|v| v.to_bits()).collect())
+            .collect()
+    };
+    let (resumed, straight) = (columns("k"), columns("straight"));
+    assert!(
+        killed_at < 16,
+        "killed after {killed_at} rows: too late to test a resume"
+    );
+    assert_eq!(resumed.len(), 17, "killed after {killed_at} rows");
+    assert_eq!(resumed, straight, "killed after {killed_at} rows");
+    std::fs::remove_dir_all(&dir).ok();
+}
