@@ -187,6 +187,31 @@ pub fn failures(
     bad
 }
 
+/// Runs `load` (a config loader reading a file) over `n` mutants of each `(config file, n)`,
+/// written one at a time to `scratch` (a file path), seeded by the file's position. Returns the
+/// number of cases and the failures, as [`failures`].
+pub fn check_loader(
+    configs: &[(std::path::PathBuf, usize)],
+    scratch: &std::path::Path,
+    load: impl Fn(&std::path::Path) -> std::result::Result<(), String>,
+) -> Result<(usize, Vec<String>)> {
+    let io = |e: std::io::Error, p: &std::path::Path| Error::Io {
+        path: p.to_path_buf(),
+        source: e,
+    };
+    let (mut cases, mut bad) = (0, Vec::new());
+    for (seed, (path, n)) in configs.iter().enumerate() {
+        let text = std::fs::read_to_string(path).map_err(|e| io(e, path))?;
+        let ms = mutants(&text, *n, seed as u64)?;
+        cases += ms.len();
+        bad.extend(failures(&ms, |text| {
+            std::fs::write(scratch, text).map_err(|e| e.to_string())?;
+            load(scratch)
+        }));
+    }
+    Ok((cases, bad))
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

@@ -95,8 +95,18 @@ fn validation_cost_improves_and_resume_continues() {
     let straight = train(&straight, &opts(&dir, Existing::Refuse), None, &device).unwrap();
     assert_eq!(straight.val_curve, resumed.val_curve);
     // Resuming with a different experiment is refused.
-    let other = EmbedConfig { seed: 9, ..longer };
+    let other = EmbedConfig {
+        seed: 9,
+        ..longer.clone()
+    };
     assert!(train(&other, &opts(&dir, Existing::Resume), None, &device).is_err());
+    // So is a checkpoint whose counter is past the run's end (rewritten with a valid checksum).
+    let ck_path = run.dir.join("checkpoints").join("latest.safetensors");
+    let mut ck = dcem::run::Checkpoint::load(&ck_path).unwrap();
+    ck.put_meta("iteration", &1_000_000_000usize).unwrap();
+    ck.save(&ck_path).unwrap();
+    let err = train(&longer, &opts(&dir, Existing::Resume), None, &device).unwrap_err();
+    assert!(format!("{err:#}").contains("holds iteration"), "{err:#}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -79,6 +79,17 @@ fn resume_continues_and_refuses_to_clobber() {
     let loaded = load_run(&run.dir, &device).expect("load");
     assert_eq!(loaded.curve.len(), 7);
     assert_eq!(loaded.model.config.updates, 300);
+    // A checkpoint whose counter says more updates than the run has (rewritten with a valid
+    // checksum) is refused on resume, not reported as a finished run.
+    let ck_path = run.dir.join("checkpoints").join("latest.safetensors");
+    let mut ck = dcem::run::Checkpoint::load(&ck_path).expect("checkpoint");
+    ck.put_meta("update", &1_000_000_000usize).expect("meta");
+    ck.save(&ck_path).expect("save");
+    let err = train(&cfg, &opts(&dir, Existing::Resume), &device).expect_err("bad counter");
+    assert!(
+        format!("{err:#}").contains("impossible counters"),
+        "{err:#}"
+    );
     std::fs::remove_dir_all(&dir).ok();
 }
 
