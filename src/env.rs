@@ -518,4 +518,4 @@ impl<E: Env> Env for RescaleAction<E> {
 
 #[path = "env_vec.rs"]
 mod vec_env;
-pub use vec_env::{Autoreset, VecEnv, VecStep};
+pub use vec_env::{Autoreset, VecEnv, VecEnvState, VecStep};

@@ -48,6 +48,23 @@ pub struct VecEnv<E> {
     /// With seeded autoresets: the seed of the next reset.
     next_seed: Option<u64>,
     seeded: bool,
+    /// With [`VecEnv::with_replay_log`]: each environment's current episode as its reset seed
+    /// and the actions applied since, enough to rebuild it by replay.
+    log: Option<Vec<(Option<u64>, Vec<f64>)>>,
+}
+
+/// Where a [`VecEnv`] stands, saved by [`VecEnv::state`] and rebuilt by [`VecEnv::restore`]:
+/// each environment's current episode (reset seed and the actions applied since), which ones
+/// are due a reset, and the next autoreset seed.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct VecEnvState {
+    /// Per environment: the seed its current episode was reset with, and the actions since
+    /// (row after row of `action_dim` values).
+    pub episodes: Vec<(u64, Vec<f64>)>,
+    /// Per environment: its episode has ended and its next step resets it.
+    pub needs_reset: Vec<bool>,
+    /// The seed of the next autoreset.
+    pub next_seed: Option<u64>,
 }
 
 impl<E: Env> VecEnv<E> {
@@ -82,7 +99,95 @@ impl<E: Env> VecEnv<E> {
             autoreset: Autoreset::NextStep,
             next_seed: None,
             seeded: false,
+            log: None,
         })
+    }
+
+    /// Keeps a replay log (each episode's reset seed and actions) so that [`VecEnv::state`]
+    /// can save where the environments stand and [`VecEnv::restore`] rebuild it exactly, for
+    /// environments whose seeded reset and steps are deterministic (every environment here).
+    pub fn with_replay_log(mut self) -> Self {
+        self.log = Some(vec![(None, Vec::new()); self.envs.len()]);
+        self
+    }
+
+    /// Where the environments stand (needs [`VecEnv::with_replay_log`] and seeded resets).
+    pub fn state(&self) -> Result<VecEnvState> {
+        let log = self.log.as_ref().ok_or_else(|| {
+            Error::option(
+                "VecEnv::state",
+                "the environments keep no replay log: build them with with_replay_log",
+            )
+        })?;
+        let episodes = log
+            .iter()
+            .map(|(seed, actions)| Some((((*seed)?), actions.clone())))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| {
+                Error::option(
+                    "VecEnv::state",
+                    "an episode was started without a seed, so it cannot be replayed: reset \
+                     with a seed and use seeded autoresets",
+                )
+            })?;
+        Ok(VecEnvState {
+            episodes,
+            needs_reset: self.needs_reset.clone(),
+            next_seed: self.next_seed,
+        })
+    }
+
+    /// Rebuilds `state` by resetting every environment with its episode's seed and replaying
+    /// its actions; returns the observations `[n_envs, obs_dim]` it stands at. An episode that
+    /// ends before its replay does is an error (the environment is not deterministic, or the
+    /// state is from another one).
+    pub fn restore(&mut self, state: &VecEnvState) -> Result<Vec<f64>> {
+        let n = self.envs.len();
+        if state.episodes.len() != n || state.needs_reset.len() != n {
+            return Err(Error::shape(
+                "VecEnv::restore state",
+                format!("{n} environments"),
+                (state.episodes.len(), state.needs_reset.len()),
+            ));
+        }
+        let act_dim = self.act_dim.max(1);
+        let mut obs = Vec::with_capacity(n * self.obs_dim);
+        for (i, (seed, actions)) in state.episodes.iter().enumerate() {
+            if actions.len() % act_dim != 0 {
+                return Err(Error::shape(
+                    "VecEnv::restore actions",
+                    format!("rows of {act_dim}"),
+                    actions.len(),
+                ));
+            }
+            let mut last = self.envs[i].reset(Some(*seed))?;
+            let steps = actions.len() / act_dim;
+            for (k, a) in actions.chunks(act_dim).enumerate() {
+                let step = self.envs[i].step(a)?;
+                if step.done() && k + 1 < steps {
+                    return Err(Error::Data(format!(
+                        "environment {i}'s episode ended after {} of its {steps} replayed \
+                         steps: the saved state is not from these environments",
+                        k + 1
+                    )));
+                }
+                last = step.obs;
+            }
+            obs.extend(last);
+        }
+        self.needs_reset = state.needs_reset.clone();
+        self.next_seed = state.next_seed;
+        self.started = true;
+        if self.log.is_some() {
+            self.log = Some(
+                state
+                    .episodes
+                    .iter()
+                    .map(|(s, a)| (Some(*s), a.clone()))
+                    .collect(),
+            );
+        }
+        Ok(obs)
     }
 
     /// Sets when finished episodes are reset (default [`Autoreset::NextStep`]).
@@ -146,6 +251,11 @@ impl<E: Env> VecEnv<E> {
             Some(s) if self.seeded => Some(s.wrapping_add(self.envs.len() as u64)),
             _ => None,
         };
+        if let Some(log) = self.log.as_mut() {
+            for (i, entry) in log.iter_mut().enumerate() {
+                *entry = (seed.map(|s| s.wrapping_add(i as u64)), Vec::new());
+            }
+        }
         Ok(obs.concat())
     }
 
@@ -232,6 +342,17 @@ impl<E: Env> VecEnv<E> {
                     Ok(())
                 },
             )?;
+        if let Some(log) = self.log.as_mut() {
+            for (i, entry) in log.iter_mut().enumerate() {
+                if due[i] {
+                    *entry = (seeds[i], Vec::new());
+                } else {
+                    entry
+                        .1
+                        .extend_from_slice(&actions[i * act_dim..(i + 1) * act_dim]);
+                }
+            }
+        }
         if self.autoreset == Autoreset::SameStep {
             self.reset_finished(&mut out)?;
         }
@@ -259,6 +380,9 @@ impl<E: Env> VecEnv<E> {
             out.final_obs[i] = Some(row.to_vec());
             row.copy_from_slice(&first);
             self.needs_reset[i] = false;
+            if let Some(log) = self.log.as_mut() {
+                log[i] = (seed, Vec::new());
+            }
         }
         Ok(())
     }

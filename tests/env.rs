@@ -163,6 +163,46 @@ fn vec_env_steps_in_parallel_with_next_step_autoreset() {
     assert!(VecEnv::<Walk>::new(vec![]).is_err());
 }
 
+/// A VecEnv's state (episode seeds and actions) rebuilds it mid-episode: after `restore`, a
+/// fresh VecEnv steps exactly as the saved one does, through autoresets, in both modes.
+#[test]
+fn vec_env_state_restores_by_replay() {
+    use dcem::env::Autoreset;
+    for mode in [Autoreset::NextStep, Autoreset::SameStep] {
+        let make = || {
+            VecEnv::new((0..4).map(|_| Walk::new()).collect())
+                .unwrap()
+                .with_autoreset(mode)
+                .with_seeded_autoresets()
+                .with_replay_log()
+        };
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        let actions = |rng: &mut ChaCha8Rng| -> Vec<f64> {
+            (0..4).map(|_| rng.random_range(-0.6..0.6)).collect()
+        };
+        let mut a = make();
+        let mut obs = a.reset(Some(7)).unwrap();
+        for _ in 0..25 {
+            obs = a.step(&actions(&mut rng)).unwrap().obs;
+        }
+        let state = a.state().unwrap();
+        let mut b = make();
+        assert_eq!(b.restore(&state).unwrap(), obs, "{mode:?}");
+        for _ in 0..25 {
+            let act = actions(&mut rng);
+            assert_eq!(a.step(&act).unwrap(), b.step(&act).unwrap(), "{mode:?}");
+        }
+        assert_eq!(a.state().unwrap(), b.state().unwrap());
+    }
+    // Without a log, or with an unseeded episode, there is no state to save.
+    let mut plain = VecEnv::new(vec![Walk::new()]).unwrap();
+    plain.reset(Some(1)).unwrap();
+    assert!(plain.state().is_err());
+    let mut unseeded = VecEnv::new(vec![Walk::new()]).unwrap().with_replay_log();
+    unseeded.reset(None).unwrap();
+    assert!(unseeded.state().unwrap_err().to_string().contains("seed"));
+}
+
 /// A bounded box action space on [-2, 2] x [0, 10] that records the actions it gets.
 struct Recorder {
     obs: Space,

@@ -105,6 +105,19 @@ struct Stream {
     ends: Vec<bool>,
 }
 
+/// A [`Collector`]'s state between collections (see [`Collector::state`]).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CollectorState {
+    /// The environments' episodes.
+    pub envs: crate::env::VecEnvState,
+    /// The previous action of each environment.
+    pub prev: Vec<f64>,
+    /// Whether each environment's next step starts an episode.
+    pub first: Vec<bool>,
+    /// The return of each environment's episode so far.
+    pub ep_ret: Vec<f64>,
+}
+
 /// Collects on-policy experience from a [`VecEnv`] whose episodes it resets as they end (the
 /// same step) with seeds counted from the start seed; between collections the environments
 /// stay where they were.
@@ -133,7 +146,8 @@ impl<E: Env> Collector<E> {
         Ok(Self {
             envs: envs
                 .with_autoreset(Autoreset::SameStep)
-                .with_seeded_autoresets(),
+                .with_seeded_autoresets()
+                .with_replay_log(),
             obs: Vec::new(),
             prev: vec![0.0; n * act_dim],
             first: vec![true; n],
@@ -146,6 +160,37 @@ impl<E: Env> Collector<E> {
     /// The environments.
     pub fn envs(&self) -> &VecEnv<E> {
         &self.envs
+    }
+
+    /// Where the collection stands between two collections (the environments' episodes, the
+    /// previous actions, episode starts and returns so far), for a checkpoint; the input
+    /// filters' state is the caller's.
+    pub fn state(&self) -> Result<CollectorState> {
+        Ok(CollectorState {
+            envs: self.envs.state()?,
+            prev: self.prev.clone(),
+            first: self.first.clone(),
+            ep_ret: self.ep_ret.clone(),
+        })
+    }
+
+    /// Continues from a [`Collector::state`]: the environments are rebuilt by replaying their
+    /// episodes, so the next collection is the one the saved collector would have made.
+    pub fn restore(&mut self, state: &CollectorState) -> Result<()> {
+        let n = self.envs.len();
+        let ad = self.envs.action_dim();
+        if state.prev.len() != n * ad || state.first.len() != n || state.ep_ret.len() != n {
+            return Err(Error::shape(
+                "Collector::restore state",
+                format!("{n} environments of {ad} actions"),
+                (state.prev.len(), state.first.len(), state.ep_ret.len()),
+            ));
+        }
+        self.obs = self.envs.restore(&state.envs)?;
+        self.prev = state.prev.clone();
+        self.first = state.first.clone();
+        self.ep_ret = state.ep_ret.clone();
+        Ok(())
     }
 
     /// Starts new episodes everywhere: environment `i` is reset with `seed + i`, and later

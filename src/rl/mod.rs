@@ -11,7 +11,7 @@ pub mod policy;
 pub mod ppo;
 
 pub use agent::PpoAgent;
-pub use collect::{Budget, Collected, Collector, InputFilter, ObsInput, PlanSeeds};
+pub use collect::{Budget, Collected, Collector, CollectorState, InputFilter, ObsInput, PlanSeeds};
 
 pub use gae::gae;
 pub use policy::{DcemParts, DcemPolicy, MlpPolicy, PolicyMean};

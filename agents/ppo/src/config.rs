@@ -53,6 +53,9 @@ pub struct PpoAgentConfig {
     pub anneal_lr: bool,
     /// Episodes of the final evaluation (mean action, no noise).
     pub eval_episodes: usize,
+    /// Write a checkpoint every this many updates (0: only at the end); `--resume` continues
+    /// from the last one exactly.
+    pub checkpoint_every: usize,
     /// The environment.
     pub env: EnvSpec,
     /// The policy mean's network.
@@ -71,6 +74,7 @@ impl Default for PpoAgentConfig {
             num_steps: 128,
             anneal_lr: true,
             eval_episodes: 20,
+            checkpoint_every: 10,
             env: EnvSpec::Cartpole {},
             policy: PolicyNet::default(),
             ppo: PpoConfig::default(),
@@ -115,6 +119,7 @@ impl PpoAgentConfig {
         limits::check_dim("policy.hidden", self.policy.hidden)?;
         limits::check_dim("policy.layers", self.policy.layers)?;
         limits::check_count("total_steps", self.total_steps)?;
+        limits::check_count("checkpoint_every", self.checkpoint_every)?;
         // One update's rollout and its minibatch passes through the policy and value nets.
         let widest = self.policy.hidden.max(self.ppo.value_hidden);
         let layers = self.policy.layers.max(self.ppo.value_layers);

@@ -44,8 +44,12 @@ enum Command {
         #[arg(long)]
         total_steps: Option<usize>,
         /// Replace an existing run folder of the same name (default: refuse).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "resume")]
         overwrite: bool,
+        /// Continue the run in the existing folder from its last checkpoint (exactly where an
+        /// uninterrupted run would be; `--total-steps` may extend it).
+        #[arg(long)]
+        resume: bool,
         /// Compute device (`cpu`).
         #[arg(long, default_value = "cpu")]
         device: String,
@@ -69,6 +73,7 @@ fn main() -> Result<()> {
             seed,
             total_steps,
             overwrite,
+            resume,
             device,
             quiet,
         } => {
@@ -90,6 +95,8 @@ fn main() -> Result<()> {
                 runs_dir,
                 existing: if overwrite {
                     Existing::Overwrite
+                } else if resume {
+                    Existing::Resume
                 } else {
                     Existing::Refuse
                 },

@@ -3,11 +3,13 @@
 
 use std::time::Instant;
 
-use anyhow::{Result, ensure};
+use anyhow::{Context, Result, ensure};
 use burn::tensor::Device;
 use dcem::env::{Env, Space, VecEnv};
 use dcem::rl::{Budget, Collector, InputFilter, MlpPolicy, ObsInput, PlanSeeds, Ppo, PpoAgent};
-use dcem::run::{Checkpoint, EvalSummary, MetricsCsv, RunDir, RunOptions, progress_bar};
+use dcem::run::{
+    Checkpoint, EvalSummary, Existing, MetricsCsv, Run, RunDir, RunOptions, progress_bar,
+};
 use dcem::runner::{eval_seeds, evaluate_timed};
 use dcem_envs::make_env;
 use rand::SeedableRng;
@@ -27,6 +29,19 @@ pub fn evaluate(
     Ok(EvalSummary::new("PPO, mean action", returns, ms))
 }
 
+/// Where a run stands, checkpointed with it.
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+struct Progress {
+    /// Updates done.
+    update: usize,
+    /// Environment steps done.
+    global_step: usize,
+    /// The last (up to 20) training episode returns.
+    recent: Vec<f64>,
+    /// Steps at which the mean of `recent` first reached 450.
+    first_450: Option<usize>,
+}
+
 /// What [`train`] returns.
 #[derive(Debug)]
 pub struct TrainOutcome {
@@ -44,10 +59,7 @@ pub struct TrainOutcome {
 /// `eval.json`.
 pub fn train(config: &PpoAgentConfig, opts: &RunOptions, device: &Device) -> Result<TrainOutcome> {
     config.validate()?;
-    ensure!(
-        opts.existing != dcem::run::Existing::Resume,
-        "plain PPO runs take minutes and are not resumable: rerun with --overwrite"
-    );
+    let resuming = opts.existing == Existing::Resume;
     let envs = (0..config.num_envs)
         .map(|_| make_env(&config.env))
         .collect::<dcem::Result<Vec<_>>>()?;
@@ -62,8 +74,12 @@ pub fn train(config: &PpoAgentConfig, opts: &RunOptions, device: &Device) -> Res
     let obs_dim = collector.envs().obs_dim();
     let act_dim = collector.envs().action_dim();
     let dir = RunDir::create(opts.runs_dir.join(&config.name), opts.existing)?;
-    dir.write_config(config)?;
-    let mut metrics = MetricsCsv::create(dir.file("metrics.csv"), &METRICS)?;
+    if resuming {
+        let mut saved = PpoAgentConfig::load(&dir.file("config.toml"))?;
+        saved.total_steps = config.total_steps;
+        Run::check_same_config(&dir, &saved, config, "total_steps")?;
+    }
+    let ck_path = Run::latest_checkpoint(&dir);
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
     let policy = MlpPolicy::new(
         obs_dim,
@@ -85,16 +101,46 @@ pub fn train(config: &PpoAgentConfig, opts: &RunOptions, device: &Device) -> Res
     let mut filters: Vec<Box<dyn InputFilter>> = (0..config.num_envs)
         .map(|_| Box::new(ObsInput) as Box<dyn InputFilter>)
         .collect();
-    collector.reset(config.seed.wrapping_mul(1_000_003))?;
-
     let (ne, ns) = (config.num_envs, config.num_steps);
     let updates = config.updates();
+    let mut at = Progress::default();
+    let mut metrics = if resuming {
+        let ck = Checkpoint::load(&ck_path)
+            .with_context(|| format!("resuming {}", dir.path().display()))?;
+        agent.ppo.load_state(&ck, "ppo")?;
+        rng = ck.rng("rng")?;
+        at = ck.meta("progress")?;
+        ensure!(
+            at.update <= updates,
+            "checkpoint {} is at update {}, past the {updates} of {} steps: raise total_steps",
+            ck_path.display(),
+            at.update,
+            config.total_steps
+        );
+        collector.restore(&ck.meta("collector")?)?;
+        MetricsCsv::resume(dir.file("metrics.csv"), &METRICS, at.global_step as f64)?
+    } else {
+        collector.reset(config.seed.wrapping_mul(1_000_003))?;
+        MetricsCsv::create(dir.file("metrics.csv"), &METRICS)?
+    };
+    dir.write_config(config)?;
+    let save = |agent: &PpoAgent<MlpPolicy>,
+                rng: &ChaCha8Rng,
+                at: &Progress,
+                collector: &Collector<_>|
+     -> Result<()> {
+        let mut ck = Checkpoint::new();
+        agent.ppo.put_state(&mut ck, "ppo")?;
+        ck.put_rng("rng", rng)?;
+        ck.put_meta("progress", at)?;
+        ck.put_meta("global_step", &at.global_step)?;
+        ck.put_meta("collector", &collector.state()?)?;
+        ck.save(&ck_path)?;
+        Ok(())
+    };
     let bar = progress_bar(opts.progress, updates as u64, &config.name, "updates");
-    let mut global_step = 0usize;
-    let mut first_450 = None;
-    let mut recent: Vec<f64> = Vec::new();
-    let start = Instant::now();
-    for update in 0..updates {
+    bar.set_position(at.update as u64);
+    for update in at.update..updates {
         if config.anneal_lr {
             agent
                 .ppo
@@ -108,7 +154,7 @@ pub fn train(config: &PpoAgentConfig, opts: &RunOptions, device: &Device) -> Res
             Budget::Steps(ns),
             &mut rng,
         )?;
-        global_step += rollout.decisions;
+        at.global_step += rollout.decisions;
         let finished = rollout.episode_returns;
         let stats = agent.ppo.update(&rollout.batch, &mut rng)?;
         let sps = (ne * ns) as f64 / t0.elapsed().as_secs_f64();
@@ -117,15 +163,15 @@ pub fn train(config: &PpoAgentConfig, opts: &RunOptions, device: &Device) -> Res
         } else {
             finished.iter().sum::<f64>() / finished.len() as f64
         };
-        recent.extend(&finished);
-        if recent.len() > 20 {
-            recent.drain(..recent.len() - 20);
+        at.recent.extend(&finished);
+        if at.recent.len() > 20 {
+            at.recent.drain(..at.recent.len() - 20);
         }
-        if first_450.is_none()
-            && recent.len() >= 10
-            && recent.iter().sum::<f64>() / recent.len() as f64 >= 450.0
+        if at.first_450.is_none()
+            && at.recent.len() >= 10
+            && at.recent.iter().sum::<f64>() / at.recent.len() as f64 >= 450.0
         {
-            first_450 = Some(global_step);
+            at.first_450 = Some(at.global_step);
         }
         let lr = config.ppo.lr
             * if config.anneal_lr {
@@ -134,7 +180,7 @@ pub fn train(config: &PpoAgentConfig, opts: &RunOptions, device: &Device) -> Res
                 1.0
             };
         metrics.append(&[
-            global_step as f64,
+            at.global_step as f64,
             mean_ret,
             finished.len() as f64,
             lr,
@@ -149,16 +195,16 @@ pub fn train(config: &PpoAgentConfig, opts: &RunOptions, device: &Device) -> Res
         ])?;
         bar.inc(1);
         bar.set_message(format!(
-            "step {global_step}  return {mean_ret:.1}  kl {:.4}  std {:.3}  {sps:.0} SPS",
-            stats.approx_kl, stats.std
+            "step {}  return {mean_ret:.1}  kl {:.4}  std {:.3}  {sps:.0} SPS",
+            at.global_step, stats.approx_kl, stats.std
         ));
+        at.update = update + 1;
+        if config.checkpoint_every > 0 && at.update % config.checkpoint_every == 0 {
+            save(&agent, &rng, &at, &collector)?;
+        }
     }
     bar.finish_and_clear();
-    let mut ck = Checkpoint::new();
-    agent.ppo.put_state(&mut ck, "ppo")?;
-    ck.put_meta("global_step", &global_step)?;
-    ck.put_meta("wall_s", &start.elapsed().as_secs_f64())?;
-    ck.save(&dir.checkpoints().join("latest.safetensors"))?;
+    save(&agent, &rng, &at, &collector)?;
     let mut env = make_env(&config.env)?;
     let eval = evaluate(&mut agent, env.as_mut(), config.eval_episodes)?;
     eval.save(&dir.file("eval.json"))?;
@@ -168,6 +214,6 @@ pub fn train(config: &PpoAgentConfig, opts: &RunOptions, device: &Device) -> Res
     Ok(TrainOutcome {
         dir: dir.path().to_path_buf(),
         eval,
-        first_450,
+        first_450: at.first_450,
     })
 }
