@@ -187,29 +187,44 @@ pub fn failures(
     bad
 }
 
-/// Runs `load` (a config loader reading a file) over `n` mutants of each `(config file, n)`,
-/// written one at a time to `scratch` (a file path), seeded by the file's position. Returns the
-/// number of cases and the failures, as [`failures`].
-pub fn check_loader(
-    configs: &[(std::path::PathBuf, usize)],
-    scratch: &std::path::Path,
+/// Runs `load` (a config loader reading a file) over `n` mutants of each `(file, n)` in
+/// `configs` (files under `root`, each mutant written in turn to a scratch file in the temp
+/// folder, seeded by the file's position). Returns the number of cases, or an error listing
+/// every failure (as [`failures`]).
+pub fn check_config_files(
+    root: &std::path::Path,
+    configs: &[(&str, usize)],
     load: impl Fn(&std::path::Path) -> std::result::Result<(), String>,
-) -> Result<(usize, Vec<String>)> {
+) -> Result<usize> {
     let io = |e: std::io::Error, p: &std::path::Path| Error::Io {
         path: p.to_path_buf(),
         source: e,
     };
+    let first = configs.first().map_or("none", |c| c.0);
+    let dir = std::env::temp_dir().join(format!("dcem-fuzz-{}-{first}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| io(e, &dir))?;
+    let scratch = dir.join("config.toml");
     let (mut cases, mut bad) = (0, Vec::new());
-    for (seed, (path, n)) in configs.iter().enumerate() {
-        let text = std::fs::read_to_string(path).map_err(|e| io(e, path))?;
+    for (seed, (file, n)) in configs.iter().enumerate() {
+        let path = root.join(file);
+        let text = std::fs::read_to_string(&path).map_err(|e| io(e, &path))?;
         let ms = mutants(&text, *n, seed as u64)?;
         cases += ms.len();
         bad.extend(failures(&ms, |text| {
-            std::fs::write(scratch, text).map_err(|e| e.to_string())?;
-            load(scratch)
+            std::fs::write(&scratch, text).map_err(|e| e.to_string())?;
+            load(&scratch)
         }));
     }
-    Ok((cases, bad))
+    let _ = std::fs::remove_dir_all(&dir);
+    if bad.is_empty() {
+        Ok(cases)
+    } else {
+        Err(Error::Config(format!(
+            "{} of {cases} malformed configs:\n{}",
+            bad.len(),
+            bad.join("\n")
+        )))
+    }
 }
 
 #[cfg(test)]

@@ -362,3 +362,38 @@ impl Run {
         self.dir
     }
 }
+
+/// Starts `cmd` and kills it (SIGKILL) once the run's `metrics` file holds at least `rows`
+/// rows: how the agents' tests interrupt a run at an arbitrary moment after a checkpoint.
+/// Returns the rows written when it died; an error if the run ends first or does not get there
+/// within `timeout`.
+pub fn kill_after_rows(
+    cmd: &mut std::process::Command,
+    metrics: &Path,
+    rows: usize,
+    timeout: std::time::Duration,
+) -> Result<usize> {
+    let program = PathBuf::from(cmd.get_program());
+    let mut child = cmd.spawn().map_err(|e| Error::Io {
+        path: program,
+        source: e,
+    })?;
+    let t0 = std::time::Instant::now();
+    let count = || MetricsCsv::read(metrics).map_or(0, |(_, r)| r.len());
+    while count() < rows {
+        let ended = child.try_wait().map_err(io_err(metrics))?.is_some();
+        if ended || t0.elapsed() > timeout {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(Error::Data(format!(
+                "the run {} before {} held {rows} rows",
+                if ended { "ended" } else { "timed out" },
+                metrics.display()
+            )));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().map_err(io_err(metrics))?;
+    child.wait().map_err(io_err(metrics))?;
+    Ok(count())
+}

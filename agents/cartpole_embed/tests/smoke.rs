@@ -301,7 +301,7 @@ fn seeds_summarise_batched_runs_on_both_state_sets() {
 #[test]
 fn a_killed_run_resumes_exactly() {
     use std::process::{Command, Stdio};
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
     let dir = std::env::temp_dir().join(format!("cartpole_embed_kill_{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -324,21 +324,11 @@ fn a_killed_run_resumes_exactly() {
             .stderr(Stdio::piped());
         c
     };
-    let mut child = train(&[]).spawn().unwrap();
-    let metrics = dir.join("k").join("metrics.csv");
-    let t0 = Instant::now();
     // Rows every 25 iterations: past the second checkpoint (iteration 50).
-    while dcem::run::MetricsCsv::read(&metrics).map_or(0, |(_, r)| r.len()) < 3 {
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the run ended before it could be killed"
-        );
-        assert!(t0.elapsed() < Duration::from_secs(300), "no progress");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
-    let killed_at = dcem::run::MetricsCsv::read(&metrics).unwrap().1.len();
+    let metrics = dir.join("k").join("metrics.csv");
+    let killed_at =
+        dcem::run::kill_after_rows(&mut train(&[]), &metrics, 3, Duration::from_secs(300))
+            .unwrap_or_else(|e| panic!("{e}"));
     // Both finish at 400 iterations: the resumed one and one that never stopped.
     for extra in [
         &["--resume", "--iterations", "400"][..],

@@ -3,7 +3,7 @@
 //! the environments are rebuilt mid-episode by replaying their episodes.
 
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use dcem::run::MetricsCsv;
 
@@ -40,21 +40,11 @@ fn a_killed_run_resumes_exactly() {
             .stderr(Stdio::piped());
         c
     };
-    let mut child = train(&[]).spawn().unwrap();
-    let metrics = dir.join("k").join("metrics.csv");
-    let t0 = Instant::now();
     // Past the second checkpoint (update 6), then killed wherever it is.
-    while MetricsCsv::read(&metrics).map_or(0, |(_, r)| r.len()) < 7 {
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the run ended before it could be killed"
-        );
-        assert!(t0.elapsed() < Duration::from_secs(300), "no progress");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
-    let killed_at = MetricsCsv::read(&metrics).unwrap().1.len();
+    let metrics = dir.join("k").join("metrics.csv");
+    let killed_at =
+        dcem::run::kill_after_rows(&mut train(&[]), &metrics, 7, Duration::from_secs(300))
+            .unwrap_or_else(|e| panic!("{e}"));
     for extra in [&["--resume"][..], &["--name", "straight"][..]] {
         let out = train(extra).output().unwrap();
         assert!(

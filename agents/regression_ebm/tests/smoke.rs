@@ -185,7 +185,7 @@ fn bad_configs_name_the_field() {
 #[test]
 fn a_killed_run_resumes_exactly() {
     use std::process::{Command, Stdio};
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
     let dir = tmpdir("kill");
     std::fs::create_dir_all(&dir).expect("dir");
     let cfg = dir.join("c.toml");
@@ -207,24 +207,11 @@ fn a_killed_run_resumes_exactly() {
             .stderr(Stdio::piped());
         c
     };
-    let mut child = train(&[]).spawn().expect("spawn");
-    let metrics = dir.join("k").join("metrics.csv");
-    let t0 = Instant::now();
     // Past the second checkpoint (update 200), then killed wherever it is.
-    while dcem::run::MetricsCsv::read(&metrics).map_or(0, |(_, r)| r.len()) < 6 {
-        assert!(
-            child.try_wait().expect("wait").is_none(),
-            "the run ended before it could be killed"
-        );
-        assert!(t0.elapsed() < Duration::from_secs(300), "no progress");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    child.kill().expect("kill");
-    child.wait().expect("wait");
-    let killed_at = dcem::run::MetricsCsv::read(&metrics)
-        .expect("metrics")
-        .1
-        .len();
+    let metrics = dir.join("k").join("metrics.csv");
+    let killed_at =
+        dcem::run::kill_after_rows(&mut train(&[]), &metrics, 6, Duration::from_secs(300))
+            .unwrap_or_else(|e| panic!("{e}"));
     for extra in [&["--resume"][..], &["--name", "straight"][..]] {
         let out = train(extra).output().expect("run");
         assert!(
