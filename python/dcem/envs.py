@@ -13,7 +13,9 @@ id                                    environment
 ``dcem/WalkerWalk-v0``                dm_control walker.walk (builds with MuJoCo only)
 ====================================  ====================================================
 
-Observations are float64 arrays, fresh at every call. Each id also has a vector env stepped in
+Observations are float64 arrays, fresh at every call; continuous actions are float32 boxes (as
+Gymnasium's Pendulum-v1 and MuJoCo tasks have them); ``spec.max_episode_steps`` is each
+environment's episode length. Each id also has a vector env stepped in
 Rust threads (``gymnasium.make_vec(id, n, vectorization_mode="vector_entry_point")``) with
 Gymnasium's next-step autoreset.
 """
@@ -31,20 +33,26 @@ from . import _core
 __all__ = ["RustEnv", "RustVectorEnv", "IDS"]
 
 
-_BIG = np.finfo(np.float64).max
 
 
-def _space(desc) -> gym.Space:
+def _space(desc, dtype=np.float64) -> gym.Space:
     """A Gymnasium space from the Rust description. Unbounded coordinates become +-(largest
-    float64), as Gymnasium's own environments do, since its checker warns about infinities."""
+    float), as Gymnasium's own environments do, since its checker warns about infinities."""
     if desc[0] == "discrete":
         return gym.spaces.Discrete(int(desc[1]))
     _, low, high, shape = desc
+    big = np.finfo(dtype).max
     return gym.spaces.Box(
-        low=np.clip(np.asarray(low, dtype=np.float64), -_BIG, _BIG).reshape(shape),
-        high=np.clip(np.asarray(high, dtype=np.float64), -_BIG, _BIG).reshape(shape),
-        dtype=np.float64,
+        low=np.clip(np.asarray(low, dtype=np.float64), -big, big).astype(dtype).reshape(shape),
+        high=np.clip(np.asarray(high, dtype=np.float64), -big, big).astype(dtype).reshape(shape),
+        dtype=dtype,
     )
+
+
+def _action_space(desc) -> gym.Space:
+    """Continuous actions as float32 boxes, as Gymnasium's Pendulum-v1 and MuJoCo tasks have
+    them (what SB3 expects); the Rust side receives them as float64."""
+    return _space(desc, np.float32)
 
 
 def _draw_cartpole(x: float, theta: float, x_limit: float) -> np.ndarray:
@@ -80,14 +88,16 @@ class RustEnv(gym.Env):
 
     def __init__(self, render_mode: Optional[str] = None):
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(
+            # TypeError, as an unexpected keyword would be: what SB3's make_vec_env and other
+            # callers catch to retry without rendering.
+            raise TypeError(
                 f"render_mode={render_mode!r} is not supported by {type(self).__name__}; "
                 f"supported: {self.metadata['render_modes']}"
             )
         self.render_mode = render_mode
         self._core = _core.RustEnv(self._core_id)
         self.observation_space = _space(self._core.observation_space())
-        self.action_space = _space(self._core.action_space())
+        self.action_space = _action_space(self._core.action_space())
         self._discrete = isinstance(self.action_space, gym.spaces.Discrete)
         self._last_obs: Optional[np.ndarray] = None
 
@@ -186,16 +196,25 @@ class RustVectorEnv(VectorEnv):
     _core_id: str = ""
     metadata: dict[str, Any] = {"autoreset_mode": AutoresetMode.NEXT_STEP}
 
-    def __init__(self, num_envs: int = 1, render_mode: Optional[str] = None, **kwargs):
+    _episode_steps: int = 0
+
+    def __init__(self, num_envs: int = 1, render_mode: Optional[str] = None,
+                 max_episode_steps: Optional[int] = None, **kwargs):
         if render_mode is not None:
-            raise ValueError("the Rust vector envs do not render; use a single env to render")
+            raise TypeError("the Rust vector envs do not render; use a single env to render")
         if kwargs:
             raise TypeError(f"unexpected arguments {sorted(kwargs)}")
+        # gymnasium.make_vec passes the registered length; the Rust envs end episodes there.
+        if max_episode_steps is not None and max_episode_steps != self._episode_steps:
+            raise ValueError(
+                f"max_episode_steps={max_episode_steps}: the Rust vector env ends episodes after "
+                f"{self._episode_steps} steps, other lengths are not supported"
+            )
         self._core = _core.RustVecEnv(self._core_id, int(num_envs))
         self.num_envs = int(num_envs)
         self.render_mode = None
         self.single_observation_space = _space(self._core.observation_space())
-        self.single_action_space = _space(self._core.action_space())
+        self.single_action_space = _action_space(self._core.action_space())
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
 
@@ -214,37 +233,47 @@ class RustVectorEnv(VectorEnv):
     def close_extras(self, **kwargs):
         pass
 
+    def __getstate__(self):
+        return {"num_envs": self.num_envs}
 
-def _vector(name: str, core_id: str) -> type:
-    return type(name, (RustVectorEnv,), {"_core_id": core_id, "__doc__": f"Rust vector env of {core_id}."})
+    def __setstate__(self, state):
+        self.__init__(**state)
 
 
-CartPoleVectorEnv = _vector("CartPoleVectorEnv", "cartpole")
-CartPoleContinuousVectorEnv = _vector("CartPoleContinuousVectorEnv", "cartpole-continuous")
-CartpoleSwingupVectorEnv = _vector("CartpoleSwingupVectorEnv", "swingup")
-PendulumVectorEnv = _vector("PendulumVectorEnv", "pendulum")
-CheetahRunVectorEnv = _vector("CheetahRunVectorEnv", "cheetah-run")
-WalkerWalkVectorEnv = _vector("WalkerWalkVectorEnv", "walker-walk")
+def _vector(name: str, core_id: str, steps: int) -> type:
+    return type(name, (RustVectorEnv,), {"_core_id": core_id, "_episode_steps": steps,
+                                         "__doc__": f"Rust vector env of {core_id}."})
 
+
+CartPoleVectorEnv = _vector("CartPoleVectorEnv", "cartpole", 500)
+CartPoleContinuousVectorEnv = _vector("CartPoleContinuousVectorEnv", "cartpole-continuous", 500)
+CartpoleSwingupVectorEnv = _vector("CartpoleSwingupVectorEnv", "swingup", 100)
+PendulumVectorEnv = _vector("PendulumVectorEnv", "pendulum", 200)
+CheetahRunVectorEnv = _vector("CheetahRunVectorEnv", "cheetah-run", 1000)
+WalkerWalkVectorEnv = _vector("WalkerWalkVectorEnv", "walker-walk", 1000)
+
+# id, env class, vector env class (which knows the Rust id and the episode length: the Rust env
+# truncates there, and it is registered so that ``spec.max_episode_steps`` says it).
 _TABLE = [
-    ("dcem/CartPole-v1", "cartpole", "CartPoleEnv", "CartPoleVectorEnv"),
-    ("dcem/CartPoleContinuous-v1", "cartpole-continuous", "CartPoleContinuousEnv", "CartPoleContinuousVectorEnv"),
-    ("dcem/CartpoleSwingup-v0", "swingup", "CartpoleSwingupEnv", "CartpoleSwingupVectorEnv"),
-    ("dcem/Pendulum-v1", "pendulum", "PendulumEnv", "PendulumVectorEnv"),
-    ("dcem/CheetahRun-v0", "cheetah-run", "CheetahRunEnv", "CheetahRunVectorEnv"),
-    ("dcem/WalkerWalk-v0", "walker-walk", "WalkerWalkEnv", "WalkerWalkVectorEnv"),
+    ("dcem/CartPole-v1", "CartPoleEnv", CartPoleVectorEnv),
+    ("dcem/CartPoleContinuous-v1", "CartPoleContinuousEnv", CartPoleContinuousVectorEnv),
+    ("dcem/CartpoleSwingup-v0", "CartpoleSwingupEnv", CartpoleSwingupVectorEnv),
+    ("dcem/Pendulum-v1", "PendulumEnv", PendulumVectorEnv),
+    ("dcem/CheetahRun-v0", "CheetahRunEnv", CheetahRunVectorEnv),
+    ("dcem/WalkerWalk-v0", "WalkerWalkEnv", WalkerWalkVectorEnv),
 ]
 
 #: The Gymnasium ids registered by this build.
 IDS: list[str] = []
 
-for _gym_id, _core_id, _cls, _vec in _TABLE:
-    if _core_id not in _core.env_ids():
+for _gym_id, _cls, _vec in _TABLE:
+    if _vec._core_id not in _core.env_ids():
         continue
     IDS.append(_gym_id)
     if _gym_id not in gym.registry:
         gym.register(
             id=_gym_id,
             entry_point=f"dcem.envs:{_cls}",
-            vector_entry_point=f"dcem.envs:{_vec}",
+            vector_entry_point=f"dcem.envs:{_vec.__name__}",
+            max_episode_steps=_vec._episode_steps,
         )

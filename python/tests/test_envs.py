@@ -107,7 +107,35 @@ def test_bad_input_is_a_clear_error():
         env.step(np.array([np.nan]))
     with pytest.raises(ValueError, match="expected 1 value"):
         env.step(np.array([0.0, 1.0]))
-    with pytest.raises(ValueError, match="render_mode"):
+    # TypeError, which SB3's make_vec_env catches to retry without rendering.
+    with pytest.raises(TypeError, match="render_mode"):
         dcem.envs.PendulumEnv(render_mode="human")
     with pytest.raises(ValueError, match="unknown environment"):
         dcem._core.RustEnv("nope")
+
+
+def test_gymnasium_conventions_spaces_and_episode_lengths():
+    lengths = {"dcem/CartPole-v1": 500, "dcem/CartPoleContinuous-v1": 500,
+               "dcem/CartpoleSwingup-v0": 100, "dcem/Pendulum-v1": 200,
+               "dcem/CheetahRun-v0": 1000, "dcem/WalkerWalk-v0": 1000}
+    for env_id in dcem.envs.IDS:
+        env = gym.make(env_id)
+        assert env.spec.max_episode_steps == lengths[env_id]
+        if isinstance(env.action_space, gym.spaces.Box):
+            # float32 actions, as Gymnasium's own continuous envs (and SB3) have them.
+            assert env.action_space.dtype == np.float32
+            env.reset(seed=0)
+            env.step(env.action_space.sample())
+    # Gymnasium's own Pendulum-v1 has the same action space.
+    assert gym.make("dcem/Pendulum-v1").action_space == gym.make("Pendulum-v1").action_space
+
+
+def test_episodes_end_at_the_registered_length():
+    env = gym.make("dcem/CartpoleSwingup-v0")
+    env.reset(seed=0)
+    steps, done = 0, False
+    while not done:
+        _, _, term, trunc, _ = env.step(np.zeros(1, np.float32))
+        steps += 1
+        done = term or trunc
+    assert steps == env.spec.max_episode_steps and trunc

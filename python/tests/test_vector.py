@@ -57,3 +57,17 @@ def test_vector_env_errors():
         venv.unwrapped._core.step(np.zeros((3, 1)))
     with pytest.raises(ValueError, match="num_envs"):
         dcem._core.RustVecEnv("cartpole", 0)
+
+
+def test_vector_envs_pickle_and_refuse_rendering_with_type_error():
+    import pickle
+
+    venv = gym.make_vec("dcem/CartPoleContinuous-v1", num_envs=3, vectorization_mode="vector_entry_point")
+    clone = pickle.loads(pickle.dumps(venv.unwrapped))
+    assert clone.num_envs == 3
+    a, _ = venv.reset(seed=5)
+    b, _ = clone.reset(seed=5)
+    np.testing.assert_array_equal(a, b)
+    assert clone.single_action_space.dtype == np.float32
+    with pytest.raises(TypeError, match="render"):
+        dcem.envs.CartPoleVectorEnv(num_envs=2, render_mode="rgb_array")
