@@ -10,7 +10,8 @@
 //!
 //! A batch of at least `SPLIT_MIN_BATCH` sequences is swept as two halves side by side, each
 //! on its own thread with its products kept on it, and their gradients summed: the halves are
-//! fixed by the batch size, so the result does not depend on the number of threads.
+//! fixed by the batch size, not by the number of threads (on one thread they run one after
+//! the other).
 //! (`rssm_cpu.rs` calls this, and rolls [`Rssm::imagine`](super::Rssm::imagine) out on the host
 //! with its samples split the same way.)
 //!
@@ -147,8 +148,7 @@ struct Seeds<F> {
 impl<F: Real> HostRssm<F> {
     /// The loss of `Rssm::loss_tensor_ops` and its gradient. A batch of at least
     /// `SPLIT_MIN_BATCH` sequences is swept as two halves side by side (`rayon::join`); the
-    /// halves are fixed by the batch size alone, so the result does not depend on the number of
-    /// threads.
+    /// halves are fixed by the batch size alone, not by the number of threads.
     pub fn loss(&self, s: &Shape, data: &HostBatch<F>) -> HostLoss<F> {
         let (l, b, c) = (s.length, s.batch, s.config);
         let (rows, rr) = (l * b, l.saturating_sub(1) * b);
