@@ -259,6 +259,34 @@ impl<E: Env> VecEnv<E> {
         Ok(obs.concat())
     }
 
+    /// Resets environment `i` with `seeds[i]` (`None`: it continues its own random stream), as
+    /// Gymnasium's vector envs take a list of seeds. Automatic resets are not seeded after it.
+    /// Returns observations `[n_envs, obs_dim]`.
+    pub fn reset_each(&mut self, seeds: &[Option<u64>]) -> Result<Vec<f64>> {
+        if seeds.len() != self.envs.len() {
+            return Err(Error::shape(
+                "VecEnv::reset_each seeds",
+                format!("one per environment ({})", self.envs.len()),
+                seeds.len(),
+            ));
+        }
+        let obs: Vec<Vec<f64>> = self
+            .envs
+            .par_iter_mut()
+            .zip(seeds.par_iter())
+            .map(|(e, s)| e.reset(*s))
+            .collect::<Result<_>>()?;
+        self.needs_reset.iter_mut().for_each(|r| *r = false);
+        self.started = true;
+        self.next_seed = None;
+        if let Some(log) = self.log.as_mut() {
+            for (entry, s) in log.iter_mut().zip(seeds) {
+                *entry = (*s, Vec::new());
+            }
+        }
+        Ok(obs.concat())
+    }
+
     /// Steps every environment with its row of `actions` (`[n_envs, action_dim]`, row-major).
     pub fn step(&mut self, actions: &[f64]) -> Result<VecStep> {
         if !self.started {

@@ -161,6 +161,13 @@ fn vec_env_steps_in_parallel_with_next_step_autoreset() {
         }
     }
     assert!(VecEnv::<Walk>::new(vec![]).is_err());
+    // One seed per environment.
+    let obs = venv.reset_each(&[Some(3); 8]).unwrap();
+    assert!(
+        obs.iter()
+            .all(|o| *o == Walk::new().reset(Some(3)).unwrap()[0])
+    );
+    assert!(venv.reset_each(&[Some(3)]).is_err());
 }
 
 /// A VecEnv's state (episode seeds and actions) rebuilds it mid-episode: after `restore`, a

@@ -218,9 +218,22 @@ class RustVectorEnv(VectorEnv):
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
 
-    def reset(self, *, seed: Optional[int] = None, options: Optional[dict] = None):
+    def reset(self, *, seed=None, options: Optional[dict] = None):
+        """``seed``: an int (seeds the vector env's generator, which seeds every env), or one
+        seed (int or None) per env, as Gymnasium's vector envs take: env ``i`` then starts the
+        episode a single env reset with ``seed[i]`` starts (None: it continues its stream)."""
+        if isinstance(seed, (list, tuple)):
+            if len(seed) != self.num_envs:
+                raise ValueError(f"seed: {len(seed)} seeds for {self.num_envs} envs")
+            if not all(s is None or isinstance(s, (int, np.integer)) for s in seed):
+                raise TypeError(f"seed: each seed must be an int or None, got {seed!r}")
+            # What RustEnv.reset(seed=s) gives its Rust env: a draw from a generator seeded
+            # with s.
+            core = [None if s is None else int(gym.utils.seeding.np_random(int(s))[0].integers(0, 2**63 - 1))
+                    for s in seed]
+            return self._core.reset_each(core), {}
         if seed is not None and not isinstance(seed, (int, np.integer)):
-            raise TypeError(f"seed must be an int (it seeds the vector env's generator, which seeds each env), got {seed!r}")
+            raise TypeError(f"seed must be an int, a list of one per env, or None, got {seed!r}")
         super().reset(seed=seed)
         base = int(self.np_random.integers(0, 2**62))
         return self._core.reset(base), {}

@@ -196,6 +196,20 @@ impl RustVecEnv {
         PyArray1::from_vec(py, obs).reshape([n, d])
     }
 
+    /// Resets environment `i` with `seeds[i]` (`None`: continues its stream); observations
+    /// `[n, obs_dim]`.
+    fn reset_each<'py>(
+        &mut self,
+        py: Python<'py>,
+        seeds: Vec<Option<u64>>,
+    ) -> PyResult<Bound<'py, PyArray2<f64>>> {
+        let obs = py
+            .detach(|| guard(|| self.venv.reset_each(&seeds)))?
+            .map_err(py_err)?;
+        let (n, d) = (self.venv.len(), self.venv.obs_dim());
+        PyArray1::from_vec(py, obs).reshape([n, d])
+    }
+
     /// Steps with `actions` `[n, action_dim]`; returns `(obs, rewards, terminated, truncated)`.
     #[allow(clippy::type_complexity)]
     fn step<'py>(

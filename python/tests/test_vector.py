@@ -71,3 +71,17 @@ def test_vector_envs_pickle_and_refuse_rendering_with_type_error():
     assert clone.single_action_space.dtype == np.float32
     with pytest.raises(TypeError, match="render"):
         dcem.envs.CartPoleVectorEnv(num_envs=2, render_mode="rgb_array")
+
+
+def test_a_seed_list_seeds_each_env_as_a_single_env():
+    venv = gym.make_vec("dcem/CartpoleSwingup-v0", num_envs=3, vectorization_mode="vector_entry_point")
+    obs, _ = venv.reset(seed=[4, 9, 4])
+    for i, s in enumerate([4, 9, 4]):
+        single, _ = gym.make("dcem/CartpoleSwingup-v0").reset(seed=s)
+        np.testing.assert_array_equal(obs[i], single)
+    obs2, _ = venv.reset(seed=[None, 9, None])
+    np.testing.assert_array_equal(obs2[1], obs[1])
+    with pytest.raises(ValueError, match="2 seeds for 3 envs"):
+        venv.reset(seed=[1, 2])
+    with pytest.raises(TypeError, match="int or None"):
+        venv.reset(seed=[1, 2.5, 3])
