@@ -48,17 +48,36 @@ pub fn check_count(field: &'static str, value: usize) -> Result<()> {
 }
 
 /// The memory budget in bytes: `DCEM_MEMORY_BUDGET_GIB` GiB where set, else
-/// [`DEFAULT_BUDGET_GIB`]. A value that is not a positive number is an error.
+/// [`DEFAULT_BUDGET_GIB`], read once per process. A value that is not a positive number is an
+/// error.
 pub fn memory_budget() -> Result<f64> {
-    match std::env::var(BUDGET_ENV) {
-        Ok(v) => match v.trim().parse::<f64>() {
-            Ok(g) if g.is_finite() && g > 0.0 => Ok(g * GIB),
-            _ => Err(Error::Config(format!(
-                "{BUDGET_ENV}={v:?} is not a positive number of GiB"
-            ))),
-        },
-        Err(_) => Ok(DEFAULT_BUDGET_GIB * GIB),
+    static BUDGET: std::sync::OnceLock<std::result::Result<f64, String>> =
+        std::sync::OnceLock::new();
+    BUDGET
+        .get_or_init(|| match std::env::var(BUDGET_ENV) {
+            Ok(v) => match v.trim().parse::<f64>() {
+                Ok(g) if g.is_finite() && g > 0.0 => Ok(g * GIB),
+                _ => Err(format!(
+                    "{BUDGET_ENV}={v:?} is not a positive number of GiB"
+                )),
+            },
+            Err(_) => Ok(DEFAULT_BUDGET_GIB * GIB),
+        })
+        .clone()
+        .map_err(Error::Config)
+}
+
+/// Checks `copies` tensors of shape `dims` against the budget without allocating unless they
+/// exceed it (for checks on every call of a hot path, such as a solve).
+pub fn check_tensor(context: &str, what: &str, copies: f64, dims: &[usize]) -> Result<()> {
+    let n = dims.iter().fold(copies, |acc, d| acc * *d as f64);
+    let budget = memory_budget()?;
+    if 4.0 * n <= budget {
+        return Ok(());
     }
+    MemoryEstimate::new()
+        .add(what, copies, dims)
+        .check_against(context, budget)
 }
 
 /// The largest tensors something will hold, as named f32 element counts.
@@ -135,5 +154,8 @@ mod tests {
         ok.add("x", 1.0, &[1024, 1024]);
         assert_eq!(ok.bytes(), 4.0 * 1024.0 * 1024.0);
         assert!(ok.check_against("x", GIB).is_ok());
+        assert!(check_tensor("the solve", "samples", 4.0, &[8, 100, 20]).is_ok());
+        let e = check_tensor("the solve", "samples", 4.0, &[1 << 20, 1 << 20, 64]).unwrap_err();
+        assert!(e.to_string().contains("samples"), "{e}");
     }
 }

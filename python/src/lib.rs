@@ -25,6 +25,9 @@ fn names() -> Vec<&'static str> {
     v
 }
 
+/// The most environments one vector env builds.
+const MAX_VEC_ENVS: usize = 1 << 16;
+
 /// A boxed environment a Python object can own (pyo3 classes are Send + Sync).
 type DynEnv = Box<dyn Env + Sync>;
 
@@ -154,11 +157,12 @@ impl RustVecEnv {
         if n == 0 {
             return Err(PyValueError::new_err("num_envs must be at least 1"));
         }
-        dcem::limits::check_dim("num_envs", n).map_err(py_err)?;
-        dcem::limits::MemoryEstimate::new()
-            .add("environments (about 4 KiB each)", 1024.0, &[n])
-            .check("this vector env")
-            .map_err(py_err)?;
+        if n > MAX_VEC_ENVS {
+            return Err(PyValueError::new_err(format!(
+                "num_envs must be at most {MAX_VEC_ENVS} (each environment is built at once), \
+                 got {n}"
+            )));
+        }
         let envs = guard(|| (0..n).map(|_| make(name)).collect::<dcem::Result<Vec<_>>>())?
             .map_err(py_err)?;
         Ok(Self {

@@ -57,6 +57,8 @@ def test_vector_env_errors():
         venv.unwrapped._core.step(np.zeros((3, 1)))
     with pytest.raises(ValueError, match="num_envs"):
         dcem._core.RustVecEnv("cartpole", 0)
+    with pytest.raises(ValueError, match="num_envs must be at most"):
+        dcem._core.RustVecEnv("cartpole", 2**40)
 
 
 def test_vector_envs_pickle_and_refuse_rendering_with_type_error():

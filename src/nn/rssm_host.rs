@@ -365,48 +365,21 @@ impl<F: Real> HostRssm<F> {
         let (ui, gi, pi, fw) = (z + s.action, hd + d, d + hd, d + z);
         let p_raw = &f.prior[f.prior.len() - 1];
         let feats_r = &f.feats[b * fw..];
-        let Forward {
-            obs_sq,
-            enc,
-            embed,
-            u_in,
-            x_in,
-            g_in,
-            reset,
-            cand_pre,
-            cand,
-            update,
-            h_all,
-            p_in,
-            q1,
-            q_raw,
-            q_std,
-            prior,
-            ratio,
-            delta,
-            p_std,
-            feats,
-            obs_out,
-            obs_err,
-            rew_out,
-            rew_err,
-            ..
-        } = f;
         let mut grads: Vec<Vec<F>> = self
             .nets()
             .iter()
             .flat_map(|n| n.layers.iter())
             .flat_map(|ly| [vec![F::ZERO; ly.w.len()], vec![F::ZERO; ly.b.len()]])
             .collect();
-        let d_obs: Vec<F> = obs_err.iter().map(|e| *e * seeds.obs).collect();
+        let d_obs: Vec<F> = f.obs_err.iter().map(|e| *e * seeds.obs).collect();
         let mut d_feats = self
             .obs_head
-            .backward(feats, obs_out, rows, d_obs, &mut grads, true)
+            .backward(&f.feats, &f.obs_out, rows, d_obs, &mut grads, true)
             .unwrap_or_default();
-        let d_rew: Vec<F> = rew_err.iter().map(|e| *e * seeds.reward).collect();
+        let d_rew: Vec<F> = f.rew_err.iter().map(|e| *e * seeds.reward).collect();
         if let Some(dr) = self
             .reward_head
-            .backward(feats_r, rew_out, rr, d_rew, &mut grads, true)
+            .backward(feats_r, &f.rew_out, rr, d_rew, &mut grads, true)
         {
             for (g, v) in d_feats[b * fw..].iter_mut().zip(dr) {
                 *g += v;
@@ -420,17 +393,17 @@ impl<F: Real> HostRssm<F> {
         for row in 0..rows {
             for j in 0..z {
                 let k = row * z + j;
-                let (rho, dl, ps) = (ratio[k], delta[k], p_std[k]);
+                let (rho, dl, ps) = (f.ratio[k], f.delta[k], f.p_std[k]);
                 d_praw[row * 2 * z + j] = -ck * dl / ps;
                 let dps = ck * (F::ONE - rho * rho - dl * dl) / ps;
                 d_praw[row * 2 * z + z + j] = dps * sigmoid(p_raw[row * 2 * z + z + j]);
                 dq_mean_kl[k] = ck * dl / ps;
-                dq_std_kl[k] = ck * (rho / ps - F::ONE / q_std[k]);
+                dq_std_kl[k] = ck * (rho / ps - F::ONE / f.q_std[k]);
             }
         }
         let dh_prior = self
             .prior
-            .backward(h_all, prior, rows, d_praw, &mut grads, true)
+            .backward(&f.h_all, &f.prior, rows, d_praw, &mut grads, true)
             .unwrap_or_default();
         // Through time, last step first.
         let mut d_gates = vec![F::ZERO; rows * 3 * d];
@@ -458,11 +431,11 @@ impl<F: Real> HostRssm<F> {
                     let ds = d_feats[(r0 + i) * fw + d + j] + ds_carry[i * z + j];
                     dqr[i * 2 * z + j] = ds + dq_mean_kl[k];
                     let dstd = ds * data.noise[k] + dq_std_kl[k];
-                    dqr[i * 2 * z + z + j] = dstd * sigmoid(q_raw[(r0 + i) * 2 * z + z + j]);
+                    dqr[i * 2 * z + z + j] = dstd * sigmoid(f.q_raw[(r0 + i) * 2 * z + z + j]);
                 }
             }
             let mut da1 = post[1].input_grad(dqr, b);
-            for (g, a) in da1.iter_mut().zip(&q1[r0 * hd..(r0 + b) * hd]) {
+            for (g, a) in da1.iter_mut().zip(&f.q1[r0 * hd..(r0 + b) * hd]) {
                 if *a <= F::ZERO {
                     *g = F::ZERO;
                 }
@@ -482,11 +455,11 @@ impl<F: Real> HostRssm<F> {
             for i in 0..b {
                 for j in 0..d {
                     let k = (r0 + i) * d + j;
-                    let hp = if t > 0 { h_all[k - b * d] } else { F::ZERO };
-                    let (u, c, rs) = (update[k], cand[k], reset[k]);
+                    let hp = if t > 0 { f.h_all[k - b * d] } else { F::ZERO };
+                    let (u, c, rs) = (f.update[k], f.cand[k], f.reset[k]);
                     let g = dh[i * d + j];
                     let dpre = g * u * (F::ONE - c * c);
-                    dg[i * 3 * d + j] = dpre * cand_pre[k] * rs * (F::ONE - rs);
+                    dg[i * 3 * d + j] = dpre * f.cand_pre[k] * rs * (F::ONE - rs);
                     dg[i * 3 * d + d + j] = dpre * rs;
                     dg[i * 3 * d + 2 * d + j] = g * (c - hp) * u * (F::ONE - u);
                     dh_prev[i * d + j] = g * (F::ONE - u);
@@ -497,7 +470,7 @@ impl<F: Real> HostRssm<F> {
             for i in 0..b {
                 for j in 0..hd {
                     let v = dgin[i * gi + j];
-                    dx[i * hd + j] = if x_in[(r0 + i) * hd + j] > F::ZERO {
+                    dx[i * hd + j] = if f.x_in[(r0 + i) * hd + j] > F::ZERO {
                         v
                     } else {
                         F::ZERO
@@ -515,21 +488,21 @@ impl<F: Real> HostRssm<F> {
         }
         // The per-step layers' weight gradients over every step at once.
         let (gw, gb) = pair(&mut grads, self.input.first);
-        self.input.layers[0].add_grads(u_in, &d_x, rows, gw, gb);
+        self.input.layers[0].add_grads(&f.u_in, &d_x, rows, gw, gb);
         let (gw, gb) = pair(&mut grads, self.gru.first);
-        self.gru.layers[0].add_grads(g_in, &d_gates, rows, gw, gb);
+        self.gru.layers[0].add_grads(&f.g_in, &d_gates, rows, gw, gb);
         let (gw, gb) = pair(&mut grads, self.posterior.first + 2);
-        post[1].add_grads(q1, &d_qraw, rows, gw, gb);
+        post[1].add_grads(&f.q1, &d_qraw, rows, gw, gb);
         let (gw, gb) = pair(&mut grads, self.posterior.first);
-        post[0].add_grads(p_in, &d_q1, rows, gw, gb);
+        post[0].add_grads(&f.p_in, &d_q1, rows, gw, gb);
         // The encoder, through its output ReLU.
-        for (g, a) in d_embed.iter_mut().zip(embed) {
+        for (g, a) in d_embed.iter_mut().zip(&f.embed) {
             if *a <= F::ZERO {
                 *g = F::ZERO;
             }
         }
         self.encoder
-            .backward(obs_sq, enc, rows, d_embed, &mut grads, false);
+            .backward(&f.obs_sq, &f.enc, rows, d_embed, &mut grads, false);
         grads
     }
 

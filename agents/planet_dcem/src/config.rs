@@ -418,7 +418,7 @@ impl PlanetConfig {
     }
 
     /// The largest tensors a run of this config holds (f32 elements; an upper-order estimate,
-    /// observation and action widths taken from the env kind).
+    /// observation and action widths taken from the env kind, 64 and 8 assumed for a Gym id).
     pub fn memory_estimate(&self) -> MemoryEstimate {
         let (obs, act, ep_steps) = match &self.env {
             EnvSpec::Swingup { episode_steps } => (5, 1, *episode_steps),

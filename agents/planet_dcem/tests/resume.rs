@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use dcem::replay::ReplayBuffer;
 use dcem::run::MetricsCsv;
@@ -118,31 +118,14 @@ fn resumes_with_nothing_lost(text: &str, tag: &str) {
     let runs_s = runs.to_str().unwrap();
 
     // Start the long run and kill it once a few episodes are checkpointed.
-    let mut child = planet(&["train", "--config", cfg, "--runs-dir", runs_s, "--quiet"])
-        .spawn()
-        .unwrap();
     let run = runs.join("resume");
-    let t0 = Instant::now();
-    loop {
-        let n = std::fs::read_to_string(run.join("metrics.csv"))
-            .map(|t| t.lines().count().saturating_sub(1))
-            .unwrap_or(0);
-        if n >= 5 {
-            break;
-        }
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the run ended before it could be killed"
-        );
-        assert!(
-            t0.elapsed() < Duration::from_secs(600),
-            "the run made no progress"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
-    let killed_at = rows(&run).len();
+    let killed_at = dcem::run::kill_after_rows(
+        &mut planet(&["train", "--config", cfg, "--runs-dir", runs_s, "--quiet"]),
+        &run.join("metrics.csv"),
+        5,
+        Duration::from_secs(600),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
 
     // Resume, shortened to 10 episodes in all.
     let out = planet(&[
