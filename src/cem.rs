@@ -237,6 +237,48 @@ impl Cem {
         self.solve_inner(f, init, &mut noise, hooks)
     }
 
+    /// [`Cem::solve_with`] on noise given up front instead of drawn: `noise` holds
+    /// `[n_iter, batch, n_sample, nx]` standard-normal values, row-major; iteration `t` uses
+    /// block `t` (its first `n` samples per row when iCEM's `population_decay` shrinks the
+    /// population to `n`). The same noise gives the same solve, which lets another
+    /// implementation of the method be checked number for number against this one.
+    pub fn solve_given_noise<F>(
+        &self,
+        f: F,
+        init: CemInit,
+        noise: &[f32],
+        hooks: CemHooks<'_>,
+    ) -> Result<CemSolution>
+    where
+        F: FnMut(Tensor<3>) -> Tensor<2>,
+    {
+        let c = &self.config;
+        let [batch, nx] = init.mu.dims();
+        let row = c.n_sample * nx;
+        let per_iter = batch * row;
+        if noise.len() != c.n_iter * per_iter {
+            return Err(Error::shape(
+                "Cem::solve_given_noise noise",
+                format!(
+                    "[n_iter {}, batch {batch}, n_sample {}, nx {nx}] values",
+                    c.n_iter, c.n_sample
+                ),
+                noise.len(),
+            ));
+        }
+        let mut iter = 0;
+        let mut given = |[b, n, d]: [usize; 3], device: &Device, dtype: burn::tensor::DType| {
+            let block = &noise[iter * per_iter..(iter + 1) * per_iter];
+            iter += 1;
+            let mut v = Vec::with_capacity(b * n * d);
+            for r in block.chunks(row) {
+                v.extend_from_slice(&r[..n * d]);
+            }
+            noise_tensor(v, [b, n, d], device, dtype)
+        };
+        self.solve_inner(f, init, &mut given, hooks)
+    }
+
     fn solve_inner<F>(
         &self,
         mut f: F,

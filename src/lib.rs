@@ -12,7 +12,8 @@
 //!   [`planner::Planner`] and [`agent::Agent`]; [`agent::MpcAgent`] (any planner on a known
 //!   model) and [`rl::PpoAgent`] (PPO over any policy mean) are agents built from them;
 //! - [`runner`]: the one episode loop every agent goes through; [`train`] and [`run`]: the
-//!   training kit (configs, gradient steps, run folders, metrics, checkpoints).
+//!   training kit (configs, gradient steps, run folders, metrics, checkpoints); [`video`]:
+//!   frames and animated GIFs of episodes.
 //!
 //! Tensors are burn 0.22 tensors: code takes a [`burn::tensor::Device`] rather than a backend
 //! type, so the same code runs on the CPU (`Device::flex()`) or a GPU device.
@@ -61,6 +62,7 @@ pub mod rl;
 pub mod run;
 pub mod runner;
 pub mod train;
+pub mod video;
 
 pub use error::{Error, Result};
 

@@ -127,6 +127,35 @@ pub fn lml_with_stats(x: Tensor<2>, k: f64, tau: f64) -> Result<(Tensor<2>, LmlS
     Ok((y, stats))
 }
 
+/// [`lml`] on host values in f64, without tensors: `x` holds rows of `n` values (row-major);
+/// the projection is solved to `|sum(y) - k| <= 1e-14 k`, as for f64 tensors, with the same
+/// edge cases (`k >= n`: all ones; `tau = 0`: the hard top-k). What bindings use (the Python
+/// `dcem.lml`), where the CPU device's float type must not change.
+pub fn lml_f64(x: &[f64], n: usize, k: f64, tau: f64) -> Result<Vec<f64>> {
+    check_k_tau(k, tau)?;
+    if n == 0 || !x.len().is_multiple_of(n) {
+        return Err(Error::shape(
+            "lml_f64 input",
+            format!("whole rows of n = {n} values"),
+            [x.len()],
+        ));
+    }
+    if k >= n as f64 {
+        return Ok(vec![1.0; x.len()]);
+    }
+    let mut y = vec![0.0; x.len()];
+    if tau == 0.0 {
+        let k = hard_k(k)?;
+        for (row, out) in x.chunks(n).zip(y.chunks_mut(n)) {
+            hard_top_k(row, k, out);
+        }
+        return Ok(y);
+    }
+    let z: Vec<f64> = x.iter().map(|v| v / tau).collect();
+    solve_rows(&z, n, k, tolerance(DType::F64, k), true, &mut y);
+    Ok(y)
+}
+
 /// Validates the LML parameters.
 pub(crate) fn check_k_tau(k: f64, tau: f64) -> Result<()> {
     check_min("k", k, 1.0)?;

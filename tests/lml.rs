@@ -187,3 +187,39 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn host_f64_projection_matches_the_tensor_one() {
+    let device = Device::flex();
+    let x: Vec<f32> = (0..24)
+        .map(|i| ((i * 7 % 24) as f32 - 11.0) * 0.37)
+        .collect();
+    let xs: Vec<f64> = x.iter().map(|v| f64::from(*v)).collect();
+    for (k, tau) in [(1.0, 1.0), (5.0, 0.3), (3.0, 0.0), (30.0, 1.0)] {
+        let t = to_vec(
+            lml(
+                Tensor::<1>::from_floats(x.as_slice(), &device).reshape([2, 12]),
+                k,
+                tau,
+            )
+            .unwrap(),
+        );
+        let h = dcem::lml::lml_f64(&xs, 12, k, tau).unwrap();
+        for row in h.chunks(12) {
+            let sum: f64 = row.iter().sum();
+            assert!(
+                (sum - k.min(12.0)).abs() <= 1e-12 * k,
+                "k {k} tau {tau}: sum {sum}"
+            );
+        }
+        for (a, b) in t.iter().zip(&h) {
+            assert!(
+                (f64::from(*a) - b).abs() < 1e-5,
+                "k {k} tau {tau}: {a} vs {b}"
+            );
+        }
+    }
+    assert!(dcem::lml::lml_f64(&xs, 5, 1.0, 1.0).is_err()); // 24 is not whole rows of 5
+    assert!(dcem::lml::lml_f64(&xs, 12, 0.5, 1.0).is_err());
+    assert!(dcem::lml::lml_f64(&xs, 12, 2.5, 0.0).is_err());
+}

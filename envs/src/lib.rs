@@ -32,6 +32,7 @@ pub mod dmc;
 #[cfg(feature = "python")]
 mod gym;
 mod pendulum;
+pub mod render;
 mod swingup;
 
 pub use cartpole::{CartPole, CartPoleAction};

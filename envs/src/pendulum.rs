@@ -16,7 +16,6 @@ use crate::Episode;
 const MAX_SPEED: f64 = 8.0;
 const MAX_TORQUE: f64 = 2.0;
 const DT: f64 = 0.05;
-const G: f64 = 10.0;
 const M: f64 = 1.0;
 const L: f64 = 1.0;
 const MAX_STEPS: usize = 200;
@@ -31,16 +30,32 @@ fn angle_normalize(x: f64) -> f64 {
 #[derive(Debug)]
 pub struct Pendulum {
     state: [f64; 2],
+    g: f64,
     episode: Episode,
     obs_space: Space,
     act_space: Space,
 }
 
 impl Pendulum {
-    /// A pendulum; call [`Env::reset`] before stepping.
+    /// Gymnasium's default gravity (its `g=` argument).
+    pub const DEFAULT_GRAVITY: f64 = 10.0;
+
+    /// A pendulum with Gymnasium's gravity (10); call [`Env::reset`] before stepping.
     pub fn new() -> Result<Self> {
+        Self::with_gravity(Self::DEFAULT_GRAVITY)
+    }
+
+    /// A pendulum with gravity `g` (Gymnasium's `Pendulum-v1(g=...)`); `g` must be finite.
+    pub fn with_gravity(g: f64) -> Result<Self> {
+        if !g.is_finite() {
+            return Err(dcem::Error::option(
+                "g",
+                format!("gravity must be a finite number, got {g}"),
+            ));
+        }
         Ok(Self {
             state: [0.0; 2],
+            g,
             episode: Episode::new(),
             obs_space: Space::Box(BoxSpace::new(
                 vec![-1.0, -1.0, -MAX_SPEED],
@@ -100,8 +115,8 @@ impl Env for Pendulum {
         let u_cost = f64::from(0.001f32 * (u * u));
         let u_torque = f64::from((3.0 / (M * L * L)) as f32 * u);
         let costs = angle_normalize(th).powi(2) + 0.1 * thdot.powi(2) + u_cost;
-        let newthdot =
-            (thdot + (3.0 * G / (2.0 * L) * th.sin() + u_torque) * DT).clamp(-MAX_SPEED, MAX_SPEED);
+        let newthdot = (thdot + (3.0 * self.g / (2.0 * L) * th.sin() + u_torque) * DT)
+            .clamp(-MAX_SPEED, MAX_SPEED);
         let newth = th + newthdot * DT;
         self.state = [newth, newthdot];
         let truncated = self.episode.finish_step(false, MAX_STEPS);

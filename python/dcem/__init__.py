@@ -3,7 +3,10 @@
 - ``dcem.envs``: the framework's Rust environments as ``gymnasium.Env`` subclasses, registered
   with Gymnasium on import under the ``dcem/`` namespace (``gymnasium.make("dcem/CartPole-v1")``),
   each with a Rust vector env for ``gymnasium.make_vec(..., vectorization_mode="vector_entry_point")``.
-- ``dcem.cem`` / ``dcem.dcem``: the batched CEM / DCEM solver minimising a numpy objective.
+- ``dcem.cem`` / ``dcem.dcem``: the batched CEM / DCEM solver minimising a numpy objective;
+  ``dcem.lml`` the soft top-k it uses.
+- ``dcem.torch`` (needs PyTorch): the LML projection as a ``torch.autograd.Function`` and DCEM
+  as a ``torch.nn.Module``, differentiable with respect to the objective's parameters.
 """
 from __future__ import annotations
 
@@ -13,11 +16,11 @@ import operator
 
 import numpy as np
 
-from . import _core
+from ._native import core as _rust
 from . import envs as envs  # registers the environments with Gymnasium
 
-__version__ = _core.__version__
-__all__ = ["cem", "dcem", "envs", "env_ids"]
+__version__ = _rust.__version__
+__all__ = ["cem", "dcem", "envs", "env_ids", "lml"]
 
 Objective = Callable[[np.ndarray], np.ndarray]
 
@@ -34,10 +37,22 @@ def _int(name: str, value) -> int:
     return v
 
 
+def lml(x: np.ndarray, k: float, tau: float = 1.0) -> np.ndarray:
+    """The LML projection of each row of ``x`` (``[batch, n]`` or ``[n]``): the soft top-``k``
+    ``y = sigmoid((x + nu) / tau)`` with ``sum(y) = k`` (paper eq. 4), computed in float64 by
+    the Rust solver. ``tau = 0`` is the hard top-k indicator. For gradients use
+    :func:`dcem.torch.lml`."""
+    a = np.asarray(x, dtype=np.float64)
+    if a.ndim not in (1, 2):
+        raise ValueError(f"x must be 1- or 2-dimensional, got shape {a.shape}")
+    y = _rust.lml(np.ascontiguousarray(a.reshape(-1, a.shape[-1])), float(k), float(tau))
+    return y.reshape(a.shape)
+
+
 def env_ids() -> list[str]:
     """The Rust environment ids of this build (``cheetah-run`` and ``walker-walk`` only when it
     was built with MuJoCo)."""
-    return list(_core.env_ids())
+    return list(_rust.env_ids())
 
 
 def cem(
@@ -63,6 +78,7 @@ def cem(
     population_decay: float = 1.0,
     add_mean_last: bool = False,
     return_best: bool = False,
+    noise: Optional[np.ndarray] = None,
 ) -> dict:
     """Minimises ``f`` with the cross-entropy method, ``n_batch`` problems at once.
 
@@ -82,6 +98,11 @@ def cem(
     least ``2 n_elite``), ``add_mean_last`` also evaluates the mean in the last iteration and
     ``return_best`` returns the best sample seen instead of the final mean.
 
+    ``noise`` replaces the seeded draws with given standard-normal values, shape
+    ``[n_iter, n_batch, n_sample, nx]`` (iteration ``t`` uses ``noise[t]``; with
+    ``population_decay`` its first samples): the same noise gives the same solve, here and in
+    :class:`dcem.torch.DCEM`.
+
     Returns a dict: ``mu`` ``[n_batch, nx]`` (the solution), ``sigma``, ``best_value``
     ``[n_batch]`` (lowest finite value seen), ``iterations`` (per row), ``non_finite`` (NaN
     or infinite values met, ranked last) and ``evaluations`` (samples evaluated per row).
@@ -96,7 +117,7 @@ def cem(
         mu = np.ascontiguousarray(np.asarray(init_mu, dtype=np.float64))
         if mu.ndim == 1:
             mu = np.ascontiguousarray(np.broadcast_to(mu, (_int("n_batch", n_batch), mu.shape[0])))
-    return _core.solve(
+    return _rust.solve(
         f,
         _int("nx", nx),
         n_batch=_int("n_batch", n_batch),
@@ -118,6 +139,7 @@ def cem(
         population_decay=float(population_decay),
         add_mean_last=bool(add_mean_last),
         return_best=bool(return_best),
+        noise=None if noise is None else np.ascontiguousarray(np.asarray(noise, dtype=np.float64)),
     )
 
 

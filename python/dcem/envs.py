@@ -28,11 +28,26 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from . import _core
+from ._native import core as _core
+from ._native import mujoco_unavailable
 
 __all__ = ["RustEnv", "RustVectorEnv", "IDS"]
 
 
+def _require(core_id: str, gym_id: str) -> None:
+    """Raises Gymnasium's DependencyNotInstalled when this install cannot make ``core_id`` (the
+    MuJoCo tasks without the ``mujoco`` extra)."""
+    if core_id not in _core.env_ids():
+        raise gym.error.DependencyNotInstalled(f"{gym_id} needs MuJoCo: {mujoco_unavailable}")
+
+
+def _float(name: str, value) -> float:
+    """``value`` as a finite float (a TypeError for anything but a real number)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a number, got {value!r} ({type(value).__name__})")
+    if not np.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+    return float(value)
 
 
 def _space(desc, dtype=np.float64) -> gym.Space:
@@ -74,6 +89,25 @@ def _draw_cartpole(x: float, theta: float, x_limit: float) -> np.ndarray:
     return img
 
 
+def _draw_pendulum(theta: float) -> np.ndarray:
+    """A 500 x 500 RGB picture of the pendulum at angle ``theta`` (0 = up, positive
+    anticlockwise), drawn as Gymnasium's Pendulum-v1 draws it (its torque arrow left out): a
+    rounded red rod of 1 m from the pivot, a black pivot, on white, 2.2 m to each side."""
+    size = 500
+    scale = size / (2 * 2.2)
+    centre = size // 2
+    tip = np.array([centre - scale * np.sin(theta), centre - scale * np.cos(theta)])
+    ys, xs = np.mgrid[0:size, 0:size].astype(np.float64)
+    # Distance of every pixel to the rod's axis (a segment), then a width of 0.2 m.
+    d = tip - centre
+    t = np.clip(((xs - centre) * d[0] + (ys - centre) * d[1]) / max(float(d @ d), 1e-12), 0.0, 1.0)
+    dist = np.hypot(xs - (centre + t * d[0]), ys - (centre + t * d[1]))
+    img = np.full((size, size, 3), 255, dtype=np.uint8)
+    img[dist <= 0.1 * scale] = (204, 77, 77)
+    img[np.hypot(xs - centre, ys - centre) <= 0.05 * scale] = (0, 0, 0)
+    return img
+
+
 class RustEnv(gym.Env):
     """Base class: a ``gymnasium.Env`` around one Rust environment (``_core.RustEnv``).
 
@@ -84,9 +118,12 @@ class RustEnv(gym.Env):
     """
 
     _core_id: str = ""
+    _gym_id: str = ""
     metadata: dict[str, Any] = {"render_modes": [], "render_fps": 50}
 
-    def __init__(self, render_mode: Optional[str] = None):
+    def __init__(self, render_mode: Optional[str] = None, *, _core_kwargs: Optional[dict] = None):
+        core_kwargs = dict(_core_kwargs or {})
+        _require(self._core_id, self._gym_id or type(self).__name__)
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             # TypeError, as an unexpected keyword would be: what SB3's make_vec_env and other
             # callers catch to retry without rendering.
@@ -95,7 +132,8 @@ class RustEnv(gym.Env):
                 f"supported: {self.metadata['render_modes']}"
             )
         self.render_mode = render_mode
-        self._core = _core.RustEnv(self._core_id)
+        self._core_kwargs = core_kwargs
+        self._core = _core.RustEnv(self._core_id, **core_kwargs)
         self.observation_space = _space(self._core.observation_space())
         self.action_space = _action_space(self._core.action_space())
         self._discrete = isinstance(self.action_space, gym.spaces.Discrete)
@@ -125,10 +163,14 @@ class RustEnv(gym.Env):
         pass
 
     def __getstate__(self):
-        return {"render_mode": self.render_mode}
+        return {"render_mode": self.render_mode, **self._init_kwargs()}
 
     def __setstate__(self, state):
         self.__init__(**state)
+
+    def _init_kwargs(self) -> dict:
+        """The keyword arguments this env was made with (besides ``render_mode``)."""
+        return dict(self._core_kwargs)
 
 
 class _CartPoleRender(RustEnv):
@@ -145,10 +187,27 @@ class _CartPoleRender(RustEnv):
 
 
 class CartPoleEnv(_CartPoleRender):
-    """Gymnasium CartPole-v1 in Rust: obs (x, x', theta, theta'), actions {0, 1}."""
+    """Gymnasium CartPole-v1 in Rust: obs (x, x', theta, theta'), actions {0, 1}.
+
+    ``sutton_barto_reward=True`` gives Gymnasium's alternative reward: 0 for each step that does
+    not end the episode and -1 for the one that does.
+    """
 
     _core_id = "cartpole"
     _x_limit = 2.4 * 2
+
+    def __init__(self, render_mode: Optional[str] = None, sutton_barto_reward: bool = False):
+        super().__init__(render_mode=render_mode)
+        self._sutton_barto_reward = bool(sutton_barto_reward)
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = super().step(action)
+        if self._sutton_barto_reward:
+            reward = -1.0 if terminated else 0.0
+        return obs, reward, terminated, truncated, info
+
+    def _init_kwargs(self) -> dict:
+        return {"sutton_barto_reward": self._sutton_barto_reward}
 
     def _pose(self, obs):
         return float(obs[0]), float(obs[2])
@@ -171,21 +230,36 @@ class CartpoleSwingupEnv(_CartPoleRender):
 
 
 class PendulumEnv(RustEnv):
-    """Gymnasium Pendulum-v1 in Rust: obs (cos th, sin th, th'), torque in [-2, 2]."""
+    """Gymnasium Pendulum-v1 in Rust: obs (cos th, sin th, th'), torque in [-2, 2]; ``g`` is the
+    gravity (default 10, as Gymnasium's)."""
 
     _core_id = "pendulum"
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 30}
+
+    def __init__(self, render_mode: Optional[str] = None, g: float = 10.0):
+        super().__init__(render_mode=render_mode, _core_kwargs={"g": _float("g", g)})
+
+    def render(self):
+        if self.render_mode != "rgb_array":
+            return None
+        theta = 0.0 if self._last_obs is None else float(np.arctan2(self._last_obs[1], self._last_obs[0]))
+        return _draw_pendulum(theta)
 
 
 class CheetahRunEnv(RustEnv):
-    """dm_control cheetah.run on MuJoCo 3.17.0, equal to dm_control step for step."""
+    """dm_control cheetah.run on MuJoCo 3.17.0, equal to dm_control step for step (needs the
+    ``mujoco`` extra)."""
 
     _core_id = "cheetah-run"
+    _gym_id = "dcem/CheetahRun-v0"
 
 
 class WalkerWalkEnv(RustEnv):
-    """dm_control walker.walk on MuJoCo 3.17.0, equal to dm_control step for step."""
+    """dm_control walker.walk on MuJoCo 3.17.0, equal to dm_control step for step (needs the
+    ``mujoco`` extra)."""
 
     _core_id = "walker-walk"
+    _gym_id = "dcem/WalkerWalk-v0"
 
 
 class RustVectorEnv(VectorEnv):
@@ -194,23 +268,36 @@ class RustVectorEnv(VectorEnv):
     ignoring its action, and returns reward 0 and both flags false)."""
 
     _core_id: str = ""
+    _gym_id: str = ""
     metadata: dict[str, Any] = {"autoreset_mode": AutoresetMode.NEXT_STEP}
 
     _episode_steps: int = 0
+    #: The keyword arguments of the environment (as its single env takes them), with defaults.
+    _env_kwargs: dict[str, Any] = {}
 
     def __init__(self, num_envs: int = 1, render_mode: Optional[str] = None,
                  max_episode_steps: Optional[int] = None, **kwargs):
         if render_mode is not None:
             raise TypeError("the Rust vector envs do not render; use a single env to render")
-        if kwargs:
-            raise TypeError(f"unexpected arguments {sorted(kwargs)}")
+        unknown = sorted(set(kwargs) - set(self._env_kwargs))
+        if unknown:
+            raise TypeError(
+                f"unexpected arguments {unknown}; {type(self).__name__} takes "
+                f"{sorted(self._env_kwargs) or 'none'}"
+            )
+        _require(self._core_id, self._gym_id or type(self).__name__)
         # gymnasium.make_vec passes the registered length; the Rust envs end episodes there.
         if max_episode_steps is not None and max_episode_steps != self._episode_steps:
             raise ValueError(
                 f"max_episode_steps={max_episode_steps}: the Rust vector env ends episodes after "
                 f"{self._episode_steps} steps, other lengths are not supported"
             )
-        self._core = _core.RustVecEnv(self._core_id, int(num_envs))
+        self._kwargs = {**self._env_kwargs, **kwargs}
+        core_kwargs = {}
+        if "g" in self._kwargs:
+            core_kwargs["g"] = _float("g", self._kwargs["g"])
+        self._sutton_barto_reward = bool(self._kwargs.get("sutton_barto_reward", False))
+        self._core = _core.RustVecEnv(self._core_id, int(num_envs), **core_kwargs)
         self.num_envs = int(num_envs)
         self.render_mode = None
         self.single_observation_space = _space(self._core.observation_space())
@@ -241,29 +328,34 @@ class RustVectorEnv(VectorEnv):
     def step(self, actions):
         a = np.asarray(actions, dtype=np.float64).reshape(self.num_envs, -1)
         obs, reward, terminated, truncated = self._core.step(np.ascontiguousarray(a))
+        if self._sutton_barto_reward:
+            reward = np.where(terminated, -1.0, 0.0)
         return obs, reward, terminated, truncated, {}
 
     def close_extras(self, **kwargs):
         pass
 
     def __getstate__(self):
-        return {"num_envs": self.num_envs}
+        return {"num_envs": self.num_envs, **self._kwargs}
 
     def __setstate__(self, state):
         self.__init__(**state)
 
 
-def _vector(name: str, core_id: str, steps: int) -> type:
-    return type(name, (RustVectorEnv,), {"_core_id": core_id, "_episode_steps": steps,
-                                         "__doc__": f"Rust vector env of {core_id}."})
+def _vector(name: str, core_id: str, steps: int, gym_id: str, **env_kwargs) -> type:
+    return type(name, (RustVectorEnv,), {"_core_id": core_id, "_gym_id": gym_id,
+                                         "_episode_steps": steps, "_env_kwargs": env_kwargs,
+                                         "__doc__": f"Rust vector env of {gym_id}."})
 
 
-CartPoleVectorEnv = _vector("CartPoleVectorEnv", "cartpole", 500)
-CartPoleContinuousVectorEnv = _vector("CartPoleContinuousVectorEnv", "cartpole-continuous", 500)
-CartpoleSwingupVectorEnv = _vector("CartpoleSwingupVectorEnv", "swingup", 100)
-PendulumVectorEnv = _vector("PendulumVectorEnv", "pendulum", 200)
-CheetahRunVectorEnv = _vector("CheetahRunVectorEnv", "cheetah-run", 1000)
-WalkerWalkVectorEnv = _vector("WalkerWalkVectorEnv", "walker-walk", 1000)
+CartPoleVectorEnv = _vector("CartPoleVectorEnv", "cartpole", 500, "dcem/CartPole-v1",
+                            sutton_barto_reward=False)
+CartPoleContinuousVectorEnv = _vector("CartPoleContinuousVectorEnv", "cartpole-continuous", 500,
+                                      "dcem/CartPoleContinuous-v1", sutton_barto_reward=False)
+CartpoleSwingupVectorEnv = _vector("CartpoleSwingupVectorEnv", "swingup", 100, "dcem/CartpoleSwingup-v0")
+PendulumVectorEnv = _vector("PendulumVectorEnv", "pendulum", 200, "dcem/Pendulum-v1", g=10.0)
+CheetahRunVectorEnv = _vector("CheetahRunVectorEnv", "cheetah-run", 1000, "dcem/CheetahRun-v0")
+WalkerWalkVectorEnv = _vector("WalkerWalkVectorEnv", "walker-walk", 1000, "dcem/WalkerWalk-v0")
 
 # id, env class, vector env class (which knows the Rust id and the episode length: the Rust env
 # truncates there, and it is registered so that ``spec.max_episode_steps`` says it).
@@ -276,13 +368,14 @@ _TABLE = [
     ("dcem/WalkerWalk-v0", "WalkerWalkEnv", WalkerWalkVectorEnv),
 ]
 
-#: The Gymnasium ids registered by this build.
+#: The Gymnasium ids this install can make (the MuJoCo ones only with the ``mujoco`` extra;
+#: they are registered either way, and without it ``gymnasium.make`` raises
+#: ``DependencyNotInstalled`` naming the fix).
 IDS: list[str] = []
 
 for _gym_id, _cls, _vec in _TABLE:
-    if _vec._core_id not in _core.env_ids():
-        continue
-    IDS.append(_gym_id)
+    if _vec._core_id in _core.env_ids():
+        IDS.append(_gym_id)
     if _gym_id not in gym.registry:
         gym.register(
             id=_gym_id,

@@ -31,12 +31,27 @@ const MAX_VEC_ENVS: usize = 1 << 16;
 /// A boxed environment a Python object can own (pyo3 classes are Send + Sync).
 type DynEnv = Box<dyn Env + Sync>;
 
-fn make(name: &str) -> dcem::Result<DynEnv> {
+/// Keyword arguments of the environments that take any (as their Gymnasium references do).
+#[derive(Debug, Default, Clone, Copy)]
+struct EnvArgs {
+    /// Pendulum's gravity (`Pendulum-v1(g=...)`).
+    g: Option<f64>,
+}
+
+fn make(name: &str, args: EnvArgs) -> dcem::Result<DynEnv> {
+    if args.g.is_some() && name != "pendulum" {
+        return Err(dcem::Error::option(
+            "g",
+            format!("only `pendulum` takes a gravity `g`, not `{name}`"),
+        ));
+    }
     Ok(match name {
         "cartpole" => Box::new(CartPole::new(CartPoleAction::Discrete)?),
         "cartpole-continuous" => Box::new(CartPole::new(CartPoleAction::Continuous)?),
         "swingup" => Box::new(CartpoleSwingup::new(Default::default())?),
-        "pendulum" => Box::new(Pendulum::new()?),
+        "pendulum" => Box::new(Pendulum::with_gravity(
+            args.g.unwrap_or(Pendulum::DEFAULT_GRAVITY),
+        )?),
         #[cfg(feature = "mujoco")]
         "cheetah-run" => Box::new(dcem_envs::dmc::CheetahRun::new()?),
         #[cfg(feature = "mujoco")]
@@ -90,10 +105,12 @@ struct RustEnv {
 
 #[pymethods]
 impl RustEnv {
+    /// `g`: Pendulum's gravity (default Gymnasium's 10).
     #[new]
-    fn new(name: &str) -> PyResult<Self> {
+    #[pyo3(signature = (name, g=None))]
+    fn new(name: &str, g: Option<f64>) -> PyResult<Self> {
         Ok(Self {
-            env: guard(|| make(name))?.map_err(py_err)?,
+            env: guard(|| make(name, EnvArgs { g }))?.map_err(py_err)?,
             name: name.to_string(),
         })
     }
@@ -152,8 +169,10 @@ struct RustVecEnv {
 
 #[pymethods]
 impl RustVecEnv {
+    /// `g`: Pendulum's gravity (default Gymnasium's 10).
     #[new]
-    fn new(name: &str, n: usize) -> PyResult<Self> {
+    #[pyo3(signature = (name, n, g=None))]
+    fn new(name: &str, n: usize, g: Option<f64>) -> PyResult<Self> {
         if n == 0 {
             return Err(PyValueError::new_err("num_envs must be at least 1"));
         }
@@ -163,8 +182,12 @@ impl RustVecEnv {
                  got {n}"
             )));
         }
-        let envs = guard(|| (0..n).map(|_| make(name)).collect::<dcem::Result<Vec<_>>>())?
-            .map_err(py_err)?;
+        let envs = guard(|| {
+            (0..n)
+                .map(|_| make(name, EnvArgs { g }))
+                .collect::<dcem::Result<Vec<_>>>()
+        })?
+        .map_err(py_err)?;
         Ok(Self {
             venv: VecEnv::new(envs).map_err(py_err)?,
         })
@@ -249,7 +272,7 @@ impl RustVecEnv {
 
 /// The CEM/DCEM solver on a Python objective: see `dcem.cem` and `dcem.dcem`.
 #[pyfunction]
-#[pyo3(signature = (f, nx, *, n_batch, n_sample, n_elite, n_iter, tau, init_mu, init_sigma, lb, ub, normalize, iter_eps, sigma_floor, seed, noise_beta=0.0, time_steps=None, keep_elites=0.0, population_decay=1.0, add_mean_last=false, return_best=false))]
+#[pyo3(signature = (f, nx, *, n_batch, n_sample, n_elite, n_iter, tau, init_mu, init_sigma, lb, ub, normalize, iter_eps, sigma_floor, seed, noise_beta=0.0, time_steps=None, keep_elites=0.0, population_decay=1.0, add_mean_last=false, return_best=false, noise=None))]
 #[allow(clippy::too_many_arguments)]
 fn solve<'py>(
     py: Python<'py>,
@@ -274,6 +297,7 @@ fn solve<'py>(
     population_decay: f64,
     add_mean_last: bool,
     return_best: bool,
+    noise: Option<numpy::PyReadonlyArrayDyn<'py, f64>>,
 ) -> PyResult<Bound<'py, PyDict>> {
     if nx == 0 || n_batch == 0 {
         return Err(PyValueError::new_err(format!(
@@ -416,8 +440,28 @@ fn solve<'py>(
         project: None,
         stop: Some(&mut stop),
     };
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let solution = guard(|| solver.solve_with(objective, init, &mut rng, hooks))?;
+    let solution = match noise {
+        Some(noise) => {
+            let want = [n_iter, n_batch, n_sample, nx];
+            if noise.shape() != want {
+                return Err(PyValueError::new_err(format!(
+                    "noise must have shape (n_iter, n_batch, n_sample, nx) = {want:?}, got {:?}",
+                    noise.shape()
+                )));
+            }
+            let values: Vec<f32> = noise.as_array().iter().map(|v| *v as f32).collect();
+            if values.iter().any(|v| !v.is_finite()) {
+                return Err(PyValueError::new_err(
+                    "noise must be finite (standard-normal draws)",
+                ));
+            }
+            guard(|| solver.solve_given_noise(objective, init, &values, hooks))?
+        }
+        None => {
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            guard(|| solver.solve_with(objective, init, &mut rng, hooks))?
+        }
+    };
     if let Some(e) = failure.take() {
         return Err(e);
     }
@@ -460,18 +504,56 @@ fn guard<T>(work: impl FnOnce() -> T) -> PyResult<T> {
     })
 }
 
+/// The LML projection (soft top-`k` at temperature `tau`) of each row of `x` `[batch, n]`,
+/// computed in f64 by the framework's solver (`dcem::lml::lml_f64`).
+#[pyfunction]
+fn lml<'py>(
+    py: Python<'py>,
+    x: PyReadonlyArray2<'py, f64>,
+    k: f64,
+    tau: f64,
+) -> PyResult<Bound<'py, PyArray2<f64>>> {
+    let [b, n] = [x.shape()[0], x.shape()[1]];
+    if b == 0 || n == 0 {
+        return Err(PyValueError::new_err(format!(
+            "x must have at least one row and one column, got shape ({b}, {n})"
+        )));
+    }
+    dcem::limits::check_dim("rows", b).map_err(py_err)?;
+    dcem::limits::check_dim("columns", n).map_err(py_err)?;
+    let values: Vec<f64> = x.as_array().iter().copied().collect();
+    let y = py
+        .detach(|| guard(|| dcem::lml::lml_f64(&values, n, k, tau)))?
+        .map_err(py_err)?;
+    PyArray1::from_vec(py, y).reshape([b, n])
+}
+
 /// The environment ids this build provides.
 #[pyfunction]
 fn env_ids() -> Vec<&'static str> {
     names()
 }
 
+/// Takes dm_control's model files from `suite` (the `dm_control/suite` folder of the package
+/// the running interpreter imports) instead of looking for them.
+#[cfg(feature = "mujoco")]
+#[pyfunction]
+fn use_dm_control_suite(suite: std::path::PathBuf) -> PyResult<()> {
+    dcem_envs::dmc::use_suite_dir(suite).map_err(py_err)
+}
+
+/// The module: `dcem._core`, or `dcem._core_mujoco` when built with MuJoCo (a separate
+/// extension, loaded only where the `mujoco` package provides libmujoco).
 #[pymodule]
+#[cfg_attr(feature = "mujoco", pyo3(name = "_core_mujoco"))]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<RustEnv>()?;
     m.add_class::<RustVecEnv>()?;
     m.add_function(wrap_pyfunction!(solve, m)?)?;
     m.add_function(wrap_pyfunction!(env_ids, m)?)?;
+    m.add_function(wrap_pyfunction!(lml, m)?)?;
+    #[cfg(feature = "mujoco")]
+    m.add_function(wrap_pyfunction!(use_dm_control_suite, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

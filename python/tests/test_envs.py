@@ -111,7 +111,7 @@ def test_bad_input_is_a_clear_error():
     with pytest.raises(TypeError, match="render_mode"):
         dcem.envs.PendulumEnv(render_mode="human")
     with pytest.raises(ValueError, match="unknown environment"):
-        dcem._core.RustEnv("nope")
+        dcem._rust.RustEnv("nope")
 
 
 def test_gymnasium_conventions_spaces_and_episode_lengths():
@@ -139,3 +139,73 @@ def test_episodes_end_at_the_registered_length():
         steps += 1
         done = term or trunc
     assert steps == env.spec.max_episode_steps and trunc
+
+
+@pytest.mark.parametrize("g", [10.0, 4.0, 15.5])
+def test_pendulum_gravity_matches_gymnasium(g):
+    ours = gym.make("dcem/Pendulum-v1", g=g)
+    ref = gym.make("Pendulum-v1", g=g).unwrapped
+    obs, _ = ours.reset(seed=5)
+    ref.reset(seed=5)
+    rng = np.random.default_rng(5)
+    for _ in range(40):
+        # Start the reference from our state (observations are float32-rounded: tolerance).
+        ref.state = np.array([np.arctan2(obs[1], obs[0]), obs[2]])
+        a = rng.uniform(-2, 2, size=1).astype(np.float32)
+        obs, r, *_ = ours.step(a)
+        ref_obs, ref_r, *_ = ref.step(a)
+        np.testing.assert_allclose(obs, ref_obs, atol=1e-5)
+        assert r == pytest.approx(ref_r, abs=1e-5)
+    # The kwarg reaches the vector env and survives pickling.
+    venv = gym.make_vec("dcem/Pendulum-v1", 2, vectorization_mode="vector_entry_point", g=g)
+    assert pickle.loads(pickle.dumps(venv.unwrapped))._kwargs["g"] == g
+    assert pickle.loads(pickle.dumps(ours.unwrapped))._core_kwargs == {"g": g}
+
+
+def test_env_kwargs_are_checked():
+    with pytest.raises(TypeError, match="unexpected keyword|got an unexpected"):
+        gym.make("dcem/CartpoleSwingup-v0", g=3.0)
+    with pytest.raises(ValueError, match="finite"):
+        gym.make("dcem/Pendulum-v1", g=float("nan"))
+    with pytest.raises(TypeError, match="number"):
+        gym.make("dcem/Pendulum-v1", g="9.8")
+    with pytest.raises(TypeError, match="takes"):
+        gym.make_vec("dcem/CartpoleSwingup-v0", 2, vectorization_mode="vector_entry_point", g=3.0)
+
+
+def test_cartpole_sutton_barto_reward_as_gymnasium():
+    for make in (lambda: gym.make("dcem/CartPole-v1", sutton_barto_reward=True),
+                 lambda: gym.make("CartPole-v1", sutton_barto_reward=True)):
+        env = make()
+        env.reset(seed=0)
+        rewards, done = [], False
+        while not done:
+            _, r, term, trunc, _ = env.step(1)
+            rewards.append(r)
+            done = term or trunc
+        assert term and rewards[-1] == -1.0 and set(rewards[:-1]) == {0.0}
+    venv = gym.make_vec("dcem/CartPole-v1", 2, vectorization_mode="vector_entry_point",
+                        sutton_barto_reward=True)
+    venv.reset(seed=0)
+    seen = set()
+    for _ in range(30):
+        _, r, term, _, _ = venv.step(np.ones(2, dtype=np.int64))
+        seen |= set(r.tolist())
+        assert np.all(r[term] == -1.0)
+    assert seen <= {0.0, -1.0} and -1.0 in seen
+
+
+def test_pendulum_renders_like_gymnasium():
+    env = gym.make("dcem/Pendulum-v1", render_mode="rgb_array")
+    env.reset(seed=0)
+    env.step(np.zeros(1, np.float32))
+    frame = env.render()
+    assert frame.shape == (500, 500, 3) and frame.dtype == np.uint8
+    red = np.all(frame == (204, 77, 77), axis=-1)
+    assert red.sum() > 1000  # the rod
+    assert np.all(frame[250, 250] == 0)  # the pivot
+    # Upright: the rod is above the pivot; hanging down: below.
+    up = dcem.envs._draw_pendulum(0.0)
+    down = dcem.envs._draw_pendulum(np.pi)
+    assert np.all(up[150, 250] == (204, 77, 77)) and np.all(up[350, 250] == 255)
+    assert np.all(down[350, 250] == (204, 77, 77)) and np.all(down[150, 250] == 255)

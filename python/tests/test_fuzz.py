@@ -3,7 +3,7 @@
 import numpy as np
 
 import dcem
-from dcem import _core
+from dcem import _rust as _core
 
 HOSTILE = [0, 1, 2, 3, -1, -(2**40), 2**31, 2**62, 2**70, 2.5, float("nan"), float("inf"),
            -1e300, None, "x", [], [1, 2], np.zeros(3), True, np.int64(-3)]

@@ -26,7 +26,7 @@ def test_rust_vector_env_equals_single_envs():
     # The vector env seeds env i with (a draw from its np_random) + i; replay that with
     # single Rust envs of the core.
     rng = np.random.default_rng(0)
-    singles = [dcem._core.RustEnv("cartpole") for _ in range(n)]
+    singles = [dcem._rust.RustEnv("cartpole") for _ in range(n)]
     start = base._core.reset(12345)
     for i, s in enumerate(singles):
         np.testing.assert_array_equal(s.reset(12345 + i), start[i])
@@ -56,9 +56,9 @@ def test_vector_env_errors():
     with pytest.raises(ValueError):
         venv.unwrapped._core.step(np.zeros((3, 1)))
     with pytest.raises(ValueError, match="num_envs"):
-        dcem._core.RustVecEnv("cartpole", 0)
+        dcem._rust.RustVecEnv("cartpole", 0)
     with pytest.raises(ValueError, match="num_envs must be at most"):
-        dcem._core.RustVecEnv("cartpole", 2**40)
+        dcem._rust.RustVecEnv("cartpole", 2**40)
 
 
 def test_vector_envs_pickle_and_refuse_rendering_with_type_error():

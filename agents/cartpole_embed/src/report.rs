@@ -311,7 +311,51 @@ pub(crate) fn write_run_plots(run: &RunSummary, device: &Device) -> Result<()> {
         0,
         device,
     )?;
+    episode_video(
+        &run.dir.join("eval_episode.gif"),
+        &config,
+        &mut planner,
+        device,
+    )?;
     Ok(())
+}
+
+/// The best decoder's latent DCEM as a model-predictive controller: one swing-up episode from
+/// the first validation state (a plan per step, its first action executed on the native
+/// environment), written as an animated GIF. Returns the episode's return.
+pub fn episode_video(
+    path: &Path,
+    config: &EmbedConfig,
+    planner: &mut LatentDcemPlanner<MlpDecoder>,
+    device: &Device,
+) -> Result<f64> {
+    use dcem::env::Env;
+    let detached = planner.decoder().detached();
+    *planner.decoder_mut() = detached;
+    let states = to_f64_vec(validation_states(config, device)?)?;
+    let first: [f64; 5] = states[..5].try_into().context("no validation state")?;
+    let mut env = dcem_envs::CartpoleSwingup::new(Default::default())?;
+    let mut obs = env.reset_to(first)?;
+    let mut observations = vec![obs.clone()];
+    let mut ret = 0.0;
+    loop {
+        let plan = dcem::planner::Planner::plan(
+            planner,
+            &SwingupModel,
+            tensor_from_f64(&obs, [1, 5], device)?,
+        )?;
+        let action = to_f64_vec(plan.first_action())?;
+        let step = env.step(&action)?;
+        ret += step.reward;
+        let done = step.done();
+        obs = step.obs;
+        observations.push(obs.clone());
+        if done {
+            break;
+        }
+    }
+    dcem_envs::render::write_episode_gif(&dcem_envs::EnvSpec::default(), &observations, 1, path)?;
+    Ok(ret)
 }
 
 /// The results table of `runs` against their baselines (markdown).

@@ -67,6 +67,7 @@ fn validation_cost_improves_and_resume_continues() {
         "baselines.csv",
         "val_cost.png",
         "samples.png",
+        "eval_episode.gif",
     ] {
         assert!(run.dir.join(f).is_file(), "missing {f}");
     }

@@ -38,7 +38,8 @@ pub fn evaluate(
 
 /// Runs (or resumes) phase 1 or 2 of `config`, writing `runs/<name>/`: `config.toml`,
 /// `metrics.csv`, `learning_curves.png`, `checkpoints/{latest.safetensors,buffer.bin}`, and
-/// `eval.json` after the final evaluation.
+/// after the final evaluation `eval.json` and, for the cart-pole environments, its first
+/// episode as `eval_episode.gif`.
 pub fn train_online(
     config: &PlanetConfig,
     opts: &RunOptions,
@@ -202,6 +203,15 @@ pub fn train_online(
             config.cem.horizon,
         )?;
         diagnose::write(dir.path(), &d)?;
+        // The first evaluation episode as a video, where the environment can be drawn.
+        if let Some(ep) = recorded.episodes().first() {
+            dcem_envs::render::write_episode_gif(
+                &config.env,
+                &ep.obs,
+                config.train.action_repeat,
+                &dir.file("eval_episode.gif"),
+            )?;
+        }
     }
     let run = load_run(dir.path())?;
     if opts.report {

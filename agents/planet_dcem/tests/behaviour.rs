@@ -137,6 +137,13 @@ fn check_diagnostics(run: &Path) {
     assert_eq!(d["predicted"].as_array().unwrap().len(), 24);
     assert_eq!(d["realised"].as_array().unwrap().len(), 24);
     assert!(run.join("diagnostics.png").is_file());
+    // The first evaluation episode of the swing-up as an animated GIF.
+    let gif = std::fs::read(run.join("eval_episode.gif")).unwrap();
+    assert!(
+        gif.starts_with(b"GIF89a") && gif.len() > 1000,
+        "{} bytes",
+        gif.len()
+    );
 }
 
 #[test]

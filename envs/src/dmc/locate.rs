@@ -66,10 +66,47 @@ fn locate() -> std::result::Result<PathBuf, String> {
     ))
 }
 
-/// The `dm_control/suite` folder holding `cheetah.xml`, `walker.xml` and `common/`: from
-/// `DCEM_DM_CONTROL_SUITE` if set, else from the `dm_control` package of `DCEM_PYTHON`, else of
-/// the project's `.venv` or the first `python3` on `PATH`. Looked up once per process.
+/// The folder given by [`use_suite_dir`], if any.
+static GIVEN: OnceLock<PathBuf> = OnceLock::new();
+
+/// Makes [`suite_dir`] return `dir` (the `dm_control/suite` folder of a `dm_control` package)
+/// instead of looking it up: what a host that knows its interpreter does (the Python package
+/// passes the folder of the `dm_control` its own interpreter imports). Must come before the
+/// first MuJoCo task is made; giving the same folder again is allowed, another one is an error.
+pub fn use_suite_dir(dir: PathBuf) -> Result<()> {
+    if !dir.join("cheetah.xml").is_file() {
+        return Err(Error::option(
+            "dm_control suite",
+            format!(
+                "{} has no cheetah.xml; it must be the dm_control/suite folder of \
+                 dm-control 1.0.50",
+                dir.display()
+            ),
+        ));
+    }
+    let used = GIVEN.get_or_init(|| dir.clone());
+    if *used != dir {
+        return Err(Error::option(
+            "dm_control suite",
+            format!(
+                "the model files are already taken from {}; they cannot change to {} within \
+                 one process",
+                used.display(),
+                dir.display()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The `dm_control/suite` folder holding `cheetah.xml`, `walker.xml` and `common/`: the one given
+/// to [`use_suite_dir`], else from `DCEM_DM_CONTROL_SUITE` if set, else from the `dm_control`
+/// package of `DCEM_PYTHON`, else of the project's `.venv` or the first `python3` on `PATH`.
+/// Looked up once per process.
 pub fn suite_dir() -> Result<PathBuf> {
+    if let Some(dir) = GIVEN.get() {
+        return Ok(dir.clone());
+    }
     static DIR: OnceLock<std::result::Result<PathBuf, String>> = OnceLock::new();
     DIR.get_or_init(locate).clone().map_err(|reason| Error::Io {
         path: PathBuf::from("dm_control/suite"),

@@ -38,7 +38,7 @@ use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 
 pub use cheetah::{CheetahPhysics, Run};
-pub use locate::{PYTHON_VAR, SUITE_DIR_VAR, suite_dir};
+pub use locate::{PYTHON_VAR, SUITE_DIR_VAR, suite_dir, use_suite_dir};
 pub use mujoco_rs::prelude::MjModel;
 pub use physics::{MUJOCO_VERSION, Physics, check_library_version, load_model};
 pub use walker::{Walk, WalkerPhysics};
