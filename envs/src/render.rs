@@ -1,6 +1,6 @@
 //! Pictures of the cart-pole environments, drawn from an observation, for episode videos
-//! ([`dcem::video`]): a 600 x 400 frame in Gymnasium's `CartPole-v1` style (black track, dark
-//! cart, brown pole, blue axle), the pole 1 m long (`th = 0` upright, positive leaning right).
+//! ([`dcem::video`]): a 600 x 400 frame in Gymnasium's `CartPole-v1` colours (dark cart, brown
+//! pole, blue axle), the pole 1 m long (`th = 0` upright, positive leaning right).
 //! The swing-up's view spans x in [-4, 4] m, CartPole's [-2.4, 2.4] m (its track); a cart beyond
 //! the view is drawn at its edge.
 
@@ -58,7 +58,6 @@ pub fn write_episode_gif(
 fn cartpole_picture(x: f64, theta: f64, half_view: f64) -> Result<Frame> {
     let mut f = Frame::new(WIDTH, HEIGHT, [255; 3])?;
     let scale = WIDTH as f64 / (2.0 * half_view);
-    f.rect(0.0, TRACK_Y, WIDTH as f64 - 1.0, TRACK_Y, [0; 3]);
     let cx = (WIDTH as f64 / 2.0 + x * scale).clamp(25.0, WIDTH as f64 - 25.0);
     f.rect(cx - 25.0, TRACK_Y - 15.0, cx + 25.0, TRACK_Y + 15.0, CART);
     let axle = [cx, TRACK_Y - 7.5];
