@@ -87,18 +87,9 @@ pub fn lml_with_stats(x: Tensor<2>, k: f64, tau: f64) -> Result<(Tensor<2>, LmlS
     let dtype = x.dtype();
     let device = x.device();
     let mut y = vec![0.0; batch * n];
-    if tau == 0.0 {
-        let k = hard_k(k)?;
-        for (row, out) in z.chunks(n).zip(y.chunks_mut(n)) {
-            hard_top_k(row, k, out);
-        }
-        return Ok((upload(&y, [batch, n], &device, dtype), LmlStats::default()));
-    }
-    let tol = tolerance(dtype, k);
-    z.iter_mut().for_each(|v| *v /= tau);
-    let stats = solve_rows(&z, n, k, tol, dtype == DType::F64, &mut y);
+    let stats = project_rows(&mut z, n, k, tau, dtype, &mut y)?;
     let value = upload(&y, [batch, n], &device, dtype);
-    if !x.is_tracked() {
+    if tau == 0.0 || !x.is_tracked() {
         return Ok((value, stats));
     }
     // Implicit gradient: J = diag(d) - d w^T with d = y(1-y)/tau, w = d / sum(d).
@@ -144,16 +135,37 @@ pub fn lml_f64(x: &[f64], n: usize, k: f64, tau: f64) -> Result<Vec<f64>> {
         return Ok(vec![1.0; x.len()]);
     }
     let mut y = vec![0.0; x.len()];
+    project_rows(&mut x.to_vec(), n, k, tau, DType::F64, &mut y)?;
+    Ok(y)
+}
+
+/// The projection of rows of `n` values (`k < n`) into `y`, to the tolerance of `dtype`: the
+/// hard top-k for `tau = 0`, else the root search on `z / tau` (`z` is divided in place, as the
+/// backward needs it).
+fn project_rows(
+    z: &mut [f64],
+    n: usize,
+    k: f64,
+    tau: f64,
+    dtype: DType,
+    y: &mut [f64],
+) -> Result<LmlStats> {
     if tau == 0.0 {
         let k = hard_k(k)?;
-        for (row, out) in x.chunks(n).zip(y.chunks_mut(n)) {
+        for (row, out) in z.chunks(n).zip(y.chunks_mut(n)) {
             hard_top_k(row, k, out);
         }
-        return Ok(y);
+        return Ok(LmlStats::default());
     }
-    let z: Vec<f64> = x.iter().map(|v| v / tau).collect();
-    solve_rows(&z, n, k, tolerance(DType::F64, k), true, &mut y);
-    Ok(y)
+    z.iter_mut().for_each(|v| *v /= tau);
+    Ok(solve_rows(
+        z,
+        n,
+        k,
+        tolerance(dtype, k),
+        dtype == DType::F64,
+        y,
+    ))
 }
 
 /// Validates the LML parameters.

@@ -2,7 +2,9 @@
 //! ([`dcem::video`]): a 600 x 400 frame in Gymnasium's `CartPole-v1` colours (dark cart, brown
 //! pole, blue axle), the pole 1 m long (`th = 0` upright, positive leaning right).
 //! The swing-up's view spans x in [-4, 4] m, CartPole's [-2.4, 2.4] m (its track); a cart beyond
-//! the view is drawn at its edge.
+//! the view is drawn at its edge. The pendulum is drawn as Gymnasium's `Pendulum-v1` draws it
+//! (its torque arrow left out): 500 x 500, a rounded red rod of 1 m, a black pivot, 2.2 m to
+//! each side. The Python package renders its `rgb_array` frames with these.
 
 use std::path::Path;
 
@@ -85,6 +87,21 @@ pub fn swingup_frame(obs: &[f64]) -> Result<Frame> {
     cartpole_picture(obs[0], obs[3].atan2(obs[2]), 4.0)
 }
 
+/// The pendulum from its observation `(cos th, sin th, th')` (`th = 0` up, positive
+/// anticlockwise).
+pub fn pendulum_frame(obs: &[f64]) -> Result<Frame> {
+    check(obs, 3, "Pendulum observation to draw")?;
+    const SIZE: usize = 500;
+    let scale = SIZE as f64 / (2.0 * 2.2);
+    let centre = (SIZE / 2) as f64;
+    let theta = obs[1].atan2(obs[0]);
+    let tip = [centre - scale * theta.sin(), centre - scale * theta.cos()];
+    let mut f = Frame::new(SIZE, SIZE, [255; 3])?;
+    f.segment([centre, centre], tip, 0.2 * scale, [204, 77, 77]);
+    f.disc(centre, centre, 0.05 * scale, [0; 3]);
+    Ok(f)
+}
+
 /// CartPole from its observation `(x, x', th, th')`.
 pub fn cartpole_frame(obs: &[f64]) -> Result<Frame> {
     check(obs, 4, "CartPole observation to draw")?;
@@ -109,5 +126,11 @@ mod tests {
         assert!(swingup_frame(&[0.0; 4]).is_err());
         assert!(cartpole_frame(&[f64::NAN; 4]).is_err());
         assert!(drawer(&EnvSpec::CheetahRun {}).is_none());
+        let pend_up = pendulum_frame(&[1.0, 0.0, 0.0]).unwrap();
+        let pend_down = pendulum_frame(&[-1.0, 0.0, 0.0]).unwrap();
+        assert_eq!(pend_up.pixel(250, 150), Some([204, 77, 77]));
+        assert_eq!(pend_up.pixel(250, 350), Some([255; 3]));
+        assert_eq!(pend_down.pixel(250, 350), Some([204, 77, 77]));
+        assert_eq!(pend_up.pixel(250, 250), Some([0; 3]));
     }
 }

@@ -16,7 +16,7 @@ import importlib.util
 import os
 from importlib.metadata import PackageNotFoundError, version
 from types import ModuleType
-from typing import Optional
+from typing import Optional, Union
 
 #: The MuJoCo release the extension was built against (its library's soname carries it).
 MUJOCO_VERSION = "3.17.0"
@@ -37,8 +37,10 @@ def _package_dir(name: str) -> Optional[str]:
     return list(spec.submodule_search_locations)[0]
 
 
-def _mujoco_problem() -> Optional[str]:
-    """Why the MuJoCo build cannot be used here, or None when it can."""
+def _mujoco_paths() -> Union[tuple[str, str], str]:
+    """libmujoco's path and dm_control's suite folder, or why the MuJoCo build cannot be used."""
+    if os.environ.get("DCEM_NO_MUJOCO"):
+        return "DCEM_NO_MUJOCO is set"
     if importlib.util.find_spec(f"{__package__}._core_mujoco") is None:
         return "this build of dcem has no MuJoCo extension"
     mujoco_dir = _package_dir("mujoco")
@@ -53,25 +55,23 @@ def _mujoco_problem() -> Optional[str]:
     lib = os.path.join(mujoco_dir, f"libmujoco.so.{MUJOCO_VERSION}")
     if not os.path.isfile(lib):
         return f"the mujoco package has no {lib}: reinstall it ({INSTALL_HINT})"
-    if _package_dir("dm_control") is None:
+    dm_control_dir = _package_dir("dm_control")
+    if dm_control_dir is None:
         return f"the `dm_control` package is not installed (its model files are needed): {INSTALL_HINT}"
-    return None
+    return lib, os.path.join(dm_control_dir, "suite")
 
 
 def _load() -> tuple[ModuleType, Optional[str]]:
     """The extension to use, and why MuJoCo is unavailable (None when it is available)."""
-    if os.environ.get("DCEM_NO_MUJOCO"):
-        problem: Optional[str] = "DCEM_NO_MUJOCO is set"
-    else:
-        problem = _mujoco_problem()
-    if problem is None:
-        lib = os.path.join(_package_dir("mujoco"), f"libmujoco.so.{MUJOCO_VERSION}")
-        # Loaded by path, the library is then found by its soname when the extension needs it.
-        ctypes.CDLL(lib, mode=ctypes.RTLD_GLOBAL)
-        core = importlib.import_module(f"{__package__}._core_mujoco")
-        core.use_dm_control_suite(os.path.join(_package_dir("dm_control"), "suite"))
-        return core, None
-    return importlib.import_module(f"{__package__}._core"), problem
+    paths = _mujoco_paths()
+    if isinstance(paths, str):
+        return importlib.import_module(f"{__package__}._core"), paths
+    lib, suite = paths
+    # Loaded by path, the library is then found by its soname when the extension needs it.
+    ctypes.CDLL(lib, mode=ctypes.RTLD_GLOBAL)
+    core = importlib.import_module(f"{__package__}._core_mujoco")
+    core.use_dm_control_suite(suite)
+    return core, None
 
 
 core, mujoco_unavailable = _load()

@@ -70,44 +70,6 @@ def _action_space(desc) -> gym.Space:
     return _space(desc, np.float32)
 
 
-def _draw_cartpole(x: float, theta: float, x_limit: float) -> np.ndarray:
-    """A 400 x 600 RGB picture of a cart at ``x`` and a pole at ``theta`` (0 = upright)."""
-    h, w = 400, 600
-    img = np.full((h, w, 3), 255, dtype=np.uint8)
-    scale = w / (2 * x_limit)
-    track_y = 300
-    img[track_y, :, :] = 0
-    cx = int(round(w / 2 + x * scale))
-    cw, ch = 50, 30
-    img[max(track_y - ch // 2, 0):track_y + ch // 2, max(cx - cw // 2, 0):max(min(cx + cw // 2, w), 0)] = (40, 40, 40)
-    length = 0.5 * 2 * scale  # pole of 1 m drawn to scale
-    for t in np.linspace(0.0, 1.0, 200):
-        px = int(round(cx + t * length * np.sin(theta)))
-        py = int(round(track_y - t * length * np.cos(theta)))
-        if 0 <= px < w and 0 <= py < h:
-            img[max(py - 3, 0):py + 3, max(px - 3, 0):px + 3] = (202, 152, 101)
-    return img
-
-
-def _draw_pendulum(theta: float) -> np.ndarray:
-    """A 500 x 500 RGB picture of the pendulum at angle ``theta`` (0 = up, positive
-    anticlockwise), drawn as Gymnasium's Pendulum-v1 draws it (its torque arrow left out): a
-    rounded red rod of 1 m from the pivot, a black pivot, on white, 2.2 m to each side."""
-    size = 500
-    scale = size / (2 * 2.2)
-    centre = size // 2
-    tip = np.array([centre - scale * np.sin(theta), centre - scale * np.cos(theta)])
-    ys, xs = np.mgrid[0:size, 0:size].astype(np.float64)
-    # Distance of every pixel to the rod's axis (a segment), then a width of 0.2 m.
-    d = tip - centre
-    t = np.clip(((xs - centre) * d[0] + (ys - centre) * d[1]) / max(float(d @ d), 1e-12), 0.0, 1.0)
-    dist = np.hypot(xs - (centre + t * d[0]), ys - (centre + t * d[1]))
-    img = np.full((size, size, 3), 255, dtype=np.uint8)
-    img[dist <= 0.1 * scale] = (204, 77, 77)
-    img[np.hypot(xs - centre, ys - centre) <= 0.05 * scale] = (0, 0, 0)
-    return img
-
-
 class RustEnv(gym.Env):
     """Base class: a ``gymnasium.Env`` around one Rust environment (``_core.RustEnv``).
 
@@ -120,6 +82,8 @@ class RustEnv(gym.Env):
     _core_id: str = ""
     _gym_id: str = ""
     metadata: dict[str, Any] = {"render_modes": [], "render_fps": 50}
+    #: What ``render`` draws before the first reset (a resting pose), for the envs that render.
+    _rest_obs: tuple = ()
 
     def __init__(self, render_mode: Optional[str] = None, *, _core_kwargs: Optional[dict] = None):
         core_kwargs = dict(_core_kwargs or {})
@@ -157,7 +121,12 @@ class RustEnv(gym.Env):
         return obs, reward, terminated, truncated, {}
 
     def render(self):
-        return None
+        """The ``rgb_array`` frame of the last observation (drawn by ``dcem_envs::render``), or
+        None without a render mode."""
+        if self.render_mode != "rgb_array":
+            return None
+        obs = np.asarray(self._rest_obs, dtype=np.float64) if self._last_obs is None else self._last_obs
+        return _core.render(self._core_id, obs)
 
     def close(self):
         pass
@@ -173,20 +142,7 @@ class RustEnv(gym.Env):
         return dict(self._core_kwargs)
 
 
-class _CartPoleRender(RustEnv):
-    metadata = {"render_modes": ["rgb_array"], "render_fps": 50}
-
-    def _pose(self, obs: np.ndarray) -> tuple[float, float]:
-        raise NotImplementedError
-
-    def render(self):
-        if self.render_mode != "rgb_array":
-            return None
-        x, theta = (0.0, 0.0) if self._last_obs is None else self._pose(self._last_obs)
-        return _draw_cartpole(x, theta, self._x_limit)
-
-
-class CartPoleEnv(_CartPoleRender):
+class CartPoleEnv(RustEnv):
     """Gymnasium CartPole-v1 in Rust: obs (x, x', theta, theta'), actions {0, 1}.
 
     ``sutton_barto_reward=True`` gives Gymnasium's alternative reward: 0 for each step that does
@@ -194,7 +150,8 @@ class CartPoleEnv(_CartPoleRender):
     """
 
     _core_id = "cartpole"
-    _x_limit = 2.4 * 2
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 50}
+    _rest_obs = (0.0, 0.0, 0.0, 0.0)
 
     def __init__(self, render_mode: Optional[str] = None, sutton_barto_reward: bool = False):
         super().__init__(render_mode=render_mode)
@@ -209,9 +166,6 @@ class CartPoleEnv(_CartPoleRender):
     def _init_kwargs(self) -> dict:
         return {"sutton_barto_reward": self._sutton_barto_reward}
 
-    def _pose(self, obs):
-        return float(obs[0]), float(obs[2])
-
 
 class CartPoleContinuousEnv(CartPoleEnv):
     """CartPole-v1 with a continuous force in [-1, 1] x 10 N (out-of-range values clipped)."""
@@ -219,14 +173,12 @@ class CartPoleContinuousEnv(CartPoleEnv):
     _core_id = "cartpole-continuous"
 
 
-class CartpoleSwingupEnv(_CartPoleRender):
+class CartpoleSwingupEnv(RustEnv):
     """The DCEM paper's cartpole swing-up: obs (x, x', cos th, sin th, th'), force in [-1, 1]."""
 
     _core_id = "swingup"
-    _x_limit = 4.0
-
-    def _pose(self, obs):
-        return float(obs[0]), float(np.arctan2(obs[3], obs[2]))
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 20}
+    _rest_obs = (0.0, 0.0, 1.0, 0.0, 0.0)
 
 
 class PendulumEnv(RustEnv):
@@ -235,15 +187,10 @@ class PendulumEnv(RustEnv):
 
     _core_id = "pendulum"
     metadata = {"render_modes": ["rgb_array"], "render_fps": 30}
+    _rest_obs = (1.0, 0.0, 0.0)
 
     def __init__(self, render_mode: Optional[str] = None, g: float = 10.0):
         super().__init__(render_mode=render_mode, _core_kwargs={"g": _float("g", g)})
-
-    def render(self):
-        if self.render_mode != "rgb_array":
-            return None
-        theta = 0.0 if self._last_obs is None else float(np.arctan2(self._last_obs[1], self._last_obs[0]))
-        return _draw_pendulum(theta)
 
 
 class CheetahRunEnv(RustEnv):

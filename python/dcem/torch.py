@@ -175,7 +175,7 @@ class DCEM(torch.nn.Module):
         if noise is not None and tuple(noise.shape) != want:
             raise ValueError(f"noise must have shape (n_iter, n_batch, n_sample, nx) = {want}, got {tuple(noise.shape)}")
         active = torch.ones(b, dtype=torch.bool, device=mu.device)
-        iterations = [0] * b
+        iterations = torch.zeros(b, dtype=torch.long)
         k = self.n_elite
         for it in range(self.n_iter):
             if noise is not None:
@@ -200,12 +200,10 @@ class DCEM(torch.nn.Module):
             keep = was_active.unsqueeze(1)
             mu = torch.where(keep, mu_new, mu)
             sigma = torch.where(keep, sigma_new, sigma)
-            for i in range(b):
-                if was_active[i]:
-                    iterations[i] = it + 1
+            iterations[was_active.cpu()] = it + 1
             if not bool(active.any()):
                 break
-        return DCEMSolution(self._clamp(mu), sigma, iterations)
+        return DCEMSolution(self._clamp(mu), sigma, iterations.tolist())
 
     def _standardise(self, values: torch.Tensor) -> torch.Tensor:
         """Non-finite values replaced by the row's worst finite value plus one (they rank last),

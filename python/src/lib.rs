@@ -528,6 +528,30 @@ fn lml<'py>(
     PyArray1::from_vec(py, y).reshape([b, n])
 }
 
+/// The `rgb_array` frame `[height, width, 3]` (uint8) of environment `name` at observation
+/// `obs`, drawn by `dcem_envs::render` (the cart-pole environments and the pendulum).
+#[pyfunction]
+fn render<'py>(
+    py: Python<'py>,
+    name: &str,
+    obs: PyReadonlyArray1<'py, f64>,
+) -> PyResult<Bound<'py, numpy::PyArray3<u8>>> {
+    use dcem_envs::render::{cartpole_frame, pendulum_frame, swingup_frame};
+    let draw = match name {
+        "cartpole" | "cartpole-continuous" => cartpole_frame,
+        "swingup" => swingup_frame,
+        "pendulum" => pendulum_frame,
+        other => {
+            return Err(PyValueError::new_err(format!(
+                "`{other}` has no drawing; the cart-pole environments and `pendulum` have"
+            )));
+        }
+    };
+    let frame = draw(obs.as_slice()?).map_err(py_err)?;
+    let (h, w) = (frame.height(), frame.width());
+    PyArray1::from_vec(py, frame.rgb().to_vec()).reshape([h, w, 3])
+}
+
 /// The environment ids this build provides.
 #[pyfunction]
 fn env_ids() -> Vec<&'static str> {
@@ -552,6 +576,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(solve, m)?)?;
     m.add_function(wrap_pyfunction!(env_ids, m)?)?;
     m.add_function(wrap_pyfunction!(lml, m)?)?;
+    m.add_function(wrap_pyfunction!(render, m)?)?;
     #[cfg(feature = "mujoco")]
     m.add_function(wrap_pyfunction!(use_dm_control_suite, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;

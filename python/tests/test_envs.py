@@ -205,7 +205,11 @@ def test_pendulum_renders_like_gymnasium():
     assert red.sum() > 1000  # the rod
     assert np.all(frame[250, 250] == 0)  # the pivot
     # Upright: the rod is above the pivot; hanging down: below.
-    up = dcem.envs._draw_pendulum(0.0)
-    down = dcem.envs._draw_pendulum(np.pi)
+    up = dcem._rust.render("pendulum", np.array([1.0, 0.0, 0.0]))
+    down = dcem._rust.render("pendulum", np.array([-1.0, 0.0, 0.0]))
     assert np.all(up[150, 250] == (204, 77, 77)) and np.all(up[350, 250] == 255)
     assert np.all(down[350, 250] == (204, 77, 77)) and np.all(down[150, 250] == 255)
+    with pytest.raises(ValueError, match="no drawing"):
+        dcem._rust.render("cheetah-run", np.zeros(17))
+    with pytest.raises(ValueError, match="3 finite values"):
+        dcem._rust.render("pendulum", np.array([np.nan, 0.0, 0.0]))

@@ -322,13 +322,13 @@ pub(crate) fn write_run_plots(run: &RunSummary, device: &Device) -> Result<()> {
 
 /// The best decoder's latent DCEM as a model-predictive controller: one swing-up episode from
 /// the first validation state (a plan per step, its first action executed on the native
-/// environment), written as an animated GIF. Returns the episode's return.
+/// environment), written as an animated GIF.
 pub fn episode_video(
     path: &Path,
     config: &EmbedConfig,
     planner: &mut LatentDcemPlanner<MlpDecoder>,
     device: &Device,
-) -> Result<f64> {
+) -> Result<()> {
     use dcem::env::Env;
     let detached = planner.decoder().detached();
     *planner.decoder_mut() = detached;
@@ -337,7 +337,6 @@ pub fn episode_video(
     let mut env = dcem_envs::CartpoleSwingup::new(Default::default())?;
     let mut obs = env.reset_to(first)?;
     let mut observations = vec![obs.clone()];
-    let mut ret = 0.0;
     loop {
         let plan = dcem::planner::Planner::plan(
             planner,
@@ -346,7 +345,6 @@ pub fn episode_video(
         )?;
         let action = to_f64_vec(plan.first_action())?;
         let step = env.step(&action)?;
-        ret += step.reward;
         let done = step.done();
         obs = step.obs;
         observations.push(obs.clone());
@@ -355,7 +353,7 @@ pub fn episode_video(
         }
     }
     dcem_envs::render::write_episode_gif(&dcem_envs::EnvSpec::default(), &observations, 1, path)?;
-    Ok(ret)
+    Ok(())
 }
 
 /// The results table of `runs` against their baselines (markdown).
