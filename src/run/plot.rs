@@ -25,6 +25,10 @@ pub struct Series {
     pub faint: bool,
     /// A shaded band `(x, low, high)` around the curve (a confidence interval), in its colour.
     pub band: Vec<(f64, f64, f64)>,
+    /// Draw the points as unconnected markers (e.g. published figures) instead of a line.
+    pub markers: bool,
+    /// Markers drawn as rings rather than discs (two point sets in one colour family apart).
+    pub hollow: bool,
 }
 
 impl Series {
@@ -36,6 +40,8 @@ impl Series {
             color: None,
             faint: false,
             band: Vec::new(),
+            markers: false,
+            hollow: false,
         }
     }
 
@@ -48,6 +54,13 @@ impl Series {
     /// The same series drawn thin and light.
     pub fn faint(mut self) -> Self {
         self.faint = true;
+        self
+    }
+
+    /// The same series drawn as markers, unconnected: discs, or rings when `hollow`.
+    pub fn markers(mut self, hollow: bool) -> Self {
+        self.markers = true;
+        self.hollow = hollow;
         self
     }
 
@@ -79,6 +92,9 @@ pub struct LineChart {
     pub vlines: Vec<(f64, String)>,
     /// Dashed horizontal reference levels `(y, label)` (black, then grey), e.g. baselines.
     pub hlines: Vec<(f64, String)>,
+    /// Put the legend in the upper left corner instead of the upper right (for rising curves
+    /// with points marked at the right edge).
+    pub legend_left: bool,
 }
 
 /// A heatmap over a regular grid, with curves and points drawn over it.
@@ -340,6 +356,23 @@ fn draw_line_chart(
         } else {
             color.stroke_width(2)
         };
+        if s.markers {
+            let mark = if s.hollow {
+                color.stroke_width(2)
+            } else {
+                color.filled()
+            };
+            let drawn = chart
+                .draw_series(pts.iter().map(|&p| Circle::new(p, 6, mark)))
+                .map_err(plot_err(path))?;
+            if !s.name.is_empty() {
+                any_label = true;
+                drawn
+                    .label(s.name.clone())
+                    .legend(move |(x, y)| Circle::new((x + 10, y), 6, mark));
+            }
+            continue;
+        }
         let drawn = chart
             .draw_series(LineSeries::new(pts.iter().copied(), style))
             .map_err(plot_err(path))?;
@@ -353,7 +386,11 @@ fn draw_line_chart(
     if any_label {
         chart
             .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
+            .position(if spec.legend_left {
+                SeriesLabelPosition::UpperLeft
+            } else {
+                SeriesLabelPosition::UpperRight
+            })
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK)
             .label_font(("sans-serif", 14))

@@ -25,8 +25,9 @@
 //! over `dcem::runner`), [`checkpoint`], [`report`] (metrics columns, plots, tables),
 //! [`diagnose`] (open-loop model error and predicted against received returns),
 //! [`phase3`] (PPO fine-tuning of the latent DCEM controller), [`seeds`] (one config over
-//! several seeds, summarised with confidence intervals) and [`study`] (return against samples
-//! per plan for planner variants, e.g. CEM against iCEM).
+//! several seeds, summarised with confidence intervals), [`study`] (return against samples
+//! per plan for planner variants, e.g. CEM against iCEM) and [`compare`] (learning curves
+//! against published figures, and where a run's time went).
 
 use anyhow::{Result, bail};
 use burn::tensor::Device;
@@ -40,6 +41,7 @@ use dcem_envs::{EnvSpec, SwingupModel, make_env};
 
 pub mod agent;
 pub mod checkpoint;
+pub mod compare;
 pub mod config;
 pub mod diagnose;
 pub mod phase3;
@@ -144,6 +146,8 @@ mod tests {
             "planet_walker_walk",
             "planet_cheetah_run_2core",
             "planet_walker_walk_2core",
+            "planet_cheetah_run_100k",
+            "planet_walker_walk_100k",
             "planet_swingup_ppo",
             "planet_swingup_ppo_decoder",
             "planet_swingup_ppo_model",

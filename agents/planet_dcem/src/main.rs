@@ -181,6 +181,30 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Evaluation returns against environment steps of runs and of seed runs, with published
+    /// figures marked, in one plot (--out, PNG) and a table next to it (same name, .md) that
+    /// also splits each run's time per 1k steps into planning, model updates and the rest
+    Compare {
+        /// The task's key in the published file (cheetah_run, walker_walk).
+        #[arg(long)]
+        task: String,
+        /// Run folders drawn one curve each (repeat the option for more).
+        #[arg(long)]
+        run: Vec<PathBuf>,
+        /// Run folders of one config over seeds, comma-separated: drawn as the mean with a 95%
+        /// band.
+        #[arg(long, value_delimiter = ',')]
+        seeds: Vec<PathBuf>,
+        /// The published figures.
+        #[arg(long, default_value = "configs/published_dmc.toml")]
+        published: PathBuf,
+        /// Published budgets beyond this many environment steps go in the table only.
+        #[arg(long, default_value_t = 100_000.0)]
+        max_steps: f64,
+        /// The plot (PNG).
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 fn main() -> Result<()> {
@@ -353,6 +377,24 @@ fn main() -> Result<()> {
             let results = planet_dcem::study::study(&cfg, &runs_dir, &device)?;
             println!("{}", planet_dcem::study::study_table(&results));
             println!("written to {}", runs_dir.join(&cfg.name).display());
+        }
+        Command::Compare {
+            task,
+            run,
+            seeds,
+            published,
+            max_steps,
+            out,
+        } => {
+            let table = planet_dcem::compare::compare(&planet_dcem::compare::CompareOptions {
+                task,
+                runs: run,
+                seeds,
+                published: planet_dcem::compare::Published::load(&published)?,
+                max_steps,
+                out,
+            })?;
+            println!("{table}");
         }
         Command::Report {
             runs,
