@@ -144,7 +144,7 @@ enum Command {
         /// Replace existing run folders of the same names.
         #[arg(long, conflicts_with = "resume")]
         overwrite: bool,
-        /// Continue existing runs from their checkpoints.
+        /// Continue existing runs from their checkpoints (seeds without a run folder start).
         #[arg(long)]
         resume: bool,
         /// Only summarise the existing runs (no training).

@@ -109,6 +109,7 @@ pub fn run_seeds(opts: &SeedsOptions) -> Result<SeedsSummary> {
             let log = logs.join(format!("seed{seed}.log"));
             let file = std::fs::File::create(&log)
                 .with_context(|| format!("creating {}", log.display()))?;
+            let args = child_args(opts, seed);
             let child = Command::new(&exe)
                 .arg("train")
                 .arg("--config")
@@ -117,7 +118,7 @@ pub fn run_seeds(opts: &SeedsOptions) -> Result<SeedsSummary> {
                 .arg(&opts.runs_dir)
                 .args(["--name", &run_name(&opts.name, seed)])
                 .args(["--seed", &seed.to_string(), "--quiet"])
-                .args(&opts.train_args)
+                .args(&args)
                 .env("RAYON_NUM_THREADS", threads.to_string())
                 .stdout(Stdio::from(file.try_clone()?))
                 .stderr(Stdio::from(file))
@@ -163,6 +164,21 @@ pub fn run_seeds(opts: &SeedsOptions) -> Result<SeedsSummary> {
         opts.bound.as_ref(),
         &out,
     )
+}
+
+/// The extra `train` arguments of one seed: with `--resume`, a seed whose run folder does not
+/// exist yet (a seeds command stopped before it started) starts instead.
+fn child_args(opts: &SeedsOptions, seed: u64) -> Vec<String> {
+    let dir = opts.runs_dir.join(run_name(&opts.name, seed));
+    let started = dir
+        .read_dir()
+        .map(|mut d| d.next().is_some())
+        .unwrap_or(false);
+    opts.train_args
+        .iter()
+        .filter(|a| started || a.as_str() != "--resume")
+        .cloned()
+        .collect()
 }
 
 /// The run folder name of one seed.

@@ -202,7 +202,10 @@ fn resumes_with_nothing_lost(text: &str, tag: &str, steps_per_episode: usize) {
     );
     if text.contains("eval_every = 2") {
         let evals = resumed_rows.iter().filter(|r| r[3].is_finite()).count();
-        assert_eq!(evals, 4, "evaluations after planning episodes 2, 4, 6 and 8");
+        assert_eq!(
+            evals, 4,
+            "evaluations after planning episodes 2, 4, 6 and 8"
+        );
     }
 
     let buffer = ReplayBuffer::load(&run.join("checkpoints").join("buffer.bin")).unwrap();

@@ -95,6 +95,24 @@ fn seeds_run_and_their_summary_holds_their_own_numbers() {
     // Existing runs are refused without --resume/--overwrite; --summarise-only rereads them.
     assert!(!seeds(&[]).status.success());
     assert!(seeds(&["--summarise-only"]).status.success());
+    // --resume continues the seeds that have a run and starts those that have none.
+    let out = Command::new(env!("CARGO_BIN_EXE_planet_dcem"))
+        .args(["seeds", "--config", config.to_str().unwrap()])
+        .args(["--runs-dir", runs.to_str().unwrap(), "--seeds", "4,9"])
+        .args(["--at", "3", "--jobs", "2", "--resume"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(runs.join("tiny_s9").join("eval.json").is_file());
+    let again = EvalSummary::load(&runs.join("tiny_s4").join("eval.json")).unwrap();
+    assert_eq!(
+        again.mean, own[0],
+        "a finished run resumed evaluates the same"
+    );
     // One seed is not a result.
     let one = Command::new(env!("CARGO_BIN_EXE_planet_dcem"))
         .args([
