@@ -11,8 +11,10 @@
 //! mean prediction (trajectory sampling with one particle per member, without aleatoric noise:
 //! the native environments are deterministic), and the sequence's cost is minus the predicted
 //! return averaged over the members. Actions are clamped to `[-1, 1]` as the environments do.
+//! On the CPU with plain f32 tensors the rollout runs on the host (`ensemble_cpu.rs`: one
+//! `gemm` product per layer, member and step); elsewhere as tensor operations.
 
-use burn::tensor::{Device, Tensor, s};
+use burn::tensor::{DType, Device, Tensor, s};
 use rand::{Rng, RngExt};
 use serde::{Deserialize, Serialize};
 
@@ -455,7 +457,7 @@ impl Ensemble {
         actions: Tensor<3>,
         keep_states: bool,
     ) -> Result<(Tensor<2>, Option<Tensor<3>>)> {
-        let (e, od, ad) = (self.config.members, self.obs_dim, self.action_dim);
+        let (od, ad) = (self.obs_dim, self.action_dim);
         let [n, sd] = states.dims();
         let [na, horizon, a] = actions.dims();
         if sd != od || na != n || a != ad || horizon == 0 {
@@ -465,6 +467,37 @@ impl Ensemble {
                 (states.dims(), actions.dims()),
             ));
         }
+        // Planning on the CPU (plain f32 tensors): the whole rollout on the host.
+        let plain_cpu = |t: &Tensor<2>| {
+            t.dtype() == DType::F32 && !t.is_autodiff() && t.device() == Device::flex()
+        };
+        if plain_cpu(&states)
+            && actions.dtype() == DType::F32
+            && !actions.is_autodiff()
+            && self
+                .weights
+                .iter()
+                .chain(&self.biases)
+                .chain(&self.norm)
+                .all(plain_cpu)
+            && let Some(out) = self.imagine_host(&states, &actions, keep_states)
+        {
+            return Ok(out);
+        }
+        self.imagine_ops(states, actions, keep_states)
+    }
+
+    /// [`Ensemble::imagine`] as tensor operations (any device, and the autodiff one).
+    fn imagine_ops(
+        &self,
+        states: Tensor<2>,
+        actions: Tensor<3>,
+        keep_states: bool,
+    ) -> Result<(Tensor<2>, Option<Tensor<3>>)> {
+        let (e, ad) = (self.config.members, self.action_dim);
+        let od = self.obs_dim;
+        let [n, _] = states.dims();
+        let [_, horizon, _] = actions.dims();
         let mut x: Tensor<3> = states.clone().unsqueeze_dim::<3>(0).repeat_dim(0, e);
         let mut rewards = Vec::with_capacity(horizon);
         let mut visited = Vec::new();
@@ -557,6 +590,9 @@ impl Moments {
             .collect()
     }
 }
+
+#[path = "ensemble_cpu.rs"]
+mod cpu;
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]

@@ -83,6 +83,68 @@ fn rollout_cost_is_minus_the_member_mean_return() {
     }
 }
 
+/// The host rollout (what planning on the CPU runs) equals the tensor operations, for every
+/// activation, with non-trivial normalisation, clamped actions and both halves of a split
+/// batch.
+#[test]
+fn host_rollout_equals_the_tensor_ops() {
+    let dev = Device::flex();
+    for (k, activation) in [
+        Activation::Elu,
+        Activation::Relu,
+        Activation::Softplus,
+        Activation::Tanh,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut rng = ChaCha8Rng::seed_from_u64(10 + k as u64);
+        let cfg = EnsembleConfig {
+            members: 3,
+            hidden: 16,
+            layers: 3,
+            activation,
+            ..Default::default()
+        };
+        let (od, ad, n, h) = (4, 2, 70, 5);
+        let mut e = Ensemble::new(cfg, od, ad, &dev, &mut rng).unwrap();
+        let row = |v: Vec<f64>| tensor_from_f64(&v, [1, v.len()], &dev).unwrap();
+        let mut r = |lo: f64, hi: f64, len: usize| -> Vec<f64> {
+            (0..len).map(|_| rng.random_range(lo..hi)).collect()
+        };
+        e.norm = [
+            row(r(-1.0, 1.0, od + ad)),
+            row(r(0.5, 2.0, od + ad)),
+            row(r(-0.2, 0.2, od + 1)),
+            row(r(0.1, 0.5, od + 1)),
+        ];
+        let states = tensor_from_f64(&r(-1.0, 1.0, n * od), [n, od], &dev).unwrap();
+        let actions = tensor_from_f64(&r(-1.5, 1.5, n * h * ad), [n, h, ad], &dev).unwrap();
+        let (rh, vh) = e.imagine_host(&states, &actions, true).unwrap();
+        let (ro, vo) = e.imagine_ops(states, actions, true).unwrap();
+        for (a, b) in [(rh, ro)] {
+            let (a, b) = (to_f64_vec(a).unwrap(), to_f64_vec(b).unwrap());
+            for (x, y) in a.iter().zip(&b) {
+                assert!(
+                    (x - y).abs() < 1e-4 * (1.0 + y.abs()),
+                    "{activation:?}: reward {x} vs {y}"
+                );
+            }
+        }
+        let (a, b) = (
+            to_f64_vec(vh.unwrap()).unwrap(),
+            to_f64_vec(vo.unwrap()).unwrap(),
+        );
+        assert_eq!(a.len(), n * (h + 1) * od);
+        for (x, y) in a.iter().zip(&b) {
+            assert!(
+                (x - y).abs() < 1e-4 * (1.0 + y.abs()),
+                "{activation:?}: state {x} vs {y}"
+            );
+        }
+    }
+}
+
 #[test]
 fn bad_shapes_and_options_are_errors() {
     let dev = Device::flex();

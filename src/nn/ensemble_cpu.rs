@@ -1,0 +1,141 @@
+//! The ensemble's planning rollout on the host for plain f32 tensors on the CPU (what the
+//! planners call): per member and step, one `gemm` product per layer over the samples, the
+//! hidden activation in one vectorised pass, only the mean half of the last layer computed,
+//! and the samples split in two halves side by side as the RSSM's rollout splits them.
+
+use burn::tensor::{Tensor, TensorData};
+
+use super::Ensemble;
+use crate::nn::Activation;
+use crate::nn::host_kernels::{Layer, cols, relu, tanh};
+
+/// The hidden activation of `h`; `slope` is scratch for the fused kernels.
+fn activate(kind: Activation, h: Vec<f32>, slope: &mut Vec<f32>) -> Vec<f32> {
+    let mut out = vec![0f32; h.len()];
+    slope.resize(h.len(), 0.0);
+    match kind {
+        Activation::Elu => crate::nn::fast::elu_and_slope(&h, &mut out, slope),
+        Activation::Softplus => crate::nn::fast::softplus_and_slope(&h, &mut out, slope),
+        Activation::Relu => out.iter_mut().zip(&h).for_each(|(o, v)| *o = relu(*v)),
+        Activation::Tanh => out.iter_mut().zip(&h).for_each(|(o, v)| *o = tanh(*v)),
+    }
+    out
+}
+
+impl Ensemble {
+    /// [`Ensemble::imagine`] on the host for plain f32 tensors on the CPU; None when a tensor's
+    /// data is not f32.
+    pub(super) fn imagine_host(
+        &self,
+        states: &Tensor<2>,
+        actions: &Tensor<3>,
+        keep_states: bool,
+    ) -> Option<(Tensor<2>, Option<Tensor<3>>)> {
+        let (e, od, ad) = (self.config.members, self.obs_dim, self.action_dim);
+        let (inw, d) = (od + ad, od + 1);
+        let [n, _] = states.dims();
+        let [_, horizon, _] = actions.dims();
+        let data = |t: &Tensor<2>| t.clone().into_data().try_to_vec::<f32>().ok();
+        let ws = self.weights.iter().map(data).collect::<Option<Vec<_>>>()?;
+        let bs = self.biases.iter().map(data).collect::<Option<Vec<_>>>()?;
+        let last = ws.len() - 1;
+        // Each member's layers, cut from the stacked parameters; of the last layer only the
+        // mean half (the log-variances are not used in planning).
+        let members: Vec<Vec<Layer<f32>>> = (0..e)
+            .map(|m| {
+                ws.iter()
+                    .zip(&bs)
+                    .zip(&self.weights)
+                    .enumerate()
+                    .map(|(i, ((w, b), wt))| {
+                        let [rows, out] = wt.dims();
+                        let d_in = rows / e;
+                        let wm = &w[m * d_in * out..(m + 1) * d_in * out];
+                        let bm = &b[m * out..(m + 1) * out];
+                        if i == last {
+                            Layer {
+                                w: cols(wm, out, 0, d),
+                                b: bm[..d].to_vec(),
+                                d_in,
+                                d_out: d,
+                            }
+                        } else {
+                            Layer {
+                                w: wm.to_vec(),
+                                b: bm.to_vec(),
+                                d_in,
+                                d_out: out,
+                            }
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        let norm = self.norm.iter().map(data).collect::<Option<Vec<_>>>()?;
+        let (in_mean, in_std, out_mean, out_std) = (&norm[0], &norm[1], &norm[2], &norm[3]);
+        let s0 = data(states)?;
+        let acts = actions.clone().into_data().try_to_vec::<f32>().ok()?;
+        let kind = self.config.activation;
+        let share = 1.0 / e as f32;
+        // Samples `at..at + n`: their member-mean rewards `[n, horizon]` and visited states.
+        let roll = |&(at, n): &(usize, usize)| -> (Vec<f32>, Vec<f32>) {
+            let s0 = &s0[at * od..(at + n) * od];
+            let acts = &acts[at * horizon * ad..(at + n) * horizon * ad];
+            let mut rewards = vec![0f32; n * horizon];
+            let mut visited = Vec::new();
+            if keep_states {
+                visited = vec![0f32; n * (horizon + 1) * od];
+                for i in 0..n {
+                    let row = i * (horizon + 1) * od;
+                    visited[row..row + od].copy_from_slice(&s0[i * od..(i + 1) * od]);
+                }
+            }
+            let (mut inp, mut slope) = (vec![0f32; n * inw], Vec::new());
+            for layers in &members {
+                let mut x = s0.to_vec();
+                for t in 0..horizon {
+                    for (i, row) in inp.chunks_mut(inw).enumerate() {
+                        for c in 0..od {
+                            row[c] = (x[i * od + c] - in_mean[c]) / in_std[c];
+                        }
+                        let a = &acts[(i * horizon + t) * ad..(i * horizon + t + 1) * ad];
+                        for c in 0..ad {
+                            row[od + c] =
+                                (a[c].clamp(-1.0, 1.0) - in_mean[od + c]) / in_std[od + c];
+                        }
+                    }
+                    let mut h = layers[0].forward(&inp, n);
+                    for layer in &layers[1..] {
+                        h = layer.forward(&activate(kind, h, &mut slope), n);
+                    }
+                    for (i, y) in h.chunks(d).enumerate() {
+                        let xi = &mut x[i * od..(i + 1) * od];
+                        for c in 0..od {
+                            xi[c] += y[c] * out_std[c] + out_mean[c];
+                        }
+                        rewards[i * horizon + t] += share * (y[od] * out_std[od] + out_mean[od]);
+                        if keep_states {
+                            let row = (i * (horizon + 1) + t + 1) * od;
+                            for (v, xc) in visited[row..row + od].iter_mut().zip(xi.iter()) {
+                                *v += share * xc;
+                            }
+                        }
+                    }
+                }
+            }
+            (rewards, visited)
+        };
+        let parts = crate::nn::rssm_host::batch_parts(n);
+        let (mut rewards, mut visited) = (Vec::new(), Vec::new());
+        for (r, v) in crate::nn::rssm_host::on_parts(&parts, roll) {
+            rewards.extend(r);
+            visited.extend(v);
+        }
+        let device = states.device();
+        let rewards = Tensor::<2>::from_data(TensorData::new(rewards, [n, horizon]), &device);
+        let visited = keep_states.then(|| {
+            Tensor::<3>::from_data(TensorData::new(visited, [n, horizon + 1, od]), &device)
+        });
+        Some((rewards, visited))
+    }
+}
