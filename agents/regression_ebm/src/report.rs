@@ -253,7 +253,7 @@ pub fn ablation_chart(analyses: &[&Analysis]) -> LineChart {
             analyses.first().map_or(10, |a| a.train_steps) as f64,
             "trained steps".into(),
         )],
-        hlines: vec![],
+        ..Default::default()
     }
 }
 
@@ -272,8 +272,7 @@ pub fn curve_chart(runs: &[(SolverKind, &[(usize, f64)])]) -> LineChart {
                     .with_color(solver_color(*s))
             })
             .collect(),
-        vlines: vec![],
-        hlines: vec![],
+        ..Default::default()
     }
 }
 
