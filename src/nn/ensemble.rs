@@ -11,10 +11,10 @@
 //! mean prediction (trajectory sampling with one particle per member, without aleatoric noise:
 //! the native environments are deterministic), and the sequence's cost is minus the predicted
 //! return averaged over the members. Actions are clamped to `[-1, 1]` as the environments do.
-//! On the CPU with plain f32 tensors the rollout runs on the host (`ensemble_cpu.rs`: one
+//! On the CPU with plain f32 tensors the rollout runs on the host (`ensemble_rollout.rs`: one
 //! `gemm` product per layer, member and step); elsewhere as tensor operations.
 
-use burn::tensor::{DType, Device, Tensor, s};
+use burn::tensor::{Device, Tensor, s};
 use rand::{Rng, RngExt};
 use serde::{Deserialize, Serialize};
 
@@ -448,81 +448,6 @@ impl Ensemble {
         })
     }
 
-    /// Rolls `actions: [n, horizon, action]` out from `states: [n, obs]` under every member:
-    /// the member-mean predicted rewards `[n, horizon]` and, with `keep_states`, the
-    /// member-mean visited observations `[n, horizon + 1, obs]`.
-    pub fn imagine(
-        &self,
-        states: Tensor<2>,
-        actions: Tensor<3>,
-        keep_states: bool,
-    ) -> Result<(Tensor<2>, Option<Tensor<3>>)> {
-        let (od, ad) = (self.obs_dim, self.action_dim);
-        let [n, sd] = states.dims();
-        let [na, horizon, a] = actions.dims();
-        if sd != od || na != n || a != ad || horizon == 0 {
-            return Err(Error::shape(
-                "Ensemble rollout states/actions",
-                format!("[n, {od}] and [n, horizon >= 1, {ad}]"),
-                (states.dims(), actions.dims()),
-            ));
-        }
-        // Planning on the CPU (plain f32 tensors): the whole rollout on the host.
-        let plain_cpu = |t: &Tensor<2>| {
-            t.dtype() == DType::F32 && !t.is_autodiff() && t.device() == Device::flex()
-        };
-        if plain_cpu(&states)
-            && actions.dtype() == DType::F32
-            && !actions.is_autodiff()
-            && self
-                .weights
-                .iter()
-                .chain(&self.biases)
-                .chain(&self.norm)
-                .all(plain_cpu)
-            && let Some(out) = self.imagine_host(&states, &actions, keep_states)
-        {
-            return Ok(out);
-        }
-        self.imagine_ops(states, actions, keep_states)
-    }
-
-    /// [`Ensemble::imagine`] as tensor operations (any device, and the autodiff one).
-    fn imagine_ops(
-        &self,
-        states: Tensor<2>,
-        actions: Tensor<3>,
-        keep_states: bool,
-    ) -> Result<(Tensor<2>, Option<Tensor<3>>)> {
-        let (e, ad) = (self.config.members, self.action_dim);
-        let od = self.obs_dim;
-        let [n, _] = states.dims();
-        let [_, horizon, _] = actions.dims();
-        let mut x: Tensor<3> = states.clone().unsqueeze_dim::<3>(0).repeat_dim(0, e);
-        let mut rewards = Vec::with_capacity(horizon);
-        let mut visited = Vec::new();
-        for t in 0..horizon {
-            let at = actions
-                .clone()
-                .slice(s![.., t..t + 1, ..])
-                .reshape([1, n, ad])
-                .repeat_dim(0, e);
-            let (next, r) = self.step(x, at);
-            x = next;
-            rewards.push(r.mean_dim(0).reshape([n, 1]));
-            if keep_states {
-                visited.push(x.clone().mean_dim(0).reshape([n, 1, od]));
-            }
-        }
-        let rewards = Tensor::cat(rewards, 1);
-        let visited = keep_states.then(|| {
-            let mut all = vec![states.unsqueeze_dim::<3>(1)];
-            all.extend(visited);
-            Tensor::cat(all, 1)
-        });
-        Ok((rewards, visited))
-    }
-
     /// Number of trainable scalars.
     pub fn num_params(&self) -> usize {
         self.params()
@@ -591,8 +516,8 @@ impl Moments {
     }
 }
 
-#[path = "ensemble_cpu.rs"]
-mod cpu;
+#[path = "ensemble_rollout.rs"]
+mod rollout;
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]

@@ -121,7 +121,7 @@ fn host_rollout_equals_the_tensor_ops() {
         let states = tensor_from_f64(&r(-1.0, 1.0, n * od), [n, od], &dev).unwrap();
         let actions = tensor_from_f64(&r(-1.5, 1.5, n * h * ad), [n, h, ad], &dev).unwrap();
         let (rh, vh) = e.imagine_host(&states, &actions, true).unwrap();
-        let (ro, vo) = e.imagine_ops(states, actions, true).unwrap();
+        let (ro, vo) = e.imagine_tensor_ops(states, actions, true).unwrap();
         for (a, b) in [(rh, ro)] {
             let (a, b) = (to_f64_vec(a).unwrap(), to_f64_vec(b).unwrap());
             for (x, y) in a.iter().zip(&b) {

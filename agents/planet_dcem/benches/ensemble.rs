@@ -1,7 +1,11 @@
 //! The probabilistic ensemble's costs on the swing-up (5 observations, 1 action) with the main
 //! job's planner (full CEM 500 samples / 50 elites / 5 iterations, horizon 12): one planning
 //! call from one observation, every sequence rolled out under all 5 members, for 64- and
-//! 128-unit networks (3 hidden layers); and one update on 256 transitions per member.
+//! 128-unit networks (3 hidden layers); and one update on 256 transitions per member. At
+//! cheetah.run's sizes (17 observations, 6 actions) with `configs/planet_cheetah_run_100k_ensemble.toml`
+//! (5 x 3 x 200 ELU, iCEM 200/20/4, horizon 12): one planning call, one update, and one
+//! rollout of 610 sequences (an iCEM call's count) on the host path planning takes against
+//! the same rollout as tensor operations.
 //!
 //! ```text
 //! cargo bench -p planet-dcem --bench ensemble
@@ -62,7 +66,67 @@ fn bench(c: &mut Criterion) {
             })
         });
     }
+    cheetah(&mut g, &device, &mut rng);
     g.finish();
+}
+
+fn cheetah(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    device: &Device,
+    rng: &mut ChaCha8Rng,
+) {
+    let (obs, act, n, horizon) = (17, 6, 610, 12);
+    let cfg = PlanetConfig::load(Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../configs/planet_cheetah_run_100k_ensemble.toml"
+    )))
+    .expect("configs/planet_cheetah_run_100k_ensemble.toml");
+    let mut agent = PlanetAgent::new(&cfg, obs, act, device).expect("agent");
+    for _ in 0..4 {
+        let mut ep = EpisodeRecord::default();
+        for _ in 0..250 {
+            let o: Vec<f64> = (0..obs).map(|_| rng.random_range(-1.0..1.0)).collect();
+            let a: Vec<f64> = (0..act).map(|_| rng.random_range(-1.0..1.0)).collect();
+            ep.push(&o, &a, rng.random_range(0.0..1.0)).expect("finite");
+        }
+        agent.buffer.push(ep).expect("episode");
+    }
+    g.bench_function("cheetah_update_5x256_h200", |bch| {
+        bch.iter(|| agent.train_step().expect("update"))
+    });
+    let model = match &agent.world {
+        planet_dcem::world::World::Ensemble(w) => w.plain.clone(),
+        planet_dcem::world::World::Rssm(_) => unreachable!("an ensemble config"),
+    };
+    let mut uniform =
+        |len: usize| -> Vec<f32> { (0..len).map(|_| rng.random_range(-1.0..1.0)).collect() };
+    let states = Tensor::<2>::from_data(
+        burn::tensor::TensorData::new(uniform(n * obs), [n, obs]),
+        device,
+    );
+    let actions = Tensor::<3>::from_data(
+        burn::tensor::TensorData::new(uniform(n * horizon * act), [n, horizon, act]),
+        device,
+    );
+    g.bench_function("cheetah_rollout_610x12_host", |bch| {
+        bch.iter(|| {
+            model
+                .imagine(states.clone(), actions.clone(), false)
+                .expect("rollout")
+        })
+    });
+    g.bench_function("cheetah_rollout_610x12_tensor_ops", |bch| {
+        bch.iter(|| {
+            model
+                .imagine_tensor_ops(states.clone(), actions.clone(), false)
+                .expect("rollout")
+        })
+    });
+    let state = Tensor::<2>::zeros([1, obs], device);
+    let mut cem = CemPlanner::new(cfg.cem.clone()).expect("planner");
+    g.bench_function("cheetah_plan_icem_200x4_h12", |bch| {
+        bch.iter(|| cem.plan(&model, state.clone()).expect("plan"))
+    });
 }
 
 criterion_group!(benches, bench);

@@ -1,11 +1,13 @@
-//! The ensemble's planning rollout on the host for plain f32 tensors on the CPU (what the
-//! planners call): per member and step, one `gemm` product per layer over the samples, the
-//! hidden activation in one vectorised pass, only the mean half of the last layer computed,
-//! and the samples split in two halves side by side as the RSSM's rollout splits them.
+//! The ensemble's planning rollouts: as tensor operations (any device), and on the host for
+//! plain f32 tensors on the CPU (what the planners call there): per member and step, one `gemm`
+//! product per layer over the samples, the hidden activation in one vectorised pass, only the
+//! mean half of the last layer computed, and the samples split in two halves side by side as
+//! the RSSM's rollout splits them.
 
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::{DType, Device, Tensor, TensorData, s};
 
 use super::Ensemble;
+use crate::error::{Error, Result};
 use crate::nn::Activation;
 use crate::nn::host_kernels::{Layer, cols, relu, tanh};
 
@@ -23,6 +25,89 @@ fn activate(kind: Activation, h: Vec<f32>, slope: &mut Vec<f32>) -> Vec<f32> {
 }
 
 impl Ensemble {
+    /// A rollout's `states: [n, obs]` and `actions: [n, horizon >= 1, action]`, or the error.
+    fn check_rollout(&self, states: &Tensor<2>, actions: &Tensor<3>) -> Result<()> {
+        let (od, ad) = (self.obs_dim, self.action_dim);
+        let [n, sd] = states.dims();
+        let [na, horizon, a] = actions.dims();
+        if sd != od || na != n || a != ad || horizon == 0 {
+            return Err(Error::shape(
+                "Ensemble rollout states/actions",
+                format!("[n, {od}] and [n, horizon >= 1, {ad}]"),
+                (states.dims(), actions.dims()),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Rolls `actions: [n, horizon, action]` out from `states: [n, obs]` under every member:
+    /// the member-mean predicted rewards `[n, horizon]` and, with `keep_states`, the
+    /// member-mean visited observations `[n, horizon + 1, obs]`.
+    pub fn imagine(
+        &self,
+        states: Tensor<2>,
+        actions: Tensor<3>,
+        keep_states: bool,
+    ) -> Result<(Tensor<2>, Option<Tensor<3>>)> {
+        self.check_rollout(&states, &actions)?;
+        // Planning on the CPU (plain f32 tensors): the whole rollout on the host.
+        let plain_cpu = |t: &Tensor<2>| {
+            t.dtype() == DType::F32 && !t.is_autodiff() && t.device() == Device::flex()
+        };
+        if plain_cpu(&states)
+            && actions.dtype() == DType::F32
+            && !actions.is_autodiff()
+            && self
+                .weights
+                .iter()
+                .chain(&self.biases)
+                .chain(&self.norm)
+                .all(plain_cpu)
+            && let Some(out) = self.imagine_host(&states, &actions, keep_states)
+        {
+            return Ok(out);
+        }
+        self.imagine_tensor_ops(states, actions, keep_states)
+    }
+
+    /// [`Ensemble::imagine`] as tensor operations on any device, also on the CPU where
+    /// `imagine` takes the host path (the reference that path is tested and benched against).
+    pub fn imagine_tensor_ops(
+        &self,
+        states: Tensor<2>,
+        actions: Tensor<3>,
+        keep_states: bool,
+    ) -> Result<(Tensor<2>, Option<Tensor<3>>)> {
+        self.check_rollout(&states, &actions)?;
+        let (e, ad) = (self.config.members, self.action_dim);
+        let od = self.obs_dim;
+        let [n, _] = states.dims();
+        let [_, horizon, _] = actions.dims();
+        let mut x: Tensor<3> = states.clone().unsqueeze_dim::<3>(0).repeat_dim(0, e);
+        let mut rewards = Vec::with_capacity(horizon);
+        let mut visited = Vec::new();
+        for t in 0..horizon {
+            let at = actions
+                .clone()
+                .slice(s![.., t..t + 1, ..])
+                .reshape([1, n, ad])
+                .repeat_dim(0, e);
+            let (next, r) = self.step(x, at);
+            x = next;
+            rewards.push(r.mean_dim(0).reshape([n, 1]));
+            if keep_states {
+                visited.push(x.clone().mean_dim(0).reshape([n, 1, od]));
+            }
+        }
+        let rewards = Tensor::cat(rewards, 1);
+        let visited = keep_states.then(|| {
+            let mut all = vec![states.unsqueeze_dim::<3>(1)];
+            all.extend(visited);
+            Tensor::cat(all, 1)
+        });
+        Ok((rewards, visited))
+    }
+
     /// [`Ensemble::imagine`] on the host for plain f32 tensors on the CPU; None when a tensor's
     /// data is not f32.
     pub(super) fn imagine_host(
