@@ -4,7 +4,7 @@
 //! mean half of the last layer computed, and the samples split in two halves side by side as
 //! the RSSM's rollout splits them.
 
-use burn::tensor::{DType, Device, Tensor, TensorData, s};
+use burn::tensor::{Tensor, TensorData, s};
 
 use super::Ensemble;
 use crate::error::{Error, Result};
@@ -51,23 +51,19 @@ impl Ensemble {
     ) -> Result<(Tensor<2>, Option<Tensor<3>>)> {
         self.check_rollout(&states, &actions)?;
         // Planning on the CPU (plain f32 tensors): the whole rollout on the host.
-        let plain_cpu = |t: &Tensor<2>| {
-            t.dtype() == DType::F32 && !t.is_autodiff() && t.device() == Device::flex()
-        };
-        if plain_cpu(&states)
-            && actions.dtype() == DType::F32
-            && !actions.is_autodiff()
+        if crate::nn::plain_cpu(&states)
+            && crate::nn::plain_cpu(&actions)
             && self
                 .weights
                 .iter()
                 .chain(&self.biases)
                 .chain(&self.norm)
-                .all(plain_cpu)
+                .all(crate::nn::plain_cpu)
             && let Some(out) = self.imagine_host(&states, &actions, keep_states)
         {
             return Ok(out);
         }
-        self.imagine_tensor_ops(states, actions, keep_states)
+        self.tensor_ops(states, actions, keep_states)
     }
 
     /// [`Ensemble::imagine`] as tensor operations on any device, also on the CPU where
@@ -79,6 +75,16 @@ impl Ensemble {
         keep_states: bool,
     ) -> Result<(Tensor<2>, Option<Tensor<3>>)> {
         self.check_rollout(&states, &actions)?;
+        self.tensor_ops(states, actions, keep_states)
+    }
+
+    /// [`Ensemble::imagine_tensor_ops`] on checked shapes.
+    fn tensor_ops(
+        &self,
+        states: Tensor<2>,
+        actions: Tensor<3>,
+        keep_states: bool,
+    ) -> Result<(Tensor<2>, Option<Tensor<3>>)> {
         let (e, ad) = (self.config.members, self.action_dim);
         let od = self.obs_dim;
         let [n, _] = states.dims();

@@ -26,6 +26,11 @@ use burn::tensor::{DType, Device, Tensor, TensorData};
 
 use crate::error::{Error, Result};
 
+/// A plain f32 tensor on the CPU (no tape): what the host fast paths take.
+pub(crate) fn plain_cpu<const D: usize>(t: &Tensor<D>) -> bool {
+    t.dtype() == DType::F32 && !t.is_autodiff() && t.device() == Device::flex()
+}
+
 /// The float dtype tensors get on `device` (f32 unless the device was configured otherwise).
 pub fn float_dtype(device: &Device) -> DType {
     Tensor::<1>::zeros([1], device).dtype()

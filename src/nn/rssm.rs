@@ -527,13 +527,9 @@ impl Rssm {
             ));
         }
         // Planning on the CPU (plain f32 tensors): the whole rollout on the host.
-        let plain_cpu = |t: &Tensor<2>| {
-            t.dtype() == DType::F32 && !t.is_autodiff() && t.device() == Device::flex()
-        };
-        if plain_cpu(&states)
-            && actions.dtype() == DType::F32
-            && !actions.is_autodiff()
-            && self.params().iter().all(plain_cpu)
+        if super::plain_cpu(&states)
+            && super::plain_cpu(&actions)
+            && self.params().iter().all(super::plain_cpu)
             && let Some(out) = self.imagine_host(&states, &actions, keep_states)
         {
             return Ok(out);

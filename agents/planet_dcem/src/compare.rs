@@ -168,6 +168,22 @@ pub fn compare(opts: &CompareOptions) -> Result<String> {
         opts.seeds.is_empty() || opts.seeds.len() >= 2,
         "--seeds needs at least two runs (a result over one seed is an anecdote)"
     );
+    ensure!(
+        opts.published
+            .method
+            .iter()
+            .any(|m| m.tasks.contains_key(&opts.task)),
+        "no published method gives figures for task {:?}; the file has: {}",
+        opts.task,
+        opts.published
+            .method
+            .iter()
+            .flat_map(|m| m.tasks.keys().cloned())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     let load = |d: &PathBuf| load_run(d).with_context(|| format!("reading {}", d.display()));
     let runs = opts.runs.iter().map(load).collect::<Result<Vec<_>>>()?;
     let seeds = opts.seeds.iter().map(load).collect::<Result<Vec<_>>>()?;
@@ -339,6 +355,17 @@ mod tests {
             err.contains("\"A\"") && err.contains("cheetah_run"),
             "{err}"
         );
+        let unknown = compare(&CompareOptions {
+            task: "cheetah_walk".into(),
+            runs: vec![dir.join("none")],
+            seeds: Vec::new(),
+            published: p,
+            max_steps: 1e5,
+            out: dir.join("x.png"),
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(unknown.contains("cheetah_run, walker_walk"), "{unknown}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
