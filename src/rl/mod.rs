@@ -14,5 +14,5 @@ pub use agent::PpoAgent;
 pub use collect::{Budget, Collected, Collector, CollectorState, InputFilter, ObsInput, PlanSeeds};
 
 pub use gae::gae;
-pub use policy::{DcemParts, DcemPolicy, MlpPolicy, PolicyMean};
+pub use policy::{ControllerModel, DcemParts, DcemPolicy, MlpPolicy, PolicyMean};
 pub use ppo::{Ppo, PpoConfig, PpoLoss, PpoStats, RolloutBatch, gaussian_log_prob, ppo_loss};

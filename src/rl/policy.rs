@@ -4,9 +4,10 @@ use burn::tensor::{Device, Tensor};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
+use super::collect::{InputFilter, ObsInput};
 use crate::error::{Error, Result};
 use crate::model::Model;
-use crate::nn::{Activation, Mlp, Rssm};
+use crate::nn::{Activation, BeliefFilter, Ensemble, Mlp, Rssm};
 use crate::planning::{LatentDcemPlanner, MlpDecoder};
 
 /// A differentiable map from policy inputs to action means, with the parameters a policy
@@ -152,17 +153,85 @@ impl DcemParts {
     }
 }
 
-/// The latent DCEM controller over a learned RSSM as a policy mean (paper sect. 5.2.2, phase 3):
-/// `mean(x) = first action of decoder(z*(x))`, where `z*(x)` is the DCEM solution of the latent
-/// planning problem from the belief state `x` (`[deter, stoch]`) under the model's imagined
-/// reward. The mean is differentiable through every solver iteration with respect to the
-/// decoder and the model's reward and transition parameters; [`DcemParts`] picks which of them
-/// are trained. Inputs are belief states, taken as given (the filter that produced them is not
-/// differentiated).
+/// The learned model a [`DcemPolicy`] plans on.
+#[derive(Clone, Debug)]
+pub enum ControllerModel {
+    /// A recurrent state-space model: the policy's inputs are its belief states (`[deter,
+    /// stoch]`), filtered from the observations by a [`BeliefFilter`].
+    Rssm(Rssm),
+    /// A probabilistic ensemble over the observation: the inputs are the observations.
+    Ensemble(Ensemble),
+}
+
+impl ControllerModel {
+    /// The model as a planning [`Model`].
+    pub fn as_model(&self) -> &dyn Model {
+        match self {
+            Self::Rssm(m) => m,
+            Self::Ensemble(m) => m,
+        }
+    }
+
+    /// Names of [`ControllerModel::params`] (for checkpoints).
+    pub fn param_names(&self) -> Vec<String> {
+        match self {
+            Self::Rssm(m) => m.param_names(),
+            Self::Ensemble(m) => m.param_names(),
+        }
+    }
+
+    /// Every parameter of the model (trained or frozen by a policy gradient).
+    pub fn params(&self) -> Vec<Tensor<2>> {
+        match self {
+            Self::Rssm(m) => m.params(),
+            Self::Ensemble(m) => m.params(),
+        }
+    }
+
+    /// Replaces every parameter (order and shapes of [`ControllerModel::params`]).
+    pub fn set_params(&mut self, params: Vec<Tensor<2>>) -> Result<()> {
+        match self {
+            Self::Rssm(m) => m.set_params(params),
+            Self::Ensemble(m) => m.set_params(params),
+        }
+    }
+
+    /// A copy with every tensor (the ensemble's normaliser included) detached and moved to
+    /// `device`.
+    pub fn to_device(&self, device: &Device) -> Result<Self> {
+        Ok(match self {
+            Self::Rssm(m) => {
+                let mut out = m.clone();
+                out.set_params(moved(m.params(), device))?;
+                Self::Rssm(out)
+            }
+            Self::Ensemble(m) => Self::Ensemble(m.to_device(device)),
+        })
+    }
+
+    /// What turns observations into this model's policy inputs: the belief filter of the RSSM,
+    /// the observation itself for the ensemble.
+    pub fn input_filter(&self) -> Box<dyn InputFilter> {
+        match self {
+            Self::Rssm(m) => Box::new(BeliefFilter::new(m.clone())),
+            Self::Ensemble(_) => Box::new(ObsInput),
+        }
+    }
+}
+
+/// The latent DCEM controller over a learned model as a policy mean (paper sect. 5.2.2, phase
+/// 3): `mean(x) = first action of decoder(z*(x))`, where `z*(x)` is the DCEM solution of the
+/// latent planning problem from the model state `x` under the model's imagined reward. With an
+/// RSSM, `x` is a belief state (`[deter, stoch]`, taken as given: the filter that produced it is
+/// not differentiated); with an ensemble, the observation. The mean is differentiable through
+/// every solver iteration with respect to the decoder and the model's parameters; [`DcemParts`]
+/// picks which of them are trained. The ensemble predicts the reward and the next observation
+/// with one network per member, so its `reward` and `transition` parts are one group, trained
+/// when either is set.
 #[derive(Debug)]
 pub struct DcemPolicy {
     /// The learned model the controller plans on.
-    pub model: Rssm,
+    pub model: ControllerModel,
     /// The latent planner with its decoder.
     pub planner: LatentDcemPlanner<MlpDecoder>,
     /// The trained parts.
@@ -170,38 +239,53 @@ pub struct DcemPolicy {
 }
 
 impl DcemPolicy {
-    fn groups(&self) -> Vec<&Mlp> {
-        let mut g = Vec::new();
-        if self.parts.transition {
-            g.extend([&self.model.input, &self.model.gru, &self.model.prior]);
+    /// The trained model parameters, in the order of [`PolicyMean::params`].
+    fn model_params(&self) -> Vec<Tensor<2>> {
+        match &self.model {
+            ControllerModel::Rssm(m) => {
+                let mut g: Vec<&Mlp> = Vec::new();
+                if self.parts.transition {
+                    g.extend([&m.input, &m.gru, &m.prior]);
+                }
+                if self.parts.reward {
+                    g.push(&m.reward_head);
+                }
+                g.into_iter().flat_map(Mlp::params).collect()
+            }
+            ControllerModel::Ensemble(m) => {
+                if self.parts.transition || self.parts.reward {
+                    m.params()
+                } else {
+                    Vec::new()
+                }
+            }
         }
-        if self.parts.reward {
-            g.push(&self.model.reward_head);
-        }
-        if self.parts.decoder {
-            g.push(&self.planner.decoder().net);
-        }
-        g
     }
 }
 
 impl PolicyMean for DcemPolicy {
     fn input_dim(&self) -> usize {
-        self.model.state_dim()
+        self.model.as_model().state_dim()
     }
 
     fn action_dim(&self) -> usize {
-        self.model.action_dim()
+        self.model.as_model().action_dim()
     }
 
     fn mean(&self, inputs: Tensor<2>, seeds: &[u64]) -> Result<Tensor<2>> {
         check_inputs(&inputs, self.input_dim())?;
-        let plan = self.planner.plan_seeded(&self.model, inputs, seeds)?;
+        let plan = self
+            .planner
+            .plan_seeded(self.model.as_model(), inputs, seeds)?;
         Ok(plan.first_action())
     }
 
     fn params(&self) -> Vec<Tensor<2>> {
-        self.groups().into_iter().flat_map(|m| m.params()).collect()
+        let mut p = self.model_params();
+        if self.parts.decoder {
+            p.extend(self.planner.decoder().net.params());
+        }
+        p
     }
 
     fn set_params(&mut self, params: Vec<Tensor<2>>) -> Result<()> {
@@ -218,29 +302,39 @@ impl PolicyMean for DcemPolicy {
             let n = m.params().len();
             m.set_params(it.by_ref().take(n).collect())
         };
-        if self.parts.transition {
-            take(&mut self.model.input)?;
-            take(&mut self.model.gru)?;
-            take(&mut self.model.prior)?;
-        }
-        if self.parts.reward {
-            take(&mut self.model.reward_head)?;
+        match &mut self.model {
+            ControllerModel::Rssm(m) => {
+                if self.parts.transition {
+                    take(&mut m.input)?;
+                    take(&mut m.gru)?;
+                    take(&mut m.prior)?;
+                }
+                if self.parts.reward {
+                    take(&mut m.reward_head)?;
+                }
+            }
+            ControllerModel::Ensemble(m) => {
+                if self.parts.transition || self.parts.reward {
+                    let n = m.params().len();
+                    m.set_params(it.by_ref().take(n).collect())?;
+                }
+            }
         }
         if self.parts.decoder {
-            take(&mut self.planner.decoder_mut().net)?;
+            let net = &mut self.planner.decoder_mut().net;
+            let n = net.params().len();
+            net.set_params(it.by_ref().take(n).collect())?;
         }
         Ok(())
     }
 
     fn to_device(&self, device: &Device) -> Result<Self> {
-        let mut model = self.model.clone();
-        model.set_params(moved(self.model.params(), device))?;
         let mut decoder = self.planner.decoder().clone();
         decoder
             .net
             .set_params(moved(self.planner.decoder().net.params(), device))?;
         Ok(Self {
-            model,
+            model: self.model.to_device(device)?,
             planner: LatentDcemPlanner::new(self.planner.config().clone(), decoder)?,
             parts: self.parts,
         })

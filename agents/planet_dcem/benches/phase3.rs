@@ -25,7 +25,7 @@ use burn::tensor::Device;
 use criterion::{Criterion, criterion_group, criterion_main};
 use dcem::nn::Rssm;
 use dcem::planning::{LatentDcemPlanner, MlpDecoder};
-use dcem::rl::{DcemPolicy, Ppo, RolloutBatch};
+use dcem::rl::{ControllerModel, DcemPolicy, Ppo, RolloutBatch};
 use planet_dcem::PlanetConfig;
 use rand::{RngExt, SeedableRng, rngs::ChaCha8Rng};
 
@@ -53,7 +53,7 @@ fn bench(c: &mut Criterion) {
     )
     .expect("decoder");
     let policy = DcemPolicy {
-        model,
+        model: ControllerModel::Rssm(model),
         planner: LatentDcemPlanner::new(cfg.latent.clone(), decoder).expect("planner"),
         parts: cfg.finetune.parts,
     };

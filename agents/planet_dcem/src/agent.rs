@@ -191,6 +191,11 @@ impl PlanetAgent {
         self.learner.as_ref().map(|l| l.planner.decoder())
     }
 
+    /// The learned model (detached) for a phase-3 controller.
+    pub fn controller_model(&self) -> dcem::rl::ControllerModel {
+        self.world.controller_model()
+    }
+
     /// The RSSM on the autodiff device (`None` with the ensemble).
     pub fn rssm(&self) -> Option<&Rssm> {
         self.world.as_rssm()

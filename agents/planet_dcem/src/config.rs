@@ -306,10 +306,14 @@ impl PlanetConfig {
         }
         self.model.validate().context("in [model]")?;
         self.ensemble.validate().context("in [ensemble]")?;
+        let parts = self.finetune.parts;
         ensure!(
-            self.dynamics == Dynamics::Rssm || self.phase != Phase::Ppo,
-            "dynamics = \"ensemble\" runs phases 1 and 2 (cem, latent_dcem): phase 3 (ppo) \
-             fine-tunes an RSSM controller, set dynamics = \"rssm\""
+            self.dynamics == Dynamics::Rssm
+                || self.phase != Phase::Ppo
+                || parts.reward == parts.transition,
+            "with dynamics = \"ensemble\" one network per member predicts the reward and the \
+             next observation: set finetune.parts.reward and finetune.parts.transition alike \
+             (both true trains the ensemble, both false freezes it)"
         );
         ensure!(
             self.decoder.offline_steps == 0

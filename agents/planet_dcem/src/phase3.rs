@@ -2,14 +2,15 @@
 //! class, and PPO fine-tunes its parts for episode return instead of likelihood.
 //!
 //! The policy is `pi(a | b) = N(first action of decoder(z*(b)), sigma^2)`, `b` the belief state
-//! the RSSM filter holds, `z*(b)` the DCEM solution of the latent planning problem on the
-//! model's imagined reward (a [`DcemPolicy`]). Every PPO step collects `episodes_per_step`
-//! episodes with sampled actions, then takes `ppo.epochs` passes ("passes" in the paper) of
-//! minibatch steps; the policy gradient flows through every solver iteration into the reward
-//! head, the transition (GRU input layer, GRU, prior) and the decoder, each trained or frozen per
-//! [`DcemParts`]. The value function is a fresh tanh MLP on the observation. The model is not
-//! fitted to data in this phase. Each decision's planner noise has its own seed, stored with the
-//! step, so the update recomputes exactly the mean the agent acted with.
+//! the RSSM filter holds (with the ensemble, the observation), `z*(b)` the DCEM solution of the
+//! latent planning problem on the model's imagined reward (a [`DcemPolicy`]). Every PPO step
+//! collects `episodes_per_step` episodes with sampled actions, then takes `ppo.epochs` passes
+//! ("passes" in the paper) of minibatch steps; the policy gradient flows through every solver iteration into the reward head,
+//! the transition (GRU input layer, GRU, prior) and the decoder, each trained or frozen per
+//! [`DcemParts`] (the ensemble's layers are one part). The value function is a fresh tanh MLP on
+//! the observation. The model is not fitted to data in this phase. Each decision's planner noise
+//! has its own seed, stored with the step, so the update recomputes exactly the mean the agent
+//! acted with.
 //!
 //! The run starts from a phase-2 run's checkpoint (`init_from`: its model and decoder), writes
 //! `metrics.csv` (one row per PPO step), checkpoints every `checkpoint_every` PPO steps, resumes
@@ -22,7 +23,6 @@ use std::time::Instant;
 use anyhow::{Context, Result, ensure};
 use burn::tensor::Device;
 use dcem::env::{Env, VecEnv};
-use dcem::nn::BeliefFilter;
 use dcem::planning::LatentDcemPlanner;
 use dcem::rl::{Budget, Collector, DcemPolicy, InputFilter, PlanSeeds, Ppo, PpoAgent};
 use dcem::run::{Checkpoint, EvalSummary, Existing, Run, RunOptions};
@@ -73,10 +73,7 @@ fn load_policy(
         .context("the phase-2 agent has no decoder")?
         .detached();
     Ok(DcemPolicy {
-        model: agent
-            .rssm()
-            .context("phase 3 fine-tunes an RSSM agent (dynamics = \"rssm\")")?
-            .detached(),
+        model: agent.controller_model(),
         planner: LatentDcemPlanner::new(config.latent.clone(), decoder)?,
         parts: config.finetune.parts,
     })
@@ -86,10 +83,10 @@ fn load_policy(
 /// with the controller's current model, plan seeds drawn from a fixed stream (the same in every
 /// evaluation).
 fn controller_agent(ppo: Ppo<DcemPolicy>, env: &dyn Env) -> Result<PpoAgent<DcemPolicy>> {
-    let filter = BeliefFilter::new(ppo.acting_policy().model.clone());
+    let filter = ppo.acting_policy().model.input_filter();
     Ok(PpoAgent::new(
         ppo,
-        Box::new(filter),
+        filter,
         PlanSeeds::Drawn,
         env.action_space(),
         0,
@@ -107,9 +104,7 @@ fn evaluate(
     episodes: usize,
     label: &str,
 ) -> Result<EvalSummary> {
-    agent.set_filter(Box::new(BeliefFilter::new(
-        agent.ppo.acting_policy().model.clone(),
-    )));
+    agent.set_filter(agent.ppo.acting_policy().model.input_filter());
     agent.reseed(EVAL_STREAM);
     let (returns, ms) = evaluate_timed(agent, env, &eval_seeds(episodes))?;
     Ok(EvalSummary::new(label, returns, ms))
@@ -197,8 +192,8 @@ pub fn finetune(config: &PlanetConfig, opts: &RunOptions, device: &Device) -> Re
         // The PPO step's episodes, seeded in a row from the first one's training seed.
         let t0 = Instant::now();
         collector.reset(train_seed(config, progress.ppo_step * f.episodes_per_step))?;
-        let filter = BeliefFilter::new(agent.ppo.acting_policy().model.clone());
-        let mut filters: Vec<Box<dyn InputFilter>> = vec![Box::new(filter)];
+        let mut filters: Vec<Box<dyn InputFilter>> =
+            vec![agent.ppo.acting_policy().model.input_filter()];
         let rollout = collector.collect(
             &agent.ppo,
             &mut filters,

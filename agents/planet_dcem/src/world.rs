@@ -9,6 +9,7 @@ use dcem::nn::{
     BeliefFilter, Ensemble, Rssm, SequenceBatch, normal_noise, tensor_from_f64, to_f64_vec,
 };
 use dcem::replay::ReplayBuffer;
+use dcem::rl::ControllerModel;
 use dcem::run::Checkpoint;
 use dcem::train::to_device;
 use rand::rngs::ChaCha8Rng;
@@ -126,6 +127,15 @@ impl World {
         match self {
             Self::Rssm(w) => w.filter.model(),
             Self::Ensemble(w) => &w.plain,
+        }
+    }
+
+    /// The model, detached from any autodiff graph, as a phase-3 controller's model (the
+    /// ensemble with its normaliser).
+    pub fn controller_model(&self) -> ControllerModel {
+        match self {
+            Self::Rssm(w) => ControllerModel::Rssm(w.model.detached()),
+            Self::Ensemble(w) => ControllerModel::Ensemble(w.plain.clone()),
         }
     }
 

@@ -274,8 +274,9 @@ fn bad_configs_name_the_field() {
             "ensemble.members",
         ),
         (
-            ensemble_config().replace("phase = \"cem\"", "phase = \"ppo\""),
-            "dynamics",
+            ensemble_config().replace("phase = \"cem\"", "phase = \"ppo\"")
+                + "[finetune.parts]\nreward = true\ntransition = false\n",
+            "finetune.parts.reward",
         ),
     ] {
         let path = dir.join("bad.toml");
@@ -297,140 +298,6 @@ fn bad_configs_name_the_field() {
         );
     }
     std::fs::remove_dir_all(&dir).unwrap();
-}
-
-/// Phase 3: a run stopped after 2 PPO steps and resumed to 4 matches a run of 4 straight
-/// (returns, losses, KL), starting from a tiny phase-2 run.
-#[test]
-fn phase3_resumes_where_it_stopped() {
-    let dir = scratch("phase3");
-    let runs = dir.join("runs");
-    let runs_s = runs.to_str().unwrap();
-    let common = r#"
-[env]
-kind = "swingup"
-episode_steps = 20
-[train]
-action_repeat = 2
-update_every = 5
-updates = 1
-batch = 2
-chunk = 4
-eval_every = 0
-final_eval_episodes = 0
-checkpoint_every = 1
-[model]
-deter = 8
-stoch = 2
-hidden = 8
-[cem]
-horizon = 3
-[cem.cem]
-n_sample = 8
-n_elite = 2
-n_iter = 2
-tau = 0.0
-iter_eps = 0.0
-init_sigma = 0.5
-[latent.cem]
-n_sample = 8
-n_elite = 2
-n_iter = 2
-tau = 1.0
-init_sigma = 0.5
-normalize = true
-iter_eps = 0.0
-[decoder]
-batch = 2
-every = 1
-[decoder.net]
-latent_dim = 2
-hidden = 8
-hidden_layers = 1
-"#;
-    let write = |name: &str, head: &str, extra: &str| {
-        let p = dir.join(format!("{name}.toml"));
-        std::fs::write(&p, format!("{head}\n{common}\n{extra}")).unwrap();
-        p
-    };
-    let base_runs = runs.join("base");
-    let c1 = write("base", "name = \"base\"\nphase = \"cem\"", "");
-    let c2 = write(
-        "latent",
-        &format!(
-            "name = \"latent\"\nphase = \"latent_dcem\"\ninit_from = {:?}",
-            base_runs.to_str().unwrap()
-        ),
-        "",
-    );
-    let ppo_extra = "[finetune]\nsteps = 4\nepisodes_per_step = 2\neval_episodes = 2\n\
-                     [finetune.ppo]\nepochs = 2\nminibatches = 2\nlr = 1e-3\n";
-    let c3 = write(
-        "ppo",
-        &format!(
-            "name = \"ppo\"\nphase = \"ppo\"\ninit_from = {:?}",
-            runs.join("latent").to_str().unwrap()
-        ),
-        ppo_extra,
-    );
-    let ok = |args: &[&str]| {
-        let out = planet(args).output().unwrap();
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    let base = ["--runs-dir", runs_s, "--quiet"];
-    let with = |c: &Path, more: &[&str]| -> Vec<String> {
-        let mut v = vec![
-            "train".to_string(),
-            "--config".into(),
-            c.to_str().unwrap().into(),
-        ];
-        v.extend(base.iter().map(|s| s.to_string()));
-        v.extend(more.iter().map(|s| s.to_string()));
-        v
-    };
-    let run = |v: Vec<String>| ok(&v.iter().map(String::as_str).collect::<Vec<_>>());
-    run(with(&c1, &["--episodes", "1"]));
-    run(with(&c2, &["--episodes", "1"]));
-    run(with(&c3, &["--ppo-steps", "2"]));
-    assert_eq!(rows(&runs.join("ppo")).len(), 2);
-    run(with(&c3, &["--resume"]));
-    run(with(&c3, &["--name", "straight"]));
-    let cols = |r: &[Vec<f64>]| -> Vec<Vec<String>> {
-        r.iter()
-            .map(|r| (0..10).map(|i| format!("{}", r[i])).collect())
-            .collect()
-    };
-    let resumed = rows(&runs.join("ppo"));
-    let straight = rows(&runs.join("straight"));
-    assert_eq!(resumed.len(), 4);
-    assert_eq!(cols(&resumed), cols(&straight));
-    assert!(runs.join("ppo").join("eval.json").exists());
-    assert!(runs.join("ppo").join("eval_before.json").exists());
-    // Phase 3 from a run without a decoder is refused with the reason.
-    let c4 = write(
-        "bad",
-        &format!(
-            "name = \"bad\"\nphase = \"ppo\"\ninit_from = {:?}",
-            base_runs.to_str().unwrap()
-        ),
-        ppo_extra,
-    );
-    let out = planet(
-        &with(&c4, &[])
-            .iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>(),
-    )
-    .output()
-    .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("phase-2"), "{err}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// An ensemble run's final evaluation writes the diagnostics: open-loop errors from the
@@ -583,3 +450,6 @@ fn ensemble_phase2_trains_its_decoder_offline_then_online() {
 
 #[path = "resume/phase2_rssm.rs"]
 mod phase2_rssm;
+
+#[path = "resume/phase3.rs"]
+mod phase3;
