@@ -1,16 +1,16 @@
 //! Phase 3 (paper sect. 5.2.2): the latent DCEM controller over the learned model is the policy
 //! class, and PPO fine-tunes its parts for episode return instead of likelihood.
 //!
-//! The policy is `pi(a | b) = N(first action of decoder(z*(b)), sigma^2)`, `b` the belief state
-//! the RSSM filter holds (with the ensemble, the observation), `z*(b)` the DCEM solution of the
-//! latent planning problem on the model's imagined reward (a [`DcemPolicy`]). Every PPO step
-//! collects `episodes_per_step` episodes with sampled actions, then takes `ppo.epochs` passes
-//! ("passes" in the paper) of minibatch steps; the policy gradient flows through every solver iteration into the reward head,
-//! the transition (GRU input layer, GRU, prior) and the decoder, each trained or frozen per
-//! [`DcemParts`] (the ensemble's layers are one part). The value function is a fresh tanh MLP on
-//! the observation. The model is not fitted to data in this phase. Each decision's planner noise
-//! has its own seed, stored with the step, so the update recomputes exactly the mean the agent
-//! acted with.
+//! The policy is `pi(a | b) = N(first action of decoder(z*(b)), sigma^2)`, `b` the belief state the
+//! RSSM filter holds (with the ensemble, the observation), `z*(b)` the DCEM solution of the latent
+//! planning problem on the model's imagined reward (a [`DcemPolicy`]). Every PPO step collects
+//! `episodes_per_step` episodes with sampled actions, then takes `ppo.epochs` passes ("passes" in
+//! the paper) of minibatch steps; the policy gradient flows through every solver iteration into the
+//! reward head, the transition (GRU input layer, GRU, prior) and the decoder, each trained or
+//! frozen per [`DcemParts`] (the ensemble's layers are one part). The value function is a fresh
+//! tanh MLP on the observation. The model is not fitted to data in this phase. Each decision's
+//! planner noise has its own seed, stored with the step, so the update recomputes exactly the mean
+//! the agent acted with.
 //!
 //! The run starts from a phase-2 run's checkpoint (`init_from`: its model and decoder), writes
 //! `metrics.csv` (one row per PPO step), checkpoints every `checkpoint_every` PPO steps, resumes
