@@ -158,17 +158,17 @@ impl DcemParts {
 pub enum ControllerModel {
     /// A recurrent state-space model: the policy's inputs are its belief states (`[deter,
     /// stoch]`), filtered from the observations by a [`BeliefFilter`].
-    Rssm(Rssm),
+    Rssm(Box<Rssm>),
     /// A probabilistic ensemble over the observation: the inputs are the observations.
-    Ensemble(Ensemble),
+    Ensemble(Box<Ensemble>),
 }
 
 impl ControllerModel {
     /// The model as a planning [`Model`].
     pub fn as_model(&self) -> &dyn Model {
         match self {
-            Self::Rssm(m) => m,
-            Self::Ensemble(m) => m,
+            Self::Rssm(m) => m.as_ref(),
+            Self::Ensemble(m) => m.as_ref(),
         }
     }
 
@@ -205,7 +205,7 @@ impl ControllerModel {
                 out.set_params(moved(m.params(), device))?;
                 Self::Rssm(out)
             }
-            Self::Ensemble(m) => Self::Ensemble(m.to_device(device)),
+            Self::Ensemble(m) => Self::Ensemble(Box::new(m.to_device(device))),
         })
     }
 
@@ -213,7 +213,7 @@ impl ControllerModel {
     /// the observation itself for the ensemble.
     pub fn input_filter(&self) -> Box<dyn InputFilter> {
         match self {
-            Self::Rssm(m) => Box::new(BeliefFilter::new(m.clone())),
+            Self::Rssm(m) => Box::new(BeliefFilter::new(m.as_ref().clone())),
             Self::Ensemble(_) => Box::new(ObsInput),
         }
     }

@@ -159,7 +159,7 @@ fn ppo_gradient_through_dcem_reaches_decoder_reward_and_transition() {
     let mut rng = ChaCha8Rng::seed_from_u64(23);
     let model = small_rssm(&device, &mut rng, false);
     let policy = DcemPolicy {
-        model: ControllerModel::Rssm(model),
+        model: ControllerModel::Rssm(Box::new(model)),
         planner: small_planner(3, &device, &mut rng),
         parts: ALL_PARTS,
     };
@@ -199,7 +199,7 @@ fn ppo_gradient_through_dcem_over_an_ensemble() {
     ];
     model.set_normaliser(norm).unwrap();
     let mut policy = DcemPolicy {
-        model: ControllerModel::Ensemble(model),
+        model: ControllerModel::Ensemble(Box::new(model)),
         planner: small_planner(3, &device, &mut rng),
         parts: ALL_PARTS,
     };

@@ -53,7 +53,7 @@ fn bench(c: &mut Criterion) {
     )
     .expect("decoder");
     let policy = DcemPolicy {
-        model: ControllerModel::Rssm(model),
+        model: ControllerModel::Rssm(Box::new(model)),
         planner: LatentDcemPlanner::new(cfg.latent.clone(), decoder).expect("planner"),
         parts: cfg.finetune.parts,
     };

@@ -134,8 +134,8 @@ impl World {
     /// ensemble with its normaliser).
     pub fn controller_model(&self) -> ControllerModel {
         match self {
-            Self::Rssm(w) => ControllerModel::Rssm(w.model.detached()),
-            Self::Ensemble(w) => ControllerModel::Ensemble(w.plain.clone()),
+            Self::Rssm(w) => ControllerModel::Rssm(Box::new(w.model.detached())),
+            Self::Ensemble(w) => ControllerModel::Ensemble(Box::new(w.plain.clone())),
         }
     }
 
