@@ -8,7 +8,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail, ensure};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use dcem::agent::{Agent, Metrics, Mode, Transition};
-use dcem::nn::{Rssm, to_f64_vec};
+use dcem::nn::to_f64_vec;
 use dcem::optim::Adam;
 use dcem::planner::Planner;
 use dcem::planning::{CemPlanner, LatentDcemPlanner, MlpDecoder};
@@ -194,11 +194,6 @@ impl PlanetAgent {
     /// The learned model (detached) for a phase-3 controller.
     pub fn controller_model(&self) -> dcem::rl::ControllerModel {
         self.world.controller_model()
-    }
-
-    /// The RSSM on the autodiff device (`None` with the ensemble).
-    pub fn rssm(&self) -> Option<&Rssm> {
-        self.world.as_rssm()
     }
 
     /// The returns the model predicted for the plans of the evaluation episodes since the last

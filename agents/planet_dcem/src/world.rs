@@ -139,14 +139,6 @@ impl World {
         }
     }
 
-    /// The RSSM, when that is the model.
-    pub fn as_rssm(&self) -> Option<&Rssm> {
-        match self {
-            Self::Rssm(w) => Some(&w.model),
-            Self::Ensemble(_) => None,
-        }
-    }
-
     /// Takes in the observation that follows `prev_action` (the RSSM filters its belief).
     pub fn observe(&mut self, obs: &[f64], prev_action: &[f64]) -> Result<()> {
         match self {
