@@ -11,7 +11,7 @@ pub mod plot;
 mod stat;
 
 pub use checkpoint::Checkpoint;
-pub use fixture::FixtureCheck;
+pub use fixture::{FixtureCheck, Tolerance};
 pub use metrics::MetricsCsv;
 pub use stat::Stat;
 
