@@ -8,6 +8,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail, ensure};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use dcem::agent::{Agent, Metrics, Mode, Transition};
+use dcem::model::TerminalValue;
 use dcem::nn::to_f64_vec;
 use dcem::optim::Adam;
 use dcem::planner::Planner;
@@ -19,6 +20,7 @@ use rand::rngs::ChaCha8Rng;
 use rand::{RngExt, SeedableRng};
 
 use crate::config::{Phase, PlanetConfig};
+use crate::value::ValueLearner;
 use crate::world::World;
 
 /// Running means of the update metrics within an episode.
@@ -31,6 +33,8 @@ pub(crate) struct UpdateStats {
     pub kl: f64,
     pub decoder_n: usize,
     pub decoder_cost: f64,
+    pub value_n: usize,
+    pub value_loss: f64,
     pub seconds: f64,
 }
 
@@ -62,6 +66,8 @@ pub struct PlanetAgent {
     model_adam: Adam,
     planner: Box<dyn Planner>,
     learner: Option<DecoderLearner>,
+    /// The terminal value (`[value]`).
+    value: Option<ValueLearner>,
     /// The replay buffer.
     pub buffer: ReplayBuffer,
     episode: EpisodeRecord,
@@ -160,11 +166,24 @@ impl PlanetAgent {
         planner: Box<dyn Planner>,
         learner: Option<DecoderLearner>,
         device: &Device,
-        rng: ChaCha8Rng,
+        mut rng: ChaCha8Rng,
         (obs_dim, action_dim): (usize, usize),
     ) -> Result<Self> {
         let plain = device.clone();
+        let value = if config.value.enabled {
+            let autodiff = device.clone().autodiff();
+            Some(ValueLearner::new(
+                &config.value,
+                obs_dim,
+                &autodiff,
+                &plain,
+                &mut rng,
+            )?)
+        } else {
+            None
+        };
         Ok(Self {
+            value,
             model_adam: Adam::new(config.optim.adam.clone(), world.params().len())?,
             world,
             planner,
@@ -218,7 +237,17 @@ impl PlanetAgent {
     fn plan_action(&mut self) -> Result<Vec<f64>> {
         let t0 = Instant::now();
         let (model, state) = self.world.planning()?;
-        let plan = self.planner.plan(model, state)?;
+        let plan = match (&self.value, self.world.normalisers()) {
+            (Some(value), Some((_, norm))) => {
+                let with_value = TerminalValue {
+                    model,
+                    value: |obs: Tensor<2>| value.values(obs, norm),
+                    weight: self.config.value.weight(self.config.cem.horizon),
+                };
+                self.planner.plan(&with_value, state)?
+            }
+            _ => self.planner.plan(model, state)?,
+        };
         let a = to_f64_vec(plan.first_action())?;
         if !self.explore
             && let Some(cost) = plan.diagnostics.cost.first()
@@ -256,6 +285,12 @@ impl PlanetAgent {
         s.obs += values[1];
         s.reward += values[2];
         s.kl += values[3];
+        if let (Some(value), Some((norm, plain_norm))) = (&mut self.value, self.world.normalisers())
+        {
+            let loss = value.step(&self.buffer, norm, plain_norm, &mut self.rng)?;
+            self.stats.value_n += 1;
+            self.stats.value_loss += loss;
+        }
         let every = self.config.decoder.every;
         if self.learner.is_some() && every > 0 && self.stats.n.is_multiple_of(every) {
             let states = if self.config.decoder.recent_episodes == 0 {
@@ -270,6 +305,17 @@ impl PlanetAgent {
         }
         self.stats.seconds += t0.elapsed().as_secs_f64();
         Ok(())
+    }
+
+    /// One terminal-value update on the replay buffer, no model update (`value.offline_steps`);
+    /// its loss.
+    pub fn offline_value_step(&mut self) -> Result<f64> {
+        match (&mut self.value, self.world.normalisers()) {
+            (Some(value), Some((norm, plain_norm))) => {
+                value.step(&self.buffer, norm, plain_norm, &mut self.rng)
+            }
+            _ => bail!("offline value steps need [value] enabled with dynamics = \"ensemble\""),
+        }
     }
 
     /// One decoder step from states replayed from the buffer (no model update): the offline
@@ -433,6 +479,9 @@ impl PlanetAgent {
             ck.put_adam("decoder_adam", &l.adam)?;
             ck.put_rng("rng.latent_train", l.planner.rng())?;
         }
+        if let Some(v) = &self.value {
+            v.put(ck)?;
+        }
         ck.put_rng("rng.agent", &self.rng)?;
         if let Some(rng) = self.planner.rng_state() {
             ck.put_rng(self.planner_rng_key(), rng)?;
@@ -451,6 +500,15 @@ impl PlanetAgent {
             self.world.params().len(),
             &self.device,
         )?;
+        if let Some(v) = &mut self.value {
+            let autodiff = self.device.clone();
+            let found = v.load(ck, &autodiff, &self.plain)?;
+            ensure!(
+                found || !everything,
+                "the checkpoint has no terminal value but [value] is enabled: resume with the \
+                 run's own config (value.enabled as it was)"
+            );
+        }
         let has_decoder = ck.has_tensor("decoder.layers.0.weight");
         if let Some(l) = &mut self.learner
             && has_decoder

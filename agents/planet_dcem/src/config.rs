@@ -9,10 +9,11 @@ use dcem::limits::{self, MemoryEstimate};
 use dcem::nn::{EnsembleConfig, RssmConfig};
 use dcem::optim::AdamConfig;
 use dcem::planning::{CemPlannerConfig, LatentPlannerConfig, MlpDecoderConfig};
-use dcem::rl::{DcemParts, PpoConfig};
 use dcem::run::check_run_name;
 use dcem_envs::{EnvSpec, make_env};
 use serde::{Deserialize, Serialize};
+
+pub use crate::phase3::FinetuneConfig;
 
 /// Which planner the agent acts with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -219,6 +220,8 @@ pub struct PlanetConfig {
     pub decoder: DecoderTrainConfig,
     /// PPO fine-tuning (phase 3).
     pub finetune: FinetuneConfig,
+    /// A terminal value for the planner (off by default; with the ensemble).
+    pub value: crate::value::ValueConfig,
 }
 
 impl Default for PlanetConfig {
@@ -239,6 +242,7 @@ impl Default for PlanetConfig {
             latent: LatentPlannerConfig::default(),
             decoder: DecoderTrainConfig::default(),
             finetune: FinetuneConfig::default(),
+            value: Default::default(),
         }
     }
 }
@@ -306,6 +310,17 @@ impl PlanetConfig {
         }
         self.model.validate().context("in [model]")?;
         self.ensemble.validate().context("in [ensemble]")?;
+        self.value.validate()?;
+        ensure!(
+            !self.value.enabled || self.dynamics == Dynamics::Ensemble,
+            "`value.enabled` needs dynamics = \"ensemble\" (the value reads observations)"
+        );
+        ensure!(
+            self.value.offline_steps == 0
+                || (self.value.enabled && !self.init_from.is_empty() && self.keep_buffer),
+            "`value.offline_steps` fits the value to the buffer of the run it starts from: it \
+             needs value.enabled, `init_from` and keep_buffer = true"
+        );
         let parts = self.finetune.parts;
         ensure!(
             self.dynamics == Dynamics::Rssm
@@ -500,76 +515,6 @@ impl PlanetConfig {
     /// Seed episodes plus planning episodes.
     pub fn total_episodes(&self) -> usize {
         self.train.seed_episodes + self.train.episodes
-    }
-}
-
-/// Phase 3's options (`[finetune]`). Defaults follow the paper: 10 episodes per PPO step, one
-/// pass, fixed action std 0.1, lr 1e-4.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct FinetuneConfig {
-    /// PPO steps in the run.
-    pub steps: usize,
-    /// Episodes collected per PPO step.
-    pub episodes_per_step: usize,
-    /// Which parts of the controller are trained.
-    pub parts: DcemParts,
-    /// PPO's options (`epochs` are the paper's passes; `lr` its 1e-4 or 1e-5; `learn_std` and
-    /// `init_log_std` its fixed 0.1 or learned std).
-    pub ppo: PpoConfig,
-    /// Episodes of the evaluations before and after fine-tuning.
-    pub eval_episodes: usize,
-    /// Evaluate (`periodic_eval_episodes` episodes) every this many PPO steps (0: never).
-    pub eval_every: usize,
-    /// Episodes of the periodic evaluation.
-    pub periodic_eval_episodes: usize,
-    /// Checkpoint every this many PPO steps.
-    pub checkpoint_every: usize,
-}
-
-impl Default for FinetuneConfig {
-    fn default() -> Self {
-        Self {
-            steps: 10,
-            episodes_per_step: 10,
-            parts: DcemParts {
-                reward: true,
-                transition: true,
-                decoder: true,
-            },
-            ppo: PpoConfig {
-                lr: 1e-4,
-                value_lr: Some(1e-3),
-                epochs: 1,
-                minibatches: 4,
-                init_log_std: 0.1f64.ln(),
-                learn_std: false,
-                ..PpoConfig::default()
-            },
-            eval_episodes: 50,
-            eval_every: 0,
-            periodic_eval_episodes: 5,
-            checkpoint_every: 1,
-        }
-    }
-}
-
-impl FinetuneConfig {
-    /// Checks every field; the error names the bad one.
-    pub fn validate(&self) -> Result<()> {
-        for (name, v) in [
-            ("finetune.episodes_per_step", self.episodes_per_step),
-            ("finetune.eval_episodes", self.eval_episodes),
-            ("finetune.checkpoint_every", self.checkpoint_every),
-        ] {
-            ensure!(v >= 1, "`{name}` must be at least 1, got {v}");
-        }
-        ensure!(
-            self.eval_every == 0 || self.periodic_eval_episodes >= 1,
-            "`finetune.periodic_eval_episodes` must be at least 1 when `finetune.eval_every` is set"
-        );
-        self.ppo.validate()?;
-        Ok(())
     }
 }
 

@@ -49,6 +49,7 @@ pub mod report;
 pub mod seeds;
 pub mod study;
 pub mod train;
+pub mod value;
 pub mod world;
 
 pub use agent::PlanetAgent;

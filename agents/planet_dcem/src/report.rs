@@ -9,8 +9,9 @@ use dcem::run::{EvalSummary, MetricsCsv};
 
 use crate::config::{Phase, PlanetConfig};
 
-/// The columns of `metrics.csv`, one row per episode.
-pub const METRICS: [&str; 15] = [
+/// The columns of `metrics.csv`, one row per episode (`loss/value`, the terminal value's TD
+/// loss, last: runs written before it have one column fewer and are read as such).
+pub const METRICS: [&str; 16] = [
     "episode",
     "env_steps",
     "train/return",
@@ -26,6 +27,7 @@ pub const METRICS: [&str; 15] = [
     "perf/env_steps_per_s",
     "perf/wall_s",
     "train/seed_episode",
+    "loss/value",
 ];
 
 /// The columns of a phase-3 `metrics.csv`, one row per PPO step.
@@ -97,7 +99,12 @@ pub fn write_plots(run: &RunSummary, hline: Option<(f64, String)>) -> Result<()>
     let pts = |c: &str| -> Vec<(f64, f64)> {
         run.rows
             .iter()
-            .map(|r| (r[col("env_steps")], r[col(c)]))
+            .map(|r| {
+                (
+                    r[col("env_steps")],
+                    r.get(col(c)).copied().unwrap_or(f64::NAN),
+                )
+            })
             .filter(|p| p.1.is_finite())
             .collect()
     };
@@ -126,6 +133,7 @@ pub fn write_plots(run: &RunSummary, hline: Option<(f64, String)>) -> Result<()>
             Series::new("observation", pts("loss/obs")),
             Series::new("reward", pts("loss/reward")),
             Series::new("KL", pts("loss/kl")),
+            Series::new("terminal value (TD)", pts("loss/value")),
         ],
         ..Default::default()
     };

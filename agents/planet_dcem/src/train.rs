@@ -90,6 +90,10 @@ pub fn train_online(
         offline_decoder(&mut agent, run.dir().path(), env.as_mut(), config)?;
         save_checkpoint(run.dir(), &agent, &progress)?;
     }
+    if resume_at.is_none() && config.value.enabled && config.value.offline_steps > 0 {
+        offline_value(&mut agent, run.dir().path(), config.value.offline_steps)?;
+        save_checkpoint(run.dir(), &agent, &progress)?;
+    }
     let seeded = !agent.buffer.episodes().is_empty() && progress.episode == 0;
     let start = Instant::now() - std::time::Duration::from_secs_f64(progress.wall_s);
     while progress.episode < total {
@@ -154,6 +158,11 @@ pub fn train_online(
             out.env_steps as f64 / secs,
             progress.wall_s,
             if seed_episode { 1.0 } else { 0.0 },
+            if stats.value_n == 0 {
+                f64::NAN
+            } else {
+                stats.value_loss / stats.value_n as f64
+            },
         ];
         run.log(&row)?;
         run.bar().inc(1);
@@ -218,6 +227,37 @@ pub fn train_online(
         write_plots(&run, None)?;
     }
     Ok(run)
+}
+
+/// `value.offline_steps` terminal-value updates on the replay buffer of `init_from` before the
+/// first episode; writes `value_offline.csv` (step, loss).
+fn offline_value(agent: &mut PlanetAgent, dir: &Path, steps: usize) -> Result<()> {
+    ensure!(
+        !agent.buffer.episodes().is_empty(),
+        "`value.offline_steps` needs the replay buffer of `init_from` (keep_buffer = true)"
+    );
+    let mut csv = String::from("step,value_loss\n");
+    let t0 = Instant::now();
+    let (mut window, mut in_window) = (0.0, 0);
+    for i in 1..=steps {
+        let loss = agent
+            .offline_value_step()
+            .with_context(|| format!("offline value step {i}"))?;
+        csv.push_str(&format!("{i},{loss}\n"));
+        window += loss;
+        in_window += 1;
+        if i % (steps / 20).max(1) == 0 || i == steps {
+            eprintln!(
+                "offline value step {i}/{steps}: mean loss {:.5} over the last {in_window} \
+                 ({:.0} s)",
+                window / in_window as f64,
+                t0.elapsed().as_secs_f64()
+            );
+            (window, in_window) = (0.0, 0);
+        }
+    }
+    dcem::run::atomic_write(&dir.join("value_offline.csv"), csv.as_bytes())?;
+    Ok(())
 }
 
 /// Phase 2's offline stage: `decoder.offline_steps` decoder steps from replayed states, no

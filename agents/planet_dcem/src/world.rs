@@ -139,6 +139,15 @@ impl World {
         }
     }
 
+    /// The ensemble's normalisers on the autodiff and the plain device (what the terminal
+    /// value reads its observations through); None for the RSSM.
+    pub fn normalisers(&self) -> Option<(&[Tensor<2>; 4], &[Tensor<2>; 4])> {
+        match self {
+            Self::Rssm(_) => None,
+            Self::Ensemble(w) => Some((w.model.normaliser(), w.plain.normaliser())),
+        }
+    }
+
     /// Takes in the observation that follows `prev_action` (the RSSM filters its belief).
     pub fn observe(&mut self, obs: &[f64], prev_action: &[f64]) -> Result<()> {
         match self {

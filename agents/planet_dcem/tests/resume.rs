@@ -83,7 +83,7 @@ fn rows(run: &Path) -> Vec<Vec<f64>> {
 fn deterministic(rows: &[Vec<f64>]) -> Vec<Vec<String>> {
     rows.iter()
         .map(|r| {
-            [0, 1, 2, 3, 4, 5, 6, 7, 9]
+            [0, 1, 2, 3, 4, 5, 6, 7, 9, 15]
                 .iter()
                 .map(|&i| format!("{}", r[i]))
                 .collect()
@@ -107,6 +107,14 @@ fn killed_run_resumes_with_nothing_lost() {
 #[test]
 fn killed_ensemble_run_resumes_with_nothing_lost() {
     resumes_with_nothing_lost(&ensemble_config(), "ensemble", 30);
+}
+
+/// The ensemble with a terminal value learned and planned with (its network, target copy and
+/// optimiser are in the checkpoints; its loss is a compared column).
+#[test]
+fn killed_run_with_a_terminal_value_resumes_with_nothing_lost() {
+    let text = ensemble_config() + "[value]\nenabled = true\nhidden = 8\nbatch = 8\nn_step = 2\n";
+    resumes_with_nothing_lost(&text, "value", 30);
 }
 
 /// The same on DeepMind Control cheetah.run (1000 steps per episode, action repeat 4), with
@@ -277,6 +285,14 @@ fn bad_configs_name_the_field() {
             ensemble_config().replace("phase = \"cem\"", "phase = \"ppo\"")
                 + "[finetune.parts]\nreward = true\ntransition = false\n",
             "finetune.parts.reward",
+        ),
+        (
+            ensemble_config() + "[value]\nenabled = true\ndiscount = 1.0\n",
+            "value.discount",
+        ),
+        (
+            CONFIG.to_string() + "[value]\nenabled = true\n",
+            "value.enabled",
         ),
     ] {
         let path = dir.join("bad.toml");
