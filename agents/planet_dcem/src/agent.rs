@@ -20,33 +20,9 @@ use rand::rngs::ChaCha8Rng;
 use rand::{RngExt, SeedableRng};
 
 use crate::config::{Phase, PlanetConfig};
+use crate::train::UpdateStats;
 use crate::value::ValueLearner;
 use crate::world::World;
-
-/// Running means of the update metrics within an episode.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct UpdateStats {
-    pub n: usize,
-    pub loss: f64,
-    pub obs: f64,
-    pub reward: f64,
-    pub kl: f64,
-    pub decoder_n: usize,
-    pub decoder_cost: f64,
-    pub value_n: usize,
-    pub value_loss: f64,
-    pub seconds: f64,
-}
-
-impl UpdateStats {
-    pub fn mean(&self, v: f64) -> f64 {
-        if self.n == 0 {
-            f64::NAN
-        } else {
-            v / self.n as f64
-        }
-    }
-}
 
 /// Phase 2's decoder learning: a latent DCEM planner on the autodiff device whose decoder is
 /// stepped on the predicted cost of its solutions, and the decoder's optimiser.
@@ -216,7 +192,8 @@ impl PlanetAgent {
     }
 
     /// The returns the model predicted for the plans of the evaluation episodes since the last
-    /// call (the negated plan cost over the planning horizon, one per decision, in order).
+    /// call (the negated plan cost over the planning horizon, one per decision, in order; with
+    /// a terminal value, its weighted value of the final state included).
     pub fn take_plan_log(&mut self) -> Vec<f64> {
         std::mem::take(&mut self.plan_log)
     }
