@@ -6,6 +6,7 @@ use std::ops::Range;
 use dcem::planning::{LatentDcemPlanner, LatentPlannerConfig, MlpDecoder, MlpDecoderConfig};
 use dcem::rl::{ControllerModel, DcemParts, DcemPolicy, PolicyMean, PpoConfig, ppo_loss};
 
+use super::ppo_loss::{ppo_targets, vec1};
 use super::*;
 
 /// A small latent planner (16 samples, 4 soft elites, 3 iterations) with a decoder of latent
