@@ -262,9 +262,7 @@ impl PlanetAgent {
         s.obs += values[1];
         s.reward += values[2];
         s.kl += values[3];
-        if let (Some(value), Some((norm, plain_norm))) = (&mut self.value, self.world.normalisers())
-        {
-            let loss = value.step(&self.buffer, norm, plain_norm, &mut self.rng)?;
+        if let Some(loss) = self.value_step()? {
             self.stats.value_n += 1;
             self.stats.value_loss += loss;
         }
@@ -284,15 +282,21 @@ impl PlanetAgent {
         Ok(())
     }
 
+    /// One terminal-value update on the replay buffer and its loss; None without a value.
+    fn value_step(&mut self) -> Result<Option<f64>> {
+        match (&mut self.value, self.world.normalisers()) {
+            (Some(value), Some((norm, plain_norm))) => value
+                .step(&self.buffer, norm, plain_norm, &mut self.rng)
+                .map(Some),
+            _ => Ok(None),
+        }
+    }
+
     /// One terminal-value update on the replay buffer, no model update (`value.offline_steps`);
     /// its loss.
     pub fn offline_value_step(&mut self) -> Result<f64> {
-        match (&mut self.value, self.world.normalisers()) {
-            (Some(value), Some((norm, plain_norm))) => {
-                value.step(&self.buffer, norm, plain_norm, &mut self.rng)
-            }
-            _ => bail!("offline value steps need [value] enabled with dynamics = \"ensemble\""),
-        }
+        self.value_step()?
+            .context("offline value steps need [value] enabled with dynamics = \"ensemble\"")
     }
 
     /// One decoder step from states replayed from the buffer (no model update): the offline

@@ -316,6 +316,11 @@ impl PlanetConfig {
             "`value.enabled` needs dynamics = \"ensemble\" (the value reads observations)"
         );
         ensure!(
+            !self.value.enabled || self.phase != Phase::Ppo,
+            "`value.enabled` is for the planners of phases 1 and 2: phase 3's controller does not \
+             plan with a terminal value (remove [value] or set enabled = false)"
+        );
+        ensure!(
             self.value.offline_steps == 0
                 || (self.value.enabled && !self.init_from.is_empty() && self.keep_buffer),
             "`value.offline_steps` fits the value to the buffer of the run it starts from: it \

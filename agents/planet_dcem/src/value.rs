@@ -4,8 +4,8 @@
 //! then counts `discount^horizon * V` of the observation each imagined rollout ends in
 //! ([`dcem::model::TerminalValue`]), so that a horizon of a dozen steps sees what lies beyond it
 //! (TD-MPC's and LOOP's terminal value). The value is of the agent's own past behaviour (the
-//! buffer's actions), not of an optimal policy: a lower bound that still ranks states by what
-//! follows them. The network reads observations normalised as the ensemble's inputs are, and
+//! buffer's actions: the planners that filled it, with their exploration noise), not of an
+//! optimal policy. The network reads observations normalised as the ensemble's inputs are, and
 //! predicts the value times `1 - discount` (a mean reward per step, of the rewards' scale).
 
 use anyhow::{Result, ensure};
@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 /// The widest hidden layer and the largest batch `[value]` accepts.
 const MAX_WIDTH: usize = 4096;
 const MAX_BATCH: usize = 65_536;
+const MAX_OFFLINE_STEPS: usize = 10_000_000;
 
 /// The terminal value's network and training (`[value]`; off unless `enabled`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -80,13 +81,17 @@ impl ValueConfig {
             ("value.layers", self.layers, 16),
             ("value.n_step", self.n_step, 1000),
             ("value.batch", self.batch, MAX_BATCH),
-            ("value.offline_steps", self.offline_steps.max(1), 10_000_000),
         ] {
             ensure!(
                 (1..=max).contains(&v),
                 "`{name}` must be in 1..={max}, got {v}"
             );
         }
+        ensure!(
+            self.offline_steps <= MAX_OFFLINE_STEPS,
+            "`value.offline_steps` must be at most {MAX_OFFLINE_STEPS}, got {}",
+            self.offline_steps
+        );
         ensure!(
             self.discount > 0.0 && self.discount < 1.0,
             "`value.discount` must be in (0, 1), got {}",
@@ -373,6 +378,13 @@ mod tests {
                     ..ValueConfig::default()
                 },
                 "value.n_step",
+            ),
+            (
+                ValueConfig {
+                    offline_steps: usize::MAX,
+                    ..ValueConfig::default()
+                },
+                "value.offline_steps",
             ),
         ] {
             let err = config.validate().unwrap_err().to_string();

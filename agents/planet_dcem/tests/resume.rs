@@ -294,6 +294,15 @@ fn bad_configs_name_the_field() {
             CONFIG.to_string() + "[value]\nenabled = true\n",
             "value.enabled",
         ),
+        (
+            ensemble_config().replace("phase = \"cem\"", "phase = \"ppo\"")
+                + "[value]\nenabled = true\n",
+            "value.enabled",
+        ),
+        (
+            ensemble_config() + "[value]\nenabled = true\noffline_steps = 10\n",
+            "value.offline_steps",
+        ),
     ] {
         let path = dir.join("bad.toml");
         std::fs::write(&path, text).unwrap();
