@@ -2,10 +2,10 @@
 //! `MpcAgent`, run by the episode runner. `cargo run --release --example compose_agent`
 use burn::tensor::{Device, Tensor, s};
 use dcem::agent::MpcAgent;
-use dcem::env::{BoxSpace, Env, Space, Step, TimeLimit};
+use dcem::env::{BoxSpace, Env, Space, Step, TimeLimit, VecEnv};
 use dcem::model::{Model, Rollout};
 use dcem::planning::{CemPlanner, CemPlannerConfig};
-use dcem::runner::{eval_seeds, evaluate};
+use dcem::runner::{eval_seeds, evaluate, evaluate_batched};
 
 /// A cart on a line, pushed towards the origin: x += 0.1 v, then v += 0.1 a, reward -x^2.
 #[rustfmt::skip]
@@ -45,19 +45,40 @@ impl Model for CartModel {
     }
 }
 
-/// Returns of three evaluation episodes of 50 steps.
+/// A cart that stops after 50 steps.
 #[rustfmt::skip]
-pub fn run() -> dcem::Result<Vec<f64>> {
+fn cart() -> dcem::Result<TimeLimit<Cart>> {
     let (obs, act) = (BoxSpace::uniform(2, -1e3, 1e3)?, BoxSpace::uniform(1, -1.0, 1.0)?);
-    let cart = Cart { state: [0.0; 2], obs: Space::Box(obs), act: Space::Box(act) };
-    let mut env = TimeLimit::new(cart, 50)?;
-    let config = CemPlannerConfig { horizon: 15, ..CemPlannerConfig::default() };
-    let planner = CemPlanner::new(config)?;
-    let mut agent = MpcAgent::new(Box::new(CartModel), Box::new(planner), Device::flex());
-    evaluate(&mut agent, &mut env, &eval_seeds(3))
+    TimeLimit::new(Cart { state: [0.0; 2], obs: Space::Box(obs), act: Space::Box(act) }, 50)
+}
+
+/// The planner in an agent, its tensors on `device` (`dcem::device::parse_device("wgpu")` for
+/// a GPU in a build with the `wgpu` feature).
+fn agent(device: Device) -> dcem::Result<MpcAgent> {
+    let config = CemPlannerConfig {
+        horizon: 15,
+        ..CemPlannerConfig::default()
+    };
+    Ok(MpcAgent::new(
+        Box::new(CartModel),
+        Box::new(CemPlanner::new(config)?),
+        device,
+    ))
+}
+
+/// Returns of three evaluation episodes, one after the other.
+pub fn run() -> dcem::Result<Vec<f64>> {
+    evaluate(&mut agent(Device::flex())?, &mut cart()?, &eval_seeds(3))
+}
+
+/// The same three episodes side by side: one planning call per step for all three carts.
+pub fn run_batched() -> dcem::Result<Vec<f64>> {
+    let mut carts = VecEnv::new(vec![cart()?, cart()?, cart()?])?;
+    evaluate_batched(&mut agent(Device::flex())?, &mut carts, &eval_seeds(3))
 }
 
 fn main() -> dcem::Result<()> {
     println!("returns: {:?}", run()?);
+    println!("batched: {:?}", run_batched()?);
     Ok(())
 }

@@ -91,6 +91,24 @@ impl MpcAgent {
     pub fn planner(&self) -> &dyn Planner {
         self.planner.as_ref()
     }
+
+    /// The first actions for many states in one planning call: `obs` holds `n` states
+    /// row-major (`n * state_dim` values), the result `n` actions row-major. Each row keeps
+    /// its own warm start while `n` stays the same; a GPU pays off here, where one call plans
+    /// a whole [`VecEnv`](crate::env::VecEnv) ([`crate::runner::evaluate_batched`]).
+    pub fn act_batch(&mut self, obs: &[f64]) -> Result<Vec<f64>> {
+        let dim = self.model.state_dim();
+        if obs.is_empty() || !obs.len().is_multiple_of(dim) {
+            return Err(crate::Error::shape(
+                "MpcAgent::act_batch observations (states, row-major)",
+                format!("a positive multiple of {dim} values"),
+                obs.len(),
+            ));
+        }
+        let states = tensor_from_f64(obs, [obs.len() / dim, dim], &self.device)?;
+        let plan = self.planner.plan(self.model.as_ref(), states)?;
+        to_f64_vec(plan.first_action())
+    }
 }
 
 impl Agent for MpcAgent {

@@ -16,7 +16,8 @@
 //!   frames and animated GIFs of episodes.
 //!
 //! Tensors are burn 0.22 tensors: code takes a [`burn::tensor::Device`] rather than a backend
-//! type, so the same code runs on the CPU (`Device::flex()`) or a GPU device.
+//! type, so the same code runs on the CPU (`Device::flex()`) or a GPU device ([`device`]: burn's
+//! wgpu backend with the `wgpu` feature, chosen by name with [`device::parse_device`]).
 //!
 //! ## Minimise an objective with DCEM and backpropagate through the solution
 //!
@@ -44,6 +45,7 @@
 
 pub mod agent;
 pub mod cem;
+pub mod device;
 pub mod env;
 mod error;
 pub mod fuzz;

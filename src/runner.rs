@@ -38,8 +38,8 @@
 
 use std::time::Instant;
 
-use crate::agent::{Agent, Metrics, Mode, Transition};
-use crate::env::Env;
+use crate::agent::{Agent, Metrics, Mode, MpcAgent, Transition};
+use crate::env::{Env, VecEnv};
 use crate::error::{Error, Result};
 
 /// What one episode did.
@@ -151,4 +151,52 @@ pub fn evaluate_timed(
         steps += ep.steps;
     }
     Ok((returns, 1e3 * secs / steps.max(1) as f64))
+}
+
+/// [`evaluate`] with one environment per seed, all planned in one call per step
+/// ([`MpcAgent::act_batch`]): environment `i` of `envs` runs the episode of `seeds[i]`. An
+/// environment whose episode has ended keeps being stepped (and planned for, so that every
+/// row keeps its warm start) until the last one ends; what it collects after its end is not
+/// counted. The returns equal [`evaluate`]'s up to the planner's noise, which is drawn for the
+/// whole batch at once.
+pub fn evaluate_batched<E: Env>(
+    agent: &mut MpcAgent,
+    envs: &mut VecEnv<E>,
+    seeds: &[u64],
+) -> Result<Vec<f64>> {
+    if seeds.len() != envs.len() {
+        return Err(Error::shape(
+            "evaluate_batched seeds",
+            format!("one per environment ({})", envs.len()),
+            seeds.len(),
+        ));
+    }
+    let resets: Vec<Option<u64>> = seeds.iter().map(|s| Some(*s)).collect();
+    let mut obs = envs.reset_each(&resets)?;
+    agent.reset(Mode::Eval);
+    let mut returns = vec![0.0; seeds.len()];
+    let mut running = vec![true; seeds.len()];
+    let mut steps = 0usize;
+    while running.iter().any(|r| *r) {
+        let actions = agent.act_batch(&obs)?;
+        let step = envs.step(&actions)?;
+        steps += 1;
+        for (i, live) in running.iter_mut().enumerate() {
+            if !*live {
+                continue;
+            }
+            let row = &step.obs[i * envs.obs_dim()..(i + 1) * envs.obs_dim()];
+            if !(step.reward[i].is_finite() && row.iter().all(|v| v.is_finite())) {
+                return Err(Error::Data(format!(
+                    "environment {i} returned a non-finite observation or reward at step \
+                     {steps} (reward {})",
+                    step.reward[i]
+                )));
+            }
+            returns[i] += step.reward[i];
+            *live = !(step.terminated[i] || step.truncated[i]);
+        }
+        obs = step.obs;
+    }
+    Ok(returns)
 }

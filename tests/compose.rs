@@ -1,4 +1,5 @@
-//! The README's "compose your own agent" example runs, plans better than doing nothing, and is
+//! The README's "compose your own agent" example runs, plans better than doing nothing (one
+//! episode after the other, and all in one batched planning call per step), and is
 //! shown in the README as it is in `examples/compose_agent.rs`.
 
 #[allow(dead_code)]
@@ -16,6 +17,22 @@ fn the_composed_agent_brings_the_cart_home() {
         assert!(
             *ret > -25.0 * x * x,
             "return {ret} from x0 = {x}: {returns:?}"
+        );
+    }
+}
+
+#[test]
+fn batched_planning_brings_every_cart_home() {
+    let one_by_one = example::run().unwrap();
+    let batched = example::run_batched().unwrap();
+    assert_eq!(batched.len(), 3);
+    let x0 = [2.0, 3.0, 1.0];
+    for ((b, s), x) in batched.iter().zip(&one_by_one).zip(x0) {
+        assert!(*b > -25.0 * x * x, "return {b} from x0 = {x}: {batched:?}");
+        // Different noise, the same quality of plan: within 5% of the sequential return.
+        assert!(
+            (b - s).abs() <= 0.05 * s.abs(),
+            "batched {b} vs one by one {s}"
         );
     }
 }

@@ -16,7 +16,6 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::path::PathBuf;
 
 use anyhow::Result;
-use burn::tensor::Device;
 use cartpole_embed::{
     EmbedConfig, LatentSolver, TrainOptions, eval, eval_table, load_planner, load_run,
     results_table, samples_figure, seeds, summary_dir, sweep, train, val_chart,
@@ -29,6 +28,10 @@ use dcem::run::Existing;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Compute device: `cpu`, `wgpu` (burn's wgpu backend; a build with the `wgpu` feature) or
+    /// `auto` (wgpu where it comes up, else the CPU).
+    #[arg(long, global = true, default_value = "cpu")]
+    device: String,
 }
 
 #[derive(clap::Args)]
@@ -151,8 +154,9 @@ enum Command {
 }
 
 fn main() -> Result<()> {
-    let device = Device::flex().autodiff();
-    match Cli::parse().command {
+    let cli = Cli::parse();
+    let device = dcem::device::parse_device(&cli.device)?.autodiff();
+    match cli.command {
         Command::Train(c) => {
             let (cfg, opts) = c.load()?;
             let run = train(&cfg, &opts, None, &device)?;

@@ -57,6 +57,7 @@ pub use config::{
     DecoderTrainConfig, FinetuneConfig, OptimConfig, Phase, PlanetConfig, TrainConfig,
 };
 pub use config::{env_dims, planet_env};
+pub use dcem::device::parse_device;
 pub use dcem::run::{EvalSummary, RunOptions};
 pub use report::{METRICS, PPO_METRICS, RunSummary, eval_table, load_run, write_plots};
 pub use train::{evaluate, load_agent, load_agent_as, train_online};
@@ -68,18 +69,6 @@ pub fn train(config: &PlanetConfig, opts: &RunOptions, device: &Device) -> Resul
         phase3::finetune(config, opts, device)
     } else {
         train_online(config, opts, device)
-    }
-}
-
-/// The device named on the command line. Only the CPU backend is built in; the code is generic
-/// over burn's device, so a GPU backend is a matter of enabling it in burn's features.
-pub fn parse_device(name: &str) -> Result<Device> {
-    match name {
-        "cpu" => Ok(Device::flex()),
-        other => bail!(
-            "unknown or unavailable device {other:?}: this build has the CPU backend only \
-             (`--device cpu`); a CUDA build needs burn's `cuda` feature"
-        ),
     }
 }
 

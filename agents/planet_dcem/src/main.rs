@@ -64,7 +64,8 @@ struct TrainArgs {
     /// Continue the run in the existing folder from its last checkpoint.
     #[arg(long)]
     resume: bool,
-    /// Compute device (`cpu`).
+    /// Compute device: `cpu`, `wgpu` (burn's wgpu backend; a build with the `wgpu` feature)
+    /// or `auto` (wgpu where it comes up, else the CPU).
     #[arg(long, default_value = "cpu")]
     device: String,
     /// No progress bar.
@@ -95,7 +96,8 @@ enum Command {
         /// Also write the summary as JSON to this file (a new one: an existing file is refused).
         #[arg(long)]
         out: Option<PathBuf>,
-        /// Compute device (`cpu`).
+        /// Compute device: `cpu`, `wgpu` (burn's wgpu backend; a build with the `wgpu` feature)
+        /// or `auto` (wgpu where it comes up, else the CPU).
         #[arg(long, default_value = "cpu")]
         device: String,
     },
@@ -150,7 +152,8 @@ enum Command {
         /// Only summarise the existing runs (no training).
         #[arg(long, conflicts_with_all = ["overwrite", "resume"])]
         summarise_only: bool,
-        /// Compute device (`cpu`).
+        /// Compute device: `cpu`, `wgpu` (burn's wgpu backend; a build with the `wgpu` feature)
+        /// or `auto` (wgpu where it comes up, else the CPU).
         #[arg(long, default_value = "cpu")]
         device: String,
     },
@@ -164,7 +167,8 @@ enum Command {
         /// Folder the output folder goes in.
         #[arg(long, default_value = "runs")]
         runs_dir: PathBuf,
-        /// Compute device (`cpu`).
+        /// Compute device: `cpu`, `wgpu` (burn's wgpu backend; a build with the `wgpu` feature)
+        /// or `auto` (wgpu where it comes up, else the CPU).
         #[arg(long, default_value = "cpu")]
         device: String,
     },

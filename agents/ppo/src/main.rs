@@ -10,8 +10,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::path::PathBuf;
 
-use anyhow::{Result, bail};
-use burn::tensor::Device;
+use anyhow::Result;
 use clap::{Parser, Subcommand};
 use dcem::run::{Existing, RunOptions};
 use ppo_agent::{PpoAgentConfig, train, write_plots};
@@ -50,7 +49,8 @@ enum Command {
         /// uninterrupted run would be; `--total-steps` may extend it).
         #[arg(long)]
         resume: bool,
-        /// Compute device (`cpu`).
+        /// Compute device: `cpu`, `wgpu` (burn's wgpu backend; a build with the `wgpu` feature)
+        /// or `auto` (wgpu where it comes up, else the CPU).
         #[arg(long, default_value = "cpu")]
         device: String,
         /// No progress bar.
@@ -77,9 +77,7 @@ fn main() -> Result<()> {
             device,
             quiet,
         } => {
-            if device != "cpu" {
-                bail!("unknown device {device:?}: this build has `cpu`");
-            }
+            let device = dcem::device::parse_device(&device)?;
             let mut cfg = PpoAgentConfig::load(&config)?;
             if let Some(n) = name {
                 cfg.name = n;
@@ -103,7 +101,7 @@ fn main() -> Result<()> {
                 progress: !quiet,
                 report: true,
             };
-            let out = train(&cfg, &opts, &Device::flex())?;
+            let out = train(&cfg, &opts, &device)?;
             println!(
                 "final evaluation ({} episodes, mean action): {:.1} +- {:.1} (95% CI)",
                 out.eval.episodes, out.eval.mean, out.eval.ci95

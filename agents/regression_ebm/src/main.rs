@@ -14,7 +14,6 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use burn::tensor::Device;
 use clap::{Parser, Subcommand};
 use dcem::run::Existing;
 use regression_ebm::{
@@ -26,6 +25,10 @@ use regression_ebm::{
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Compute device: `cpu`, `wgpu` (burn's wgpu backend; a build with the `wgpu` feature) or
+    /// `auto` (wgpu where it comes up, else the CPU).
+    #[arg(long, global = true, default_value = "cpu")]
+    device: String,
 }
 
 #[derive(clap::Args)]
@@ -109,7 +112,7 @@ enum Command {
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
-    let device = Device::flex().autodiff();
+    let device = dcem::device::parse_device(&cli.device)?.autodiff();
     match cli.command {
         Command::Train {
             config,
