@@ -62,7 +62,10 @@ fn assert_close(what: &str, gpu: &[f64], cpu: &[f64], tol: f64) {
         .map(|(g, c)| (g - c).abs())
         .enumerate()
         .fold((0, 0.0f64), |m, (i, e)| if e > m.1 { (i, e) } else { m });
-    eprintln!("{what}: largest difference {:.1e} of the scale", err / scale);
+    eprintln!(
+        "{what}: largest difference {:.1e} of the scale",
+        err / scale
+    );
     assert!(
         gpu.iter().all(|v| v.is_finite()) && err <= tol * scale,
         "{what}: largest difference {err:.3e} at {i} (gpu {}, cpu {}), allowed {:.3e}",
