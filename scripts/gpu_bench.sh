@@ -11,7 +11,9 @@
 #                                # on the CPU (2 threads, the project's machine) at batch 1 and
 #                                # on wgpu at every batch, and prints and writes the table
 #
-# `run` takes about 3 to 6 minutes (criterion: 10 samples of each, DCEM_BENCH_SECONDS=5).
+# `run` takes criterion's 10 samples of each (DCEM_BENCH_SECONDS=5 per benchmark, longer where
+# one sample takes longer): the CPU part about 1 minute on 2 threads; the GPU part is not timed
+# on a GPU yet (on lavapipe, Vulkan on the CPU, a full-CEM plan takes about 37 s).
 # Environment: DCEM_BENCH_BATCHES (default 1,16,256), DCEM_BENCH_SECONDS, CPU_THREADS (default 2).
 # Writes target/gpu-bench/{cpu,wgpu}.txt and summary.md; also into $OUT when that is set.
 set -euo pipefail
@@ -75,7 +77,7 @@ print("|---|---|---|---|")
 up = (get("model_update_50x50", "cpu"), get("model_update_50x50", "wgpu"))
 fmt = lambda t: "-" if t is None else f"{1e3 * t:.1f} ms"
 print(f"| model update, [50 x 50] batch | {fmt(up[0])} | {fmt(up[1])} | "
-      + ("-" if None in up else f"{up[0] / up[1]:.2f}x") + " |")
+      + ("-" if None in up else f"{up[0] / up[1]:.3g}x") + " |")
 for what, label in (("plan_full_cem_1000x10_h12", "full CEM"),
                     ("plan_latent_dcem_100x10_h12", "latent DCEM")):
     cpu1 = get(what, "cpu", 1)
@@ -83,8 +85,9 @@ for what, label in (("plan_full_cem_1000x10_h12", "full CEM"),
         c, g = get(what, "cpu", b), get(what, "wgpu", b)
         if c is None and g is None:
             continue
-        rate = lambda t: "-" if t is None else f"{b / t:,.1f} plans/s"
-        ratio = "-" if g is None or cpu1 is None else f"{(b / g) / (1 / cpu1):.1f}x"
+        num = lambda v: f"{v:,.0f}" if v >= 100 else (f"{v:.1f}" if v >= 1 else f"{v:.3f}")
+        rate = lambda t: "-" if t is None else f"{num(b / t)} plans/s"
+        ratio = "-" if g is None or cpu1 is None else f"{num((b / g) / (1 / cpu1))}x"
         print(f"| {label}, batch {b} | {rate(c)} | {rate(g)} | {ratio} |")
 print()
 print("wgpu / cpu: plans per second on wgpu over the CPU's at batch 1.")
