@@ -26,13 +26,12 @@ use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use dcem::nn::{normal_noise, to_f64_vec};
 use dcem::planner::Planner;
 use dcem::planning::{CemPlanner, LatentDcemPlanner, MlpDecoder};
-use dcem::replay::EpisodeRecord;
+use planet_dcem::PlanetConfig;
 use planet_dcem::world::World;
-use planet_dcem::{PlanetAgent, PlanetConfig};
-use rand::{RngExt, SeedableRng, rngs::ChaCha8Rng};
+use rand::{SeedableRng, rngs::ChaCha8Rng};
 
-const OBS: usize = 17;
-const ACT: usize = 6;
+mod common;
+use common::ACT;
 
 fn list(var: &str, default: &str) -> Vec<String> {
     std::env::var(var)
@@ -91,17 +90,8 @@ fn bench(c: &mut Criterion) {
         } else {
             batches("DCEM_BENCH_BATCHES", "1,16,256")
         };
-        let mut agent = PlanetAgent::new(&cfg, OBS, ACT, &device).expect("agent");
         let mut rng = ChaCha8Rng::seed_from_u64(0);
-        for _ in 0..4 {
-            let mut ep = EpisodeRecord::default();
-            for _ in 0..250 {
-                let o: Vec<f64> = (0..OBS).map(|_| rng.random_range(-1.0..1.0)).collect();
-                let a: Vec<f64> = (0..ACT).map(|_| rng.random_range(-1.0..1.0)).collect();
-                ep.push(&o, &a, rng.random_range(0.0..1.0)).expect("finite");
-            }
-            agent.buffer.push(ep).expect("episode");
-        }
+        let mut agent = common::agent_with_random_buffer(&cfg, &device, &mut rng);
         g.bench_function(BenchmarkId::new("model_update_50x50", &name), |b| {
             b.iter(|| agent.train_step().expect("update"))
         });

@@ -23,13 +23,12 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use dcem::nn::{SequenceBatch, normal_noise};
 use dcem::planner::Planner;
 use dcem::planning::{CemPlanner, LatentDcemPlanner, MlpDecoder};
-use dcem::replay::EpisodeRecord;
 use planet_dcem::world::World;
-use planet_dcem::{PlanetAgent, PlanetConfig, rssm_flops};
-use rand::{RngExt, SeedableRng, rngs::ChaCha8Rng};
+use planet_dcem::{PlanetConfig, rssm_flops};
+use rand::{SeedableRng, rngs::ChaCha8Rng};
 
-const OBS: usize = 17;
-const ACT: usize = 6;
+mod common;
+use common::{ACT, OBS};
 
 fn bench(c: &mut Criterion) {
     let cfg = PlanetConfig::load(Path::new(concat!(
@@ -38,17 +37,8 @@ fn bench(c: &mut Criterion) {
     )))
     .expect("configs/planet_cheetah_run.toml");
     let device = Device::flex();
-    let mut agent = PlanetAgent::new(&cfg, OBS, ACT, &device).expect("agent");
     let mut rng = ChaCha8Rng::seed_from_u64(0);
-    for _ in 0..4 {
-        let mut ep = EpisodeRecord::default();
-        for _ in 0..250 {
-            let o: Vec<f64> = (0..OBS).map(|_| rng.random_range(-1.0..1.0)).collect();
-            let a: Vec<f64> = (0..ACT).map(|_| rng.random_range(-1.0..1.0)).collect();
-            ep.push(&o, &a, rng.random_range(0.0..1.0)).expect("finite");
-        }
-        agent.buffer.push(ep).expect("episode");
-    }
+    let mut agent = common::agent_with_random_buffer(&cfg, &device, &mut rng);
     let f = rssm_flops(&cfg.model, OBS, ACT);
     let (b, l) = (cfg.train.batch as f64, cfg.train.chunk as f64);
     let cem = &cfg.cem.cem;

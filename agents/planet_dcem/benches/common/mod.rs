@@ -1,0 +1,31 @@
+//! What the planet benches share: an RSSM agent at cheetah.run's widths with a replay buffer of
+//! random episodes to update from.
+
+use burn::tensor::Device;
+use dcem::replay::EpisodeRecord;
+use planet_dcem::{PlanetAgent, PlanetConfig};
+use rand::{RngExt, rngs::ChaCha8Rng};
+
+/// cheetah.run's observation width.
+pub const OBS: usize = 17;
+/// cheetah.run's action width.
+pub const ACT: usize = 6;
+
+/// A fresh agent of `cfg` on `device` whose buffer holds 4 random episodes of 250 steps.
+pub fn agent_with_random_buffer(
+    cfg: &PlanetConfig,
+    device: &Device,
+    rng: &mut ChaCha8Rng,
+) -> PlanetAgent {
+    let mut agent = PlanetAgent::new(cfg, OBS, ACT, device).expect("agent");
+    for _ in 0..4 {
+        let mut ep = EpisodeRecord::default();
+        for _ in 0..250 {
+            let o: Vec<f64> = (0..OBS).map(|_| rng.random_range(-1.0..1.0)).collect();
+            let a: Vec<f64> = (0..ACT).map(|_| rng.random_range(-1.0..1.0)).collect();
+            ep.push(&o, &a, rng.random_range(0.0..1.0)).expect("finite");
+        }
+        agent.buffer.push(ep).expect("episode");
+    }
+    agent
+}
