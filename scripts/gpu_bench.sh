@@ -13,7 +13,7 @@
 #
 # `run` takes criterion's 10 samples of each (DCEM_BENCH_SECONDS=5 per benchmark, longer where
 # one sample takes longer): the CPU part about 1 minute on 2 threads; the GPU part is not timed
-# on a GPU yet (on lavapipe, Vulkan on the CPU, a full-CEM plan takes about 37 s).
+# on a GPU yet (on lavapipe, Vulkan on the CPU, a full-CEM plan took 25 s).
 # Environment: DCEM_BENCH_BATCHES (default 1,16,256), DCEM_BENCH_SECONDS, CPU_THREADS (default 2).
 # Writes target/gpu-bench/{cpu,wgpu}.txt and summary.md; also into $OUT when that is set.
 set -euo pipefail

@@ -42,11 +42,6 @@ pub fn parse_device(name: &str) -> Result<Device> {
     }
 }
 
-/// Whether this build has the wgpu backend (the `wgpu` feature).
-pub const fn wgpu_built() -> bool {
-    cfg!(feature = "wgpu")
-}
-
 /// `cpu` for the Flex backend, `wgpu` for a wgpu device (with or without autodiff).
 pub fn device_name(device: &Device) -> &'static str {
     if device.clone().without_autodiff() == Device::flex() {

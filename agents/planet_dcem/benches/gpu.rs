@@ -25,13 +25,12 @@ use burn::tensor::Tensor;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use dcem::nn::{normal_noise, to_f64_vec};
 use dcem::planner::Planner;
-use dcem::planning::{CemPlanner, LatentDcemPlanner, MlpDecoder};
+use dcem::planning::CemPlanner;
 use planet_dcem::PlanetConfig;
 use planet_dcem::world::World;
 use rand::{SeedableRng, rngs::ChaCha8Rng};
 
 mod common;
-use common::ACT;
 
 fn list(var: &str, default: &str) -> Vec<String> {
     std::env::var(var)
@@ -99,17 +98,8 @@ fn bench(c: &mut Criterion) {
             World::Rssm(w) => w.filter.model().clone(),
             World::Ensemble(_) => unreachable!("the bench's agent is an RSSM agent"),
         };
-        let decoder = MlpDecoder::new(
-            &cfg.decoder.net,
-            cfg.cem.horizon,
-            ACT,
-            (-1.0, 1.0),
-            &device,
-            &mut rng,
-        )
-        .expect("decoder");
         let mut full = CemPlanner::new(cfg.cem.clone()).expect("planner");
-        let mut latent = LatentDcemPlanner::new(cfg.latent.clone(), decoder).expect("planner");
+        let mut latent = common::latent_planner(&cfg, &device, &mut rng);
         for &batch in &sizes {
             let states: Tensor<2> = normal_noise(batch, cfg.model.state_dim(), &device, &mut rng)
                 .expect("states")

@@ -22,7 +22,7 @@ use burn::tensor::{Device, Tensor};
 use criterion::{Criterion, criterion_group, criterion_main};
 use dcem::nn::{SequenceBatch, normal_noise};
 use dcem::planner::Planner;
-use dcem::planning::{CemPlanner, LatentDcemPlanner, MlpDecoder};
+use dcem::planning::CemPlanner;
 use planet_dcem::world::World;
 use planet_dcem::{PlanetConfig, rssm_flops};
 use rand::{SeedableRng, rngs::ChaCha8Rng};
@@ -149,16 +149,7 @@ fn bench(c: &mut Criterion) {
             full.plan(&model, state.clone()).expect("plan")
         })
     });
-    let decoder = MlpDecoder::new(
-        &cfg.decoder.net,
-        cfg.cem.horizon,
-        ACT,
-        (-1.0, 1.0),
-        &device,
-        &mut rng,
-    )
-    .expect("decoder");
-    let mut latent = LatentDcemPlanner::new(cfg.latent.clone(), decoder).expect("planner");
+    let mut latent = common::latent_planner(&cfg, &device, &mut rng);
     g.bench_function("plan_latent_dcem_100x10_h12", |bch| {
         bch.iter(|| latent.plan(&model, state.clone()).expect("plan"))
     });

@@ -1,7 +1,8 @@
 //! What the planet benches share: an RSSM agent at cheetah.run's widths with a replay buffer of
-//! random episodes to update from.
+//! random episodes to update from, and the config's latent DCEM planner.
 
 use burn::tensor::Device;
+use dcem::planning::{LatentDcemPlanner, MlpDecoder};
 use dcem::replay::EpisodeRecord;
 use planet_dcem::{PlanetAgent, PlanetConfig};
 use rand::{RngExt, rngs::ChaCha8Rng};
@@ -28,4 +29,22 @@ pub fn agent_with_random_buffer(
         agent.buffer.push(ep).expect("episode");
     }
     agent
+}
+
+/// The config's latent DCEM planner with a fresh decoder on `device`.
+pub fn latent_planner(
+    cfg: &PlanetConfig,
+    device: &Device,
+    rng: &mut ChaCha8Rng,
+) -> LatentDcemPlanner<MlpDecoder> {
+    let decoder = MlpDecoder::new(
+        &cfg.decoder.net,
+        cfg.cem.horizon,
+        ACT,
+        (-1.0, 1.0),
+        device,
+        rng,
+    )
+    .expect("decoder");
+    LatentDcemPlanner::new(cfg.latent.clone(), decoder).expect("planner")
 }
