@@ -66,8 +66,9 @@ pub struct CompareOptions {
     pub task: String,
     /// Runs drawn one curve each.
     pub runs: Vec<PathBuf>,
-    /// Runs of one config over seeds, drawn as the mean with a 95% band.
-    pub seeds: Vec<PathBuf>,
+    /// Groups of runs, each of one config over seeds: each group drawn as the mean with a 95%
+    /// band.
+    pub seeds: Vec<Vec<PathBuf>>,
     /// The published figures.
     pub published: Published,
     /// Published budgets beyond this many environment steps are tabulated, not drawn.
@@ -158,6 +159,68 @@ fn run_label(run: &RunSummary) -> String {
     format!("{name} (seed {})", run.config.seed)
 }
 
+/// The name of a group of seed runs: the first run folder's name without its `_s<seed>`.
+fn group_name(seeds: &[RunSummary]) -> String {
+    let name = seeds
+        .first()
+        .and_then(|r| r.dir.file_name())
+        .map_or(String::new(), |n| n.to_string_lossy().into_owned());
+    match name.rsplit_once("_s") {
+        Some((stem, seed)) if !seed.is_empty() && seed.bytes().all(|b| b.is_ascii_digit()) => {
+            stem.to_string()
+        }
+        _ => name,
+    }
+}
+
+/// One group of seed runs: its table row (the final evaluations' mean and 95% CI) and its
+/// curve (the mean of the evaluations at the steps every seed has, with the 95% band).
+fn seed_group(seeds: &[RunSummary]) -> (String, Series) {
+    let curves: Vec<Vec<(f64, f64)>> = seeds.iter().map(eval_curve).collect();
+    let (mut line, mut band) = (Vec::new(), Vec::new());
+    for &(x, _) in curves.first().map_or(&[][..], |c| c.as_slice()) {
+        let vals: Vec<f64> = curves
+            .iter()
+            .filter_map(|c| c.iter().find(|p| p.0 == x).map(|p| p.1))
+            .collect();
+        if vals.len() < curves.len() {
+            continue;
+        }
+        let s = Stat::of(vals);
+        line.push((x, s.mean));
+        band.push((x, s.mean - s.ci95, s.mean + s.ci95));
+    }
+    let finals = Stat::of(
+        seeds
+            .iter()
+            .map(|r| r.eval.as_ref().map_or(f64::NAN, |e| e.mean))
+            .collect(),
+    );
+    let name = format!(
+        "{}: {} seeds, mean and 95% CI",
+        group_name(seeds),
+        seeds.len()
+    );
+    let at = line.last().map_or(f64::NAN, |p| p.0);
+    let row = format!(
+        "| {name} ({}) | {at:.0} | {:.1} +-{:.1} (per seed: {}) | measured |\n",
+        seeds
+            .iter()
+            .map(|r| r.config.seed.to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
+        finals.mean,
+        finals.ci95,
+        finals
+            .values
+            .iter()
+            .map(|v| format!("{v:.1}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    (row, Series::new(name, line).with_band(band))
+}
+
 /// Draws the plot and writes the table; returns the table.
 pub fn compare(opts: &CompareOptions) -> Result<String> {
     ensure!(
@@ -165,8 +228,8 @@ pub fn compare(opts: &CompareOptions) -> Result<String> {
         "give at least one run (--run) or seed runs (--seeds)"
     );
     ensure!(
-        opts.seeds.is_empty() || opts.seeds.len() >= 2,
-        "--seeds needs at least two runs (a result over one seed is an anecdote)"
+        opts.seeds.iter().all(|g| g.len() >= 2),
+        "each --seeds needs at least two runs (a result over one seed is an anecdote)"
     );
     ensure!(
         opts.published
@@ -186,7 +249,11 @@ pub fn compare(opts: &CompareOptions) -> Result<String> {
     );
     let load = |d: &PathBuf| load_run(d).with_context(|| format!("reading {}", d.display()));
     let runs = opts.runs.iter().map(load).collect::<Result<Vec<_>>>()?;
-    let seeds = opts.seeds.iter().map(load).collect::<Result<Vec<_>>>()?;
+    let groups = opts
+        .seeds
+        .iter()
+        .map(|g| g.iter().map(load).collect::<Result<Vec<_>>>())
+        .collect::<Result<Vec<_>>>()?;
     let mut series = Vec::new();
     let mut md = format!(
         "| {} | environment steps | evaluation return (95% CI) | source |\n|---|---|---|---|\n",
@@ -204,50 +271,10 @@ pub fn compare(opts: &CompareOptions) -> Result<String> {
         ));
         series.push(Series::new(run_label(r), pts).with_color(i));
     }
-    if !seeds.is_empty() {
-        let curves: Vec<Vec<(f64, f64)>> = seeds.iter().map(eval_curve).collect();
-        let (mut line, mut band) = (Vec::new(), Vec::new());
-        for &(x, _) in &curves[0] {
-            let vals: Vec<f64> = curves
-                .iter()
-                .filter_map(|c| c.iter().find(|p| p.0 == x).map(|p| p.1))
-                .collect();
-            if vals.len() < curves.len() {
-                continue;
-            }
-            let s = Stat::of(vals);
-            line.push((x, s.mean));
-            band.push((x, s.mean - s.ci95, s.mean + s.ci95));
-        }
-        let finals = Stat::of(
-            seeds
-                .iter()
-                .map(|r| r.eval.as_ref().map_or(f64::NAN, |e| e.mean))
-                .collect(),
-        );
-        let name = format!("{} seeds, mean and 95% CI", seeds.len());
-        let at = line.last().map_or(f64::NAN, |p| p.0);
-        md.push_str(&format!(
-            "| {name} ({}) | {at:.0} | {:.1} +-{:.1} (per seed: {}) | measured |\n",
-            seeds
-                .iter()
-                .map(|r| r.config.seed.to_string())
-                .collect::<Vec<_>>()
-                .join(", "),
-            finals.mean,
-            finals.ci95,
-            finals
-                .values
-                .iter()
-                .map(|v| format!("{v:.1}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
-        series.push(
-            Series::new(name, line)
-                .with_color(runs.len())
-                .with_band(band),
-        );
+    for (g, seeds) in groups.iter().enumerate() {
+        let (row, curve) = seed_group(seeds);
+        md.push_str(&row);
+        series.push(curve.with_color(runs.len() + g));
     }
     for (j, m) in opts.published.method.iter().enumerate() {
         let Some(values) = m.tasks.get(&opts.task) else {
@@ -269,7 +296,7 @@ pub fn compare(opts: &CompareOptions) -> Result<String> {
         if !drawn.is_empty() {
             series.push(
                 Series::new(format!("{} (published)", m.name), drawn)
-                    .with_color(runs.len() + 1 + j)
+                    .with_color(runs.len() + groups.len() + j)
                     .markers(j % 2 == 1),
             );
         }
@@ -278,7 +305,7 @@ pub fn compare(opts: &CompareOptions) -> Result<String> {
         "\n| run | planning s / 1k steps | model updates s / 1k steps | environment and rest \
          s / 1k steps | evaluations, s | wall h |\n|---|---|---|---|---|---|\n",
     );
-    for r in runs.iter().chain(&seeds) {
+    for r in runs.iter().chain(groups.iter().flatten()) {
         let t = timing(r);
         md.push_str(&format!(
             "| {} | {:.1} | {:.1} | {:.1} | {:.0} | {:.2} |\n",
@@ -407,6 +434,46 @@ mod tests {
         assert!((t.rest - 1.5).abs() < 1e-9, "{t:?}");
         assert!((t.eval_total - 10.0).abs() < 1e-9, "{t:?}");
         assert!((t.wall - 40.1).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_seed_group_is_named_by_its_config_and_averaged_where_every_seed_has_a_point() {
+        let at = |dir: &str, pts: &[(f64, f64)], fin: f64| {
+            let rows = pts
+                .iter()
+                .map(|&(x, y)| row(&[("env_steps", x), ("eval/return", y)]))
+                .collect();
+            let mut r = run(rows, Some(EvalSummary::new("final", vec![fin], 1.0)));
+            r.dir = PathBuf::from(dir);
+            r
+        };
+        let seeds = vec![
+            at(
+                "runs/cheetah_value_50k_s1",
+                &[(1e3, 2.0), (2e3, 4.0), (3e3, 0.0)],
+                10.0,
+            ),
+            at(
+                "runs/cheetah_value_50k_s12",
+                &[(1e3, 4.0), (3e3, 0.0)],
+                20.0,
+            ),
+        ];
+        let (row, series) = seed_group(&seeds);
+        assert!(
+            row.starts_with(
+                "| cheetah_value_50k: 2 seeds, mean and 95% CI (0, 0) | 3000 | 15.0 +-"
+            ),
+            "{row}"
+        );
+        assert!(row.contains("(per seed: 10.0, 20.0)"), "{row}");
+        // 2000 steps is left out (one seed has no evaluation there); the last point is the
+        // final evaluations' mean.
+        assert_eq!(series.points, vec![(1e3, 3.0), (3e3, 15.0)]);
+        let named = |d: &str| group_name(&[at(d, &[], 0.0)]);
+        assert_eq!(named("runs/walker_s"), "walker_s");
+        assert_eq!(named("runs/walker_sx"), "walker_sx");
+        assert_eq!(named("runs/walker_s0"), "walker");
     }
 
     #[test]

@@ -196,9 +196,9 @@ enum Command {
         #[arg(long)]
         run: Vec<PathBuf>,
         /// Run folders of one config over seeds, comma-separated: drawn as the mean with a 95%
-        /// band.
-        #[arg(long, value_delimiter = ',')]
-        seeds: Vec<PathBuf>,
+        /// band (repeat the option for more configs, one band each).
+        #[arg(long)]
+        seeds: Vec<String>,
         /// The published figures.
         #[arg(long, default_value = "configs/published_dmc.toml")]
         published: PathBuf,
@@ -393,7 +393,15 @@ fn main() -> Result<()> {
             let table = planet_dcem::compare::compare(&planet_dcem::compare::CompareOptions {
                 task,
                 runs: run,
-                seeds,
+                seeds: seeds
+                    .iter()
+                    .map(|g| {
+                        g.split(',')
+                            .filter(|p| !p.is_empty())
+                            .map(PathBuf::from)
+                            .collect()
+                    })
+                    .collect(),
                 published: planet_dcem::compare::Published::load(&published)?,
                 max_steps,
                 out,
