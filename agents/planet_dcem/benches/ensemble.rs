@@ -21,9 +21,10 @@ use burn::tensor::{Device, Tensor};
 use criterion::{Criterion, criterion_group, criterion_main};
 use dcem::planner::Planner;
 use dcem::planning::CemPlanner;
-use dcem::replay::EpisodeRecord;
-use planet_dcem::{PlanetAgent, PlanetConfig};
+use planet_dcem::PlanetConfig;
 use rand::{RngExt, SeedableRng, rngs::ChaCha8Rng};
+
+mod common;
 
 const OBS: usize = 5;
 const ACT: usize = 1;
@@ -40,16 +41,7 @@ fn bench(c: &mut Criterion) {
     g.sample_size(10).measurement_time(Duration::from_secs(10));
     for hidden in [64, 128] {
         cfg.ensemble.hidden = hidden;
-        let mut agent = PlanetAgent::new(&cfg, OBS, ACT, &device).expect("agent");
-        for _ in 0..4 {
-            let mut ep = EpisodeRecord::default();
-            for _ in 0..50 {
-                let o: Vec<f64> = (0..OBS).map(|_| rng.random_range(-1.0..1.0)).collect();
-                let a: Vec<f64> = (0..ACT).map(|_| rng.random_range(-1.0..1.0)).collect();
-                ep.push(&o, &a, rng.random_range(0.0..1.0)).expect("finite");
-            }
-            agent.buffer.push(ep).expect("episode");
-        }
+        let mut agent = common::agent_with_random_buffer(&cfg, (OBS, ACT), 50, &device, &mut rng);
         g.bench_function(format!("update_5x256_h{hidden}"), |bch| {
             bch.iter(|| agent.train_step().expect("update"))
         });
@@ -81,16 +73,7 @@ fn cheetah(
         "/../../configs/planet_cheetah_run_100k_ensemble.toml"
     )))
     .expect("configs/planet_cheetah_run_100k_ensemble.toml");
-    let mut agent = PlanetAgent::new(&cfg, obs, act, device).expect("agent");
-    for _ in 0..4 {
-        let mut ep = EpisodeRecord::default();
-        for _ in 0..250 {
-            let o: Vec<f64> = (0..obs).map(|_| rng.random_range(-1.0..1.0)).collect();
-            let a: Vec<f64> = (0..act).map(|_| rng.random_range(-1.0..1.0)).collect();
-            ep.push(&o, &a, rng.random_range(0.0..1.0)).expect("finite");
-        }
-        agent.buffer.push(ep).expect("episode");
-    }
+    let mut agent = common::agent_with_random_buffer(&cfg, (obs, act), 250, device, rng);
     g.bench_function("cheetah_update_5x256_h200", |bch| {
         bch.iter(|| agent.train_step().expect("update"))
     });

@@ -90,7 +90,13 @@ fn bench(c: &mut Criterion) {
             batches("DCEM_BENCH_BATCHES", "1,16,256")
         };
         let mut rng = ChaCha8Rng::seed_from_u64(0);
-        let mut agent = common::agent_with_random_buffer(&cfg, &device, &mut rng);
+        let mut agent = common::agent_with_random_buffer(
+            &cfg,
+            (common::OBS, common::ACT),
+            250,
+            &device,
+            &mut rng,
+        );
         g.bench_function(BenchmarkId::new("model_update_50x50", &name), |b| {
             b.iter(|| agent.train_step().expect("update"))
         });

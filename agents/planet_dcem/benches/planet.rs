@@ -38,7 +38,8 @@ fn bench(c: &mut Criterion) {
     .expect("configs/planet_cheetah_run.toml");
     let device = Device::flex();
     let mut rng = ChaCha8Rng::seed_from_u64(0);
-    let mut agent = common::agent_with_random_buffer(&cfg, &device, &mut rng);
+    let mut agent =
+        common::agent_with_random_buffer(&cfg, (common::OBS, common::ACT), 250, &device, &mut rng);
     let f = rssm_flops(&cfg.model, OBS, ACT);
     let (b, l) = (cfg.train.batch as f64, cfg.train.chunk as f64);
     let cem = &cfg.cem.cem;
