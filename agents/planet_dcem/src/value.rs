@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 const MAX_WIDTH: usize = 4096;
 const MAX_BATCH: usize = 65_536;
 const MAX_OFFLINE_STEPS: usize = 10_000_000;
+const MAX_RECENT: usize = 1_000_000;
 
 /// The terminal value's network and training (`[value]`; off unless `enabled`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -45,6 +46,9 @@ pub struct ValueConfig {
     pub n_step: usize,
     /// Transitions per value update (one update per model update).
     pub batch: usize,
+    /// Fit the value to the last this many episodes of the buffer only (0: the whole buffer):
+    /// the value of the recent behaviour rather than of every planner that filled the buffer.
+    pub recent_episodes: usize,
     /// Fraction of the network blended into the target copy after each update, in (0, 1].
     pub polyak: f64,
     /// Value updates on the replay buffer of `init_from` before the first episode (a value for
@@ -67,6 +71,7 @@ impl Default for ValueConfig {
             discount: 0.99,
             n_step: 5,
             batch: 256,
+            recent_episodes: 0,
             polyak: 0.01,
             offline_steps: 0,
         }
@@ -87,6 +92,11 @@ impl ValueConfig {
                 "`{name}` must be in 1..={max}, got {v}"
             );
         }
+        ensure!(
+            self.recent_episodes <= MAX_RECENT,
+            "`value.recent_episodes` must be at most {MAX_RECENT} (0: the whole buffer), got {}",
+            self.recent_episodes
+        );
         ensure!(
             self.offline_steps <= MAX_OFFLINE_STEPS,
             "`value.offline_steps` must be at most {MAX_OFFLINE_STEPS}, got {}",
@@ -183,7 +193,7 @@ impl ValueLearner {
         rng: &mut ChaCha8Rng,
     ) -> Result<f64> {
         let (n, b, od) = (self.config.n_step, self.config.batch, buffer.obs_dim());
-        let chunks = buffer.sample_recent(b, n + 1, 0, rng)?;
+        let chunks = buffer.sample_recent(b, n + 1, self.config.recent_episodes, rng)?;
         let plain = plain_norm[0].device();
         let device = norm[0].device();
         let last = tensor_from_f64(&chunks.obs[n * b * od..(n + 1) * b * od], [b, od], &plain)?;
@@ -348,6 +358,55 @@ mod tests {
         );
     }
 
+    /// With `recent_episodes`, the targets come from the newest episodes only: old episodes
+    /// paying 100 a step and new ones 0 give a first loss near the untrained network's output
+    /// scale instead of near 100^2 (targets are in units of a reward per step).
+    #[test]
+    fn recent_episodes_restrict_the_targets_to_the_newest_episodes() {
+        let (od, ad) = (2, 1);
+        let mut buffer = ReplayBuffer::new(od, ad);
+        for e in 0..6 {
+            let mut ep = EpisodeRecord::default();
+            for t in 0..20 {
+                let obs = [0.1 * t as f64, -0.05 * t as f64];
+                ep.push(&obs, &[0.0], if e < 4 { 100.0 } else { 0.0 })
+                    .unwrap();
+            }
+            buffer.push(ep).unwrap();
+        }
+        let plain = Device::flex();
+        let autodiff = plain.clone().autodiff();
+        let norm = |device: &Device| -> [Tensor<2>; 4] {
+            let t = |v: f32, n: usize| {
+                Tensor::<2>::from_data(TensorData::new(vec![v; n], [1, n]), device)
+            };
+            [
+                t(0.0, od + ad),
+                t(1.0, od + ad),
+                t(0.0, od + 1),
+                t(1.0, od + 1),
+            ]
+        };
+        let first_loss = |recent_episodes: usize| {
+            let config = ValueConfig {
+                enabled: true,
+                hidden: 16,
+                batch: 64,
+                discount: 0.5,
+                recent_episodes,
+                ..ValueConfig::default()
+            };
+            let mut rng = ChaCha8Rng::seed_from_u64(3);
+            let mut value = ValueLearner::new(&config, od, &autodiff, &plain, &mut rng).unwrap();
+            value
+                .step(&buffer, &norm(&autodiff), &norm(&plain), &mut rng)
+                .unwrap()
+        };
+        let (recent, all) = (first_loss(2), first_loss(0));
+        assert!(recent < 10.0, "loss on the 2 newest episodes {recent}");
+        assert!(all > 1000.0, "loss on the whole buffer {all}");
+    }
+
     #[test]
     fn bad_value_options_are_named() {
         for (config, field) in [
@@ -385,6 +444,13 @@ mod tests {
                     ..ValueConfig::default()
                 },
                 "value.offline_steps",
+            ),
+            (
+                ValueConfig {
+                    recent_episodes: usize::MAX,
+                    ..ValueConfig::default()
+                },
+                "value.recent_episodes",
             ),
         ] {
             let err = config.validate().unwrap_err().to_string();
