@@ -288,6 +288,18 @@ mod tests {
 
     use super::*;
 
+    /// An ensemble normaliser that leaves inputs and targets as they are.
+    fn identity_norm(od: usize, ad: usize, device: &Device) -> [Tensor<2>; 4] {
+        let t =
+            |v: f32, n: usize| Tensor::<2>::from_data(TensorData::new(vec![v; n], [1, n]), device);
+        [
+            t(0.0, od + ad),
+            t(1.0, od + ad),
+            t(0.0, od + 1),
+            t(1.0, od + 1),
+        ]
+    }
+
     /// Rewards `1 + o[0]` of i.i.d. observations: `V(o) = o[0] + 1 / (1 - discount)`, which
     /// needs the reward of the observation's own step and the bootstrap from `n` steps on.
     #[test]
@@ -305,17 +317,7 @@ mod tests {
         }
         let plain = Device::flex();
         let autodiff = plain.clone().autodiff();
-        let norm = |device: &Device| -> [Tensor<2>; 4] {
-            let t = |v: f32, n: usize| {
-                Tensor::<2>::from_data(TensorData::new(vec![v; n], [1, n]), device)
-            };
-            [
-                t(0.0, od + ad),
-                t(1.0, od + ad),
-                t(0.0, od + 1),
-                t(1.0, od + 1),
-            ]
-        };
+        let norm = |device: &Device| identity_norm(od, ad, device);
         let config = ValueConfig {
             enabled: true,
             hidden: 32,
@@ -376,17 +378,7 @@ mod tests {
         }
         let plain = Device::flex();
         let autodiff = plain.clone().autodiff();
-        let norm = |device: &Device| -> [Tensor<2>; 4] {
-            let t = |v: f32, n: usize| {
-                Tensor::<2>::from_data(TensorData::new(vec![v; n], [1, n]), device)
-            };
-            [
-                t(0.0, od + ad),
-                t(1.0, od + ad),
-                t(0.0, od + 1),
-                t(1.0, od + 1),
-            ]
-        };
+        let norm = |device: &Device| identity_norm(od, ad, device);
         let first_loss = |recent_episodes: usize| {
             let config = ValueConfig {
                 enabled: true,
