@@ -221,6 +221,32 @@ fn seed_group(seeds: &[RunSummary]) -> (String, Series) {
     (row, Series::new(name, line).with_band(band))
 }
 
+/// The time table under the curves: one row per run folder, a folder given both as a run and
+/// in a seed group (or twice) listed once.
+fn timing_table<'a>(runs: impl Iterator<Item = &'a RunSummary>) -> String {
+    let mut md = String::from(
+        "\n| run | planning s / 1k steps | model updates s / 1k steps | environment and rest \
+         s / 1k steps | evaluations, s | wall h |\n|---|---|---|---|---|---|\n",
+    );
+    let mut listed = std::collections::HashSet::new();
+    for r in runs {
+        if !listed.insert(r.dir.canonicalize().unwrap_or_else(|_| r.dir.clone())) {
+            continue;
+        }
+        let t = timing(r);
+        md.push_str(&format!(
+            "| {} | {:.1} | {:.1} | {:.1} | {:.0} | {:.2} |\n",
+            run_label(r),
+            t.plan,
+            t.update,
+            t.rest,
+            t.eval_total,
+            t.wall / 3600.0
+        ));
+    }
+    md
+}
+
 /// Draws the plot and writes the table; returns the table.
 pub fn compare(opts: &CompareOptions) -> Result<String> {
     ensure!(
@@ -301,22 +327,7 @@ pub fn compare(opts: &CompareOptions) -> Result<String> {
             );
         }
     }
-    md.push_str(
-        "\n| run | planning s / 1k steps | model updates s / 1k steps | environment and rest \
-         s / 1k steps | evaluations, s | wall h |\n|---|---|---|---|---|---|\n",
-    );
-    for r in runs.iter().chain(groups.iter().flatten()) {
-        let t = timing(r);
-        md.push_str(&format!(
-            "| {} | {:.1} | {:.1} | {:.1} | {:.0} | {:.2} |\n",
-            run_label(r),
-            t.plan,
-            t.update,
-            t.rest,
-            t.eval_total,
-            t.wall / 3600.0
-        ));
-    }
+    md.push_str(&timing_table(runs.iter().chain(groups.iter().flatten())));
     let chart = LineChart {
         title: format!("{}: evaluation return against environment steps", opts.task),
         x_label: "environment steps".into(),
@@ -434,6 +445,18 @@ mod tests {
         assert!((t.rest - 1.5).abs() < 1e-9, "{t:?}");
         assert!((t.eval_total - 10.0).abs() < 1e-9, "{t:?}");
         assert!((t.wall - 40.1).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_run_given_twice_has_one_row_in_the_time_table() {
+        let a = run(Vec::new(), None);
+        let mut b = run(Vec::new(), None);
+        b.dir = PathBuf::from("runs/y");
+        let table = timing_table([&a, &b, &a, &b].into_iter());
+        // Header, separator and one row per folder.
+        assert_eq!(table.trim().lines().count(), 4, "{table}");
+        assert_eq!(table.matches("| x (seed 0)").count(), 1, "{table}");
+        assert_eq!(table.matches("| y (seed 0)").count(), 1, "{table}");
     }
 
     #[test]
