@@ -8,11 +8,13 @@ mod checkpoint;
 mod fixture;
 mod metrics;
 pub mod plot;
+pub mod protocol;
 mod stat;
 
 pub use checkpoint::Checkpoint;
 pub use fixture::{FixtureCheck, Tolerance};
 pub use metrics::MetricsCsv;
+pub use protocol::{Aggregate, BootstrapOptions, Interval, SeedStats};
 pub use stat::Stat;
 
 use std::path::{Path, PathBuf};
@@ -224,7 +226,9 @@ pub struct EvalSummary {
     pub mean: f64,
     /// Sample standard deviation.
     pub std: f64,
-    /// Half-width of the normal-approximation 95% confidence interval of the mean.
+    /// Half-width of the 95% confidence interval of the mean: Student's t over the episodes
+    /// (summaries written before it used the normal approximation, 1.96; [`EvalSummary::ci95_t`]
+    /// recomputes it from `returns`).
     pub ci95: f64,
     /// Every episode's return.
     pub returns: Vec<f64>,
@@ -264,10 +268,21 @@ impl EvalSummary {
             episodes: returns.len(),
             mean,
             std: var.sqrt(),
-            ci95: 1.96 * var.sqrt() / n.sqrt(),
+            // One episode has no interval; 0 keeps the JSON a number.
+            ci95: if returns.len() < 2 {
+                0.0
+            } else {
+                Stat::of(returns.clone()).ci95
+            },
             returns,
             plan_ms,
         }
+    }
+
+    /// The Student-t 95% half-width over the episodes' returns (NaN with one episode),
+    /// whatever the stored `ci95` was computed with.
+    pub fn ci95_t(&self) -> f64 {
+        Stat::of(self.returns.clone()).ci95
     }
 }
 

@@ -1,4 +1,6 @@
-//! Means with Student-t confidence intervals over independent repeats (seeds).
+//! Means with Student-t confidence intervals: over the few evaluation episodes of one run, or
+//! any small set of independent repeats (over training seeds the protocol of
+//! [`crate::run::protocol`] reports the mean, median and IQM with bootstrap intervals).
 
 use serde::{Deserialize, Serialize};
 
