@@ -10,7 +10,8 @@
 //! Planning rolls every action sequence out under every member, each member propagating its own
 //! mean prediction (trajectory sampling with one particle per member, without aleatoric noise:
 //! the native environments are deterministic), and the sequence's cost is minus the predicted
-//! return averaged over the members. Actions are clamped to `[-1, 1]` as the environments do.
+//! return averaged over the members (less, with `disagreement_penalty`, a multiple of the
+//! members' standard deviation at every step). Actions are clamped to `[-1, 1]` as the environments do.
 //! On the CPU with plain f32 tensors the rollout runs on the host (`ensemble_rollout.rs`: one
 //! `gemm` product per layer, member and step); elsewhere as tensor operations.
 
@@ -41,6 +42,11 @@ pub struct EnsembleConfig {
     pub max_logvar: f64,
     /// Transitions per member in one update's minibatch.
     pub batch: usize,
+    /// The planning reward of a step is the members' mean prediction minus this many standard
+    /// deviations over the members (0: the mean). Above 0 the planner is pessimistic where the
+    /// members disagree, as they do beyond the states they were trained on, so that it does
+    /// not exploit what the model makes up there.
+    pub disagreement_penalty: f64,
 }
 
 impl Default for EnsembleConfig {
@@ -53,6 +59,7 @@ impl Default for EnsembleConfig {
             min_logvar: -10.0,
             max_logvar: 0.5,
             batch: 256,
+            disagreement_penalty: 0.0,
         }
     }
 }
@@ -70,6 +77,15 @@ impl EnsembleConfig {
                 return Err(Error::option(name, "must be at least 1"));
             }
             crate::limits::check_dim(name, v)?;
+        }
+        if !(self.disagreement_penalty.is_finite() && self.disagreement_penalty >= 0.0) {
+            return Err(Error::option(
+                "ensemble.disagreement_penalty",
+                format!(
+                    "must be finite and >= 0 (0: plan on the members' mean), got {}",
+                    self.disagreement_penalty
+                ),
+            ));
         }
         if !(self.min_logvar.is_finite()
             && self.max_logvar.is_finite()

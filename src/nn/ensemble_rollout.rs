@@ -41,8 +41,9 @@ impl Ensemble {
     }
 
     /// Rolls `actions: [n, horizon, action]` out from `states: [n, obs]` under every member:
-    /// the member-mean predicted rewards `[n, horizon]` and, with `keep_states`, the
-    /// member-mean visited observations `[n, horizon + 1, obs]`.
+    /// the member-mean predicted rewards `[n, horizon]` (less `disagreement_penalty` times
+    /// their standard deviation over the members) and, with `keep_states`, the member-mean
+    /// visited observations `[n, horizon + 1, obs]`.
     pub fn imagine(
         &self,
         states: Tensor<2>,
@@ -100,7 +101,17 @@ impl Ensemble {
                 .repeat_dim(0, e);
             let (next, r) = self.step(x, at);
             x = next;
-            rewards.push(r.mean_dim(0).reshape([n, 1]));
+            let mean = r.clone().mean_dim(0);
+            let kappa = self.config.disagreement_penalty;
+            let r = if kappa > 0.0 {
+                // Population standard deviation over the members (an epsilon keeps its
+                // gradient finite where they agree exactly).
+                let var = (r - mean.clone()).powi_scalar(2).mean_dim(0);
+                mean - (var + 1e-12).sqrt() * kappa
+            } else {
+                mean
+            };
+            rewards.push(r.reshape([n, 1]));
             if keep_states {
                 visited.push(x.clone().mean_dim(0).reshape([n, 1, od]));
             }
@@ -168,11 +179,14 @@ impl Ensemble {
         let acts = actions.clone().into_data().try_to_vec::<f32>().ok()?;
         let kind = self.config.activation;
         let share = 1.0 / e as f32;
+        let kappa = self.config.disagreement_penalty as f32;
         // Samples `at..at + n`: their member-mean rewards `[n, horizon]` and visited states.
         let roll = |&(at, n): &(usize, usize)| -> (Vec<f32>, Vec<f32>) {
             let s0 = &s0[at * od..(at + n) * od];
             let acts = &acts[at * horizon * ad..(at + n) * horizon * ad];
             let mut rewards = vec![0f32; n * horizon];
+            // Sum of squared member rewards, for the disagreement penalty.
+            let mut squares = vec![0f32; if kappa > 0.0 { n * horizon } else { 0 }];
             let mut visited = Vec::new();
             if keep_states {
                 visited = vec![0f32; n * (horizon + 1) * od];
@@ -204,7 +218,11 @@ impl Ensemble {
                         for c in 0..od {
                             xi[c] += y[c] * out_std[c] + out_mean[c];
                         }
-                        rewards[i * horizon + t] += share * (y[od] * out_std[od] + out_mean[od]);
+                        let r = y[od] * out_std[od] + out_mean[od];
+                        rewards[i * horizon + t] += share * r;
+                        if kappa > 0.0 {
+                            squares[i * horizon + t] += share * r * r;
+                        }
                         if keep_states {
                             let row = (i * (horizon + 1) + t + 1) * od;
                             for (v, xc) in visited[row..row + od].iter_mut().zip(xi.iter()) {
@@ -212,6 +230,11 @@ impl Ensemble {
                             }
                         }
                     }
+                }
+            }
+            if kappa > 0.0 {
+                for (r, sq) in rewards.iter_mut().zip(&squares) {
+                    *r -= kappa * (sq - *r * *r).max(0.0).sqrt();
                 }
             }
             (rewards, visited)

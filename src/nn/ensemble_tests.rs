@@ -104,6 +104,8 @@ fn host_rollout_equals_the_tensor_ops() {
             hidden: 16,
             layers: 3,
             activation,
+            // Odd cases plan pessimistically: both paths subtract the same spread.
+            disagreement_penalty: if k % 2 == 1 { 0.7 } else { 0.0 },
             ..Default::default()
         };
         let (od, ad, n, h) = (4, 2, 70, 5);
@@ -146,6 +148,44 @@ fn host_rollout_equals_the_tensor_ops() {
 }
 
 #[test]
+fn the_disagreement_penalty_subtracts_a_multiple_of_the_members_spread() {
+    let dev = Device::flex();
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    let (od, ad, n, h) = (3, 1, 9, 4);
+    let e = Ensemble::new(EnsembleConfig::default(), od, ad, &dev, &mut rng).unwrap();
+    let states = tensor_from_f64(&vec![0.3; n * od], [n, od], &dev).unwrap();
+    let actions: Vec<f64> = (0..n * h * ad).map(|i| (i as f64 * 0.37).sin()).collect();
+    let actions = tensor_from_f64(&actions, [n, h, ad], &dev).unwrap();
+    let rewards = |kappa: f64, host: bool| -> Vec<f64> {
+        let mut m = e.clone();
+        m.config.disagreement_penalty = kappa;
+        let r = if host {
+            m.imagine_host(&states, &actions, false).unwrap().0
+        } else {
+            m.imagine_tensor_ops(states.clone(), actions.clone(), false)
+                .unwrap()
+                .0
+        };
+        to_f64_vec(r).unwrap()
+    };
+    for host in [true, false] {
+        let (r0, r1, r2) = (rewards(0.0, host), rewards(1.0, host), rewards(2.0, host));
+        for i in 0..n * h {
+            let gap = r0[i] - r1[i];
+            // Fresh members disagree: the spread is positive, and twice the penalty takes off
+            // twice as much.
+            assert!(gap > 1e-6, "host {host}: gap {gap} at {i}");
+            assert!(
+                ((r0[i] - r2[i]) - 2.0 * gap).abs() < 1e-4 * (1.0 + gap),
+                "host {host}: {} vs {}",
+                r0[i] - r2[i],
+                2.0 * gap
+            );
+        }
+    }
+}
+
+#[test]
 fn bad_shapes_and_options_are_errors() {
     let dev = Device::flex();
     let mut rng = ChaCha8Rng::seed_from_u64(3);
@@ -167,6 +207,14 @@ fn bad_shapes_and_options_are_errors() {
         ..small(2)
     };
     assert!(Ensemble::new(zero, 3, 1, &dev, &mut rng).is_err());
+    let negative = EnsembleConfig {
+        disagreement_penalty: -1.0,
+        ..small(2)
+    };
+    let msg = Ensemble::new(negative, 3, 1, &dev, &mut rng)
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("disagreement_penalty"), "{msg}");
     let mut e2 = e.clone();
     assert!(e2.set_params(e.params()[1..].to_vec()).is_err());
 }
