@@ -129,6 +129,13 @@ pub fn eval_seeds(n: usize) -> Vec<u64> {
     (0..n as u64).map(|i| 1_000_000 + i).collect()
 }
 
+/// The seeds of periodic (during training) evaluation episode `0..n`: disjoint from training
+/// seeds and from [`eval_seeds`], so that a config chosen on periodic evaluations has never
+/// seen the start states of the final evaluation it is reported on.
+pub fn periodic_eval_seeds(n: usize) -> Vec<u64> {
+    (0..n as u64).map(|i| 2_000_000 + i).collect()
+}
+
 /// Runs one [`Mode::Eval`] episode per seed and returns the returns.
 pub fn evaluate(agent: &mut dyn Agent, env: &mut dyn Env, seeds: &[u64]) -> Result<Vec<f64>> {
     seeds

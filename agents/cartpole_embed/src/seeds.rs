@@ -1,5 +1,7 @@
 //! One config over several seeds: a run per seed (`<name>_s<seed>`), then the mean and Student-t
-//! 95% interval of the best validation cost, its ratio to full-space CEM on the same states,
+//! 95% interval of the best validation cost, its ratio to full-space CEM on the same states (per
+//! seed, summarised as the protocol reports it: mean, median and IQM with stratified-bootstrap
+//! intervals, and the seeds below [`FAIL_SHARE`] of CEM counted as failed),
 //! optionally the best decoders measured on a second set of start states (the reference's), and
 //! the validation curves with a band.
 
@@ -8,6 +10,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, ensure};
 use burn::tensor::Device;
 use dcem::run::plot::{LineChart, Series, line_chart};
+use dcem::run::protocol::{BootstrapOptions, SeedStats};
 use dcem::run::{Stat, atomic_write, check_run_name};
 use serde::{Deserialize, Serialize};
 
@@ -27,6 +30,31 @@ pub struct SetResult {
     pub best: Stat,
     /// The full-space CEM baselines on the same set.
     pub baselines: Vec<BaselineResult>,
+    /// Each seed's best cost as a share of the last baseline's (1: parity with full-space CEM
+    /// at the most samples) over the seeds: mean, median and IQM with bootstrap intervals, and
+    /// the seeds below [`FAIL_SHARE`] of it.
+    pub share_of_cem: SeedStats,
+}
+
+/// A seed whose best decoder reaches less than this share of full-space CEM's cost failed.
+pub const FAIL_SHARE: f64 = 0.6;
+
+/// [`SetResult::share_of_cem`] of the seeds' best costs.
+fn share_of_cem(best: &[f64], baselines: &[BaselineResult]) -> Result<SeedStats> {
+    let cem = baselines.last().map_or(f64::NAN, |b| b.mean_cost);
+    ensure!(
+        cem.is_finite() && cem < 0.0,
+        "the share of full-space CEM needs a negative baseline cost, got {cem}"
+    );
+    let shares: Vec<f64> = best.iter().map(|c| c / cem).collect();
+    Ok(SeedStats::of(
+        &shares,
+        Some((
+            FAIL_SHARE,
+            format!("{:.0}% of full-space CEM", 100.0 * FAIL_SHARE),
+        )),
+        &BootstrapOptions::default(),
+    )?)
 }
 
 /// What [`seeds`] measured.
@@ -100,6 +128,10 @@ pub fn seeds(
             config.val_file.clone()
         },
         best: Stat::of(runs.iter().map(|r| r.best.1).collect()),
+        share_of_cem: share_of_cem(
+            &runs.iter().map(|r| r.best.1).collect::<Vec<_>>(),
+            &baselines,
+        )?,
         baselines,
     }];
     if let Some(file) = also_on {
@@ -114,10 +146,12 @@ pub fn seeds(
             let (_, mut planner) = load_planner(&best, device)?;
             costs.push(validate_planner(&mut planner, states.clone())?.0);
         }
+        let baselines = run_baselines(&other, device)?;
         sets.push(SetResult {
             states: file.display().to_string(),
+            share_of_cem: share_of_cem(&costs, &baselines)?,
             best: Stat::of(costs),
-            baselines: run_baselines(&other, device)?,
+            baselines,
         });
     }
     let summary = SeedsSummary {
@@ -177,8 +211,18 @@ pub fn table(s: &SeedsSummary) -> String {
             ));
         }
     }
+    for set in &s.sets {
+        t.push_str(&format!(
+            "\nBest cost as a share of full-space {} on {}, over the {} seeds:\n\n{}",
+            set.baselines.last().map_or("-".into(), |b| b.label.clone()),
+            set.states,
+            s.seeds.len(),
+            set.share_of_cem.markdown(3)
+        ));
+    }
     t.push_str(&format!(
-        "\nLast validation cost {}; {} ms per training iteration.\n",
+        "\nLast validation cost {}; {} ms per training iteration (+-: Student-t 95% intervals \
+         over the seeds).\n",
         fmt(&s.final_val),
         fmt(&s.ms_per_iteration)
     ));

@@ -57,6 +57,10 @@ pub struct TrainConfig {
     /// Environment steps each planned action is held (PlaNet: cheetah 4, walker 2; the default
     /// 2 suits the default env, the 100-step swing-up, and its 50-step chunks).
     pub action_repeat: usize,
+    /// Model updates (gradient steps) on the seed episodes' data after the last seed episode,
+    /// before the first planning episode (0: none; the first planning episode then starts on
+    /// the freshly initialised model and learns only while it acts).
+    pub seed_updates: usize,
     /// Agent steps (after action repeat) between model updates.
     pub update_every: usize,
     /// Gradient steps per model update.
@@ -85,6 +89,7 @@ impl Default for TrainConfig {
             episodes: 100,
             seed_action_scale: 1.0,
             action_repeat: 2,
+            seed_updates: 0,
             update_every: 10,
             updates: 4,
             batch: 50,
@@ -372,9 +377,16 @@ impl PlanetConfig {
         );
         self.cem.validate().context("in [cem]")?;
         ensure!(
-            (self.cem.action_low, self.cem.action_high) == (-1.0, 1.0),
-            "`cem.action_low`/`cem.action_high` must stay -1/1: planned actions are normalised \
-             and mapped onto the environment's bounds"
+            -1.0 <= self.cem.action_low && self.cem.action_high <= 1.0,
+            "`cem.action_low`/`cem.action_high` must lie within -1/1 (got {}/{}): planned actions \
+             are normalised and mapped onto the environment's bounds",
+            self.cem.action_low,
+            self.cem.action_high
+        );
+        ensure!(
+            (self.cem.action_low, self.cem.action_high) == (-1.0, 1.0) || self.phase == Phase::Cem,
+            "a narrower `cem.action_low`/`cem.action_high` is for phase = \"cem\": the decoders \
+             of phases 2 and 3 act on all of -1/1"
         );
         self.latent.validate().context("in [latent]")?;
         self.decoder.net.validate().context("in [decoder.net]")?;
@@ -420,6 +432,7 @@ impl PlanetConfig {
             ("train.action_repeat", t.action_repeat),
             ("train.update_every", t.update_every),
             ("train.updates", t.updates),
+            ("train.seed_updates", t.seed_updates),
             ("train.eval_every", t.eval_every),
             ("train.eval_episodes", t.eval_episodes),
             ("train.final_eval_episodes", t.final_eval_episodes),

@@ -207,6 +207,8 @@ mod tests {
         let s = EvalSummary::new("x", vec![1.0, 2.0, 3.0], 0.0);
         assert!((s.mean - 2.0).abs() < 1e-12);
         assert!((s.std - 1.0).abs() < 1e-12);
-        assert!((s.ci95 - 1.96 / 3f64.sqrt()).abs() < 1e-12);
+        // Student's t with 2 degrees of freedom (4.303), not the normal approximation.
+        assert!((s.ci95 - 4.303 / 3f64.sqrt()).abs() < 1e-12);
+        assert!((s.ci95_t() - s.ci95).abs() < 1e-12);
     }
 }

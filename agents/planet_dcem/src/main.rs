@@ -22,7 +22,7 @@ use dcem::run::{Existing, atomic_write};
 use dcem_envs::EnvSpec;
 use planet_dcem::{
     EvalSummary, Phase, PlanetConfig, RunOptions, eval_table, evaluate, load_agent, load_agent_as,
-    load_run, parse_device, seeds, train, true_model_eval, write_plots,
+    load_run, parse_device, report, seeds, train, true_model_eval, write_plots,
 };
 
 #[derive(Parser)]
@@ -115,8 +115,9 @@ enum Command {
         out: Option<PathBuf>,
     },
     /// Run the config over several seeds (in parallel up to the cores) and write
-    /// runs/<name>_seeds/ (summary.json, summary.md: per seed and mean with 95% CI; learning
-    /// curves with bands; logs)
+    /// runs/<name>_seeds/ (summary.json, summary.md: per seed, and the mean, median and IQM with
+    /// stratified-bootstrap 95% intervals and the failed seeds; learning curves with bands; the
+    /// performance profile; logs)
     Seeds {
         /// Experiment config.
         #[arg(long, default_value = "configs/planet_swingup.toml")]
@@ -143,6 +144,10 @@ enum Command {
         /// A JSON summary written by `true-model --out`: the bound to compare with.
         #[arg(long)]
         true_model: Option<PathBuf>,
+        /// With `--true-model`: a seed whose final evaluation is below this share of the bound
+        /// counts as failed.
+        #[arg(long, default_value_t = seeds::FAIL_SHARE)]
+        fail_share: f64,
         /// Replace existing run folders of the same names.
         #[arg(long, conflicts_with = "resume")]
         overwrite: bool,
@@ -152,6 +157,9 @@ enum Command {
         /// Only summarise the existing runs (no training).
         #[arg(long, conflicts_with_all = ["overwrite", "resume"])]
         summarise_only: bool,
+        /// With --summarise-only: write the summary here instead of <runs-dir>/<name>_seeds.
+        #[arg(long, requires = "summarise_only")]
+        summary_dir: Option<PathBuf>,
         /// Compute device: `cpu`, `wgpu` (burn's wgpu backend; a build with the `wgpu` feature)
         /// or `auto` (wgpu where it comes up, else the CPU).
         #[arg(long, default_value = "cpu")]
@@ -172,8 +180,10 @@ enum Command {
         #[arg(long, default_value = "cpu")]
         device: String,
     },
-    /// Print the final evaluations of finished runs (and of --true-model JSON files) as a table;
-    /// redraw each run's learning curves with the upper bound marked
+    /// Print the final evaluations of finished runs (and of --true-model JSON files) as a table
+    /// (and, for runs of one config over several seeds, their mean, median and IQM with
+    /// bootstrap intervals and the failed seeds); redraw each run's learning curves with the
+    /// upper bound marked
     Report {
         /// Run folders (each with eval.json).
         #[arg(required = true)]
@@ -316,9 +326,11 @@ fn main() -> Result<()> {
             episodes,
             at,
             true_model,
+            fail_share,
             overwrite,
             resume,
             summarise_only,
+            summary_dir,
             device,
         } => {
             parse_device(&device)?;
@@ -333,13 +345,16 @@ fn main() -> Result<()> {
                     .iter()
                     .map(|&s| runs_dir.join(seeds::run_name(&name, s)))
                     .collect();
-                let out = runs_dir.join(format!("{name}_seeds"));
+                let out = summary_dir
+                    .clone()
+                    .unwrap_or_else(|| runs_dir.join(format!("{name}_seeds")));
                 seeds::summarise(
                     &config.display().to_string(),
                     &seeds,
                     &dirs,
                     &at,
                     bound.as_ref(),
+                    fail_share,
                     &out,
                 )?
             } else {
@@ -363,12 +378,15 @@ fn main() -> Result<()> {
                     train_args,
                     at,
                     bound,
+                    fail_share,
                 })?
             };
             println!("{}", seeds::table(&summary));
             println!(
                 "summary written to {}",
-                runs_dir.join(format!("{name}_seeds")).display()
+                summary_dir
+                    .unwrap_or_else(|| runs_dir.join(format!("{name}_seeds")))
+                    .display()
             );
         }
         Command::Study {
@@ -418,22 +436,31 @@ fn main() -> Result<()> {
                 None => None,
             };
             let mut rows = Vec::new();
+            let mut loaded = Vec::new();
             for dir in &runs {
                 let run = load_run(dir)?;
                 let hline = bound
                     .as_ref()
                     .map(|b| (b.mean, format!("CEM, true dynamics ({:.1})", b.mean)));
                 write_plots(&run, hline)?;
-                match run.eval {
-                    Some(mut e) => {
+                match &run.eval {
+                    Some(e) => {
+                        let mut e = e.clone();
                         e.label = format!("{} ({})", e.label, run.config.name);
                         rows.push(e);
                     }
                     None => eprintln!("{}: no eval.json (unfinished run?)", dir.display()),
                 }
+                loaded.push(run);
             }
+            let bound_mean = bound.as_ref().map(|b| b.mean);
             rows.extend(bound);
-            let table = eval_table(&rows);
+            let mut table = eval_table(&rows);
+            table.push_str(&report::seed_groups_table(
+                &loaded,
+                bound_mean,
+                seeds::FAIL_SHARE,
+            )?);
             println!("{table}");
             if let Some(out) = out {
                 atomic_write(&out, table.as_bytes())?;

@@ -28,7 +28,7 @@ use dcem::rl::{
     Budget, Collector, DcemParts, DcemPolicy, InputFilter, PlanSeeds, Ppo, PpoAgent, PpoConfig,
 };
 use dcem::run::{Checkpoint, EvalSummary, Existing, Run, RunOptions};
-use dcem::runner::{eval_seeds, evaluate_timed};
+use dcem::runner::{eval_seeds, evaluate_timed, periodic_eval_seeds};
 use rand::SeedableRng;
 use rand::rngs::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -99,16 +99,17 @@ fn controller_agent(ppo: Ppo<DcemPolicy>, env: &dyn Env) -> Result<PpoAgent<Dcem
 /// The seed of the plan-seed stream of every evaluation.
 const EVAL_STREAM: u64 = 7_000_000;
 
-/// Evaluates the controller's mean action on the evaluation episodes.
+/// Evaluates the controller's mean action on the given evaluation episodes (the final
+/// evaluation's [`eval_seeds`], or the periodic evaluations' [`periodic_eval_seeds`]).
 fn evaluate(
     agent: &mut PpoAgent<DcemPolicy>,
     env: &mut dyn Env,
-    episodes: usize,
+    seeds: &[u64],
     label: &str,
 ) -> Result<EvalSummary> {
     agent.set_filter(agent.ppo.acting_policy().model.input_filter());
     agent.reseed(EVAL_STREAM);
-    let (returns, ms) = evaluate_timed(agent, env, &eval_seeds(episodes))?;
+    let (returns, ms) = evaluate_timed(agent, env, seeds)?;
     Ok(EvalSummary::new(label, returns, ms))
 }
 
@@ -183,7 +184,7 @@ pub fn finetune(config: &PlanetConfig, opts: &RunOptions, device: &Device) -> Re
         let before = evaluate(
             &mut agent,
             env.as_mut(),
-            f.eval_episodes,
+            &eval_seeds(f.eval_episodes),
             "latent DCEM controller before PPO",
         )?;
         before.save(&run.dir().file("eval_before.json"))?;
@@ -216,7 +217,7 @@ pub fn finetune(config: &PlanetConfig, opts: &RunOptions, device: &Device) -> Re
             evaluate(
                 &mut agent,
                 env.as_mut(),
-                f.periodic_eval_episodes,
+                &periodic_eval_seeds(f.periodic_eval_episodes),
                 "periodic",
             )?
             .mean
@@ -263,7 +264,7 @@ pub fn finetune(config: &PlanetConfig, opts: &RunOptions, device: &Device) -> Re
     let after = evaluate(
         &mut agent,
         env.as_mut(),
-        f.eval_episodes,
+        &eval_seeds(f.eval_episodes),
         &format!("latent DCEM + PPO ({})", f.parts.label()),
     )?;
     after.save(&dir.file("eval.json"))?;

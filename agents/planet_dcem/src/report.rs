@@ -240,16 +240,71 @@ fn write_ppo_plots(run: &RunSummary) -> Result<()> {
     Ok(())
 }
 
-/// The markdown table of evaluation summaries.
+/// The markdown table of evaluation summaries (each row's interval is Student's t over that
+/// run's evaluation episodes).
 pub fn eval_table(rows: &[EvalSummary]) -> String {
     let mut s = String::from(
-        "| planner | episodes | mean return | 95% CI | std | planning ms/action |\n|---|---|---|---|---|---|\n",
+        "| planner | episodes | mean return | 95% CI (Student's t over the episodes) | std | \
+         planning ms/action |\n|---|---|---|---|---|---|\n",
     );
     for r in rows {
         s.push_str(&format!(
             "| {} | {} | {:.1} | +-{:.1} | {:.1} | {:.1} |\n",
-            r.label, r.episodes, r.mean, r.ci95, r.std, r.plan_ms
+            r.label,
+            r.episodes,
+            r.mean,
+            r.ci95_t(),
+            r.std,
+            r.plan_ms
         ));
     }
     s
+}
+
+/// Runs of one config that differ only in their seed (and name), summarised over the seeds as
+/// the protocol reports them (mean, median, IQM with stratified-bootstrap intervals; with a
+/// bound, the seeds below `fail_share` of it counted as failed). One section per config given
+/// with at least two seeds; empty when there is none.
+pub fn seed_groups_table(
+    runs: &[RunSummary],
+    bound: Option<f64>,
+    fail_share: f64,
+) -> Result<String> {
+    use dcem::run::protocol::{BootstrapOptions, SeedStats};
+    let key = |r: &RunSummary| {
+        let mut c = r.config.clone();
+        c.seed = 0;
+        c.name = String::new();
+        c
+    };
+    let mut groups: Vec<(PlanetConfig, Vec<&RunSummary>)> = Vec::new();
+    for r in runs.iter().filter(|r| r.eval.is_some()) {
+        let k = key(r);
+        match groups.iter_mut().find(|(c, _)| *c == k) {
+            Some((_, g)) => g.push(r),
+            None => groups.push((k, vec![r])),
+        }
+    }
+    let mut md = String::new();
+    for (_, g) in groups.iter().filter(|(_, g)| g.len() >= 2) {
+        let finals: Vec<f64> = g
+            .iter()
+            .filter_map(|r| r.eval.as_ref().map(|e| e.mean))
+            .collect();
+        let fail = bound.map(|b| {
+            (
+                fail_share * b,
+                format!("{:.0}% of the true-model bound {b:.1}", 100.0 * fail_share),
+            )
+        });
+        let stats = SeedStats::of(&finals, fail, &BootstrapOptions::default())?;
+        let seeds: Vec<String> = g.iter().map(|r| r.config.seed.to_string()).collect();
+        md.push_str(&format!(
+            "\nOver the seeds {} of one config ({} ...):\n\n{}",
+            seeds.join(", "),
+            g[0].config.name,
+            stats.markdown(1)
+        ));
+    }
+    Ok(md)
 }

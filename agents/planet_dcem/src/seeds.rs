@@ -1,11 +1,13 @@
 //! One config over several seeds: the runs (in parallel, up to the cores), then a summary of
-//! what they measured, per seed and as a mean with a 95% confidence interval (Student's t over
-//! the seeds), and one plot of the learning curves with bands.
+//! what they measured: per seed, and over the seeds the final evaluation's mean, median and IQM
+//! with stratified-bootstrap 95% intervals and the count of failed seeds
+//! ([`dcem::run::protocol`]); the learning curves with bands (Student's t over the seeds at each
+//! episode) and the final evaluations' performance profile.
 //!
 //! Every run is an ordinary run folder `<runs_dir>/<name>_s<seed>` made by `planet_dcem train`
 //! (as a child process, so that a crash in one seed leaves the others running); the summary goes
-//! to `<runs_dir>/<name>_seeds/`: `summary.json`, `summary.md`, `learning_curves.png` and each
-//! seed's log in `logs/`.
+//! to `<runs_dir>/<name>_seeds/`: `summary.json`, `summary.md`, `learning_curves.png`,
+//! `performance_profile.png` and each seed's log in `logs/`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -13,6 +15,7 @@ use std::process::{Child, Command, Stdio};
 use anyhow::{Context, Result, bail, ensure};
 pub use dcem::run::Stat;
 use dcem::run::plot::{LineChart, Series, has_outliers, line_charts};
+use dcem::run::protocol::{self, BootstrapOptions, SeedStats};
 use dcem::run::{EvalSummary, atomic_write, check_run_name};
 use serde::{Deserialize, Serialize};
 
@@ -37,7 +40,12 @@ pub struct SeedsOptions {
     pub at: Vec<usize>,
     /// The true-dynamics bound (`true-model --out` JSON), drawn and compared with.
     pub bound: Option<EvalSummary>,
+    /// A seed whose final evaluation is below this share of the bound counts as failed.
+    pub fail_share: f64,
 }
+
+/// The default of [`SeedsOptions::fail_share`]: a seed below 60% of the bound failed.
+pub const FAIL_SHARE: f64 = 0.6;
 
 /// What the seeds measured.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -48,8 +56,13 @@ pub struct SeedsSummary {
     pub seeds: Vec<u64>,
     /// The run folders, in seed order.
     pub runs: Vec<PathBuf>,
-    /// Mean return of each run's final evaluation (`eval.json`).
+    /// Mean return of each run's final evaluation (`eval.json`); its `ci95` is Student's t
+    /// over the seeds (kept for older summaries; `protocol` is the reported one).
     pub final_eval: Stat,
+    /// The final evaluations over the seeds as the protocol reports them: mean, median and IQM
+    /// with stratified-bootstrap 95% intervals, and the failed seeds (below `fail_share` of the
+    /// bound, when there is one).
+    pub protocol: SeedStats,
     /// Per summarised episode count `k`: the periodic evaluation return logged at episode `k`
     /// (NaN where none was), and the mean training return over episodes `k - 4 ..= k`.
     pub at: Vec<AtEpisode>,
@@ -162,6 +175,7 @@ pub fn run_seeds(opts: &SeedsOptions) -> Result<SeedsSummary> {
         &dirs,
         &opts.at,
         opts.bound.as_ref(),
+        opts.fail_share,
         &out,
     )
 }
@@ -186,16 +200,22 @@ pub fn run_name(name: &str, seed: u64) -> String {
     format!("{name}_s{seed}")
 }
 
-/// Reads the finished runs `dirs` (one per seed) and writes `summary.json`, `summary.md` and
-/// `learning_curves.png` into `out`.
+/// Reads the finished runs `dirs` (one per seed) and writes `summary.json`, `summary.md`,
+/// `learning_curves.png` and `performance_profile.png` into `out`; with a bound, a seed below
+/// `fail_share` of it counts as failed.
 pub fn summarise(
     config: &str,
     seeds: &[u64],
     dirs: &[PathBuf],
     at: &[usize],
     bound: Option<&EvalSummary>,
+    fail_share: f64,
     out: &Path,
 ) -> Result<SeedsSummary> {
+    ensure!(
+        fail_share.is_finite() && (0.0..=1.0).contains(&fail_share),
+        "the failure share must be in [0, 1], got {fail_share}"
+    );
     let runs = dirs
         .iter()
         .map(|d| load_run(d).with_context(|| format!("reading {}", d.display())))
@@ -250,10 +270,22 @@ pub fn summarise(
         let w = col(r, "perf/wall_s")?;
         walls.push(r.rows.last().map_or(f64::NAN, |row| row[w]));
     }
+    let fail = bound.map(|b| {
+        (
+            fail_share * b.mean,
+            format!(
+                "{:.0}% of the true-model bound {:.1}",
+                100.0 * fail_share,
+                b.mean
+            ),
+        )
+    });
+    let protocol = SeedStats::of(&finals, fail, &BootstrapOptions::default())?;
     let summary = SeedsSummary {
         config: config.to_string(),
         seeds: seeds.to_vec(),
         runs: dirs.to_vec(),
+        protocol,
         final_eval: Stat::of(finals),
         at: at_rows,
         wall_s: Stat::of(walls),
@@ -265,7 +297,12 @@ pub fn summarise(
         serde_json::to_string_pretty(&summary)?.as_bytes(),
     )?;
     atomic_write(&out.join("summary.md"), table(&summary).as_bytes())?;
+    atomic_write(
+        &out.join("protocol.md"),
+        protocol_table(&summary).as_bytes(),
+    )?;
     plot(&runs, &summary, &out.join("learning_curves.png"))?;
+    plot_profile(&summary, &out.join("performance_profile.png"))?;
     Ok(summary)
 }
 
@@ -314,13 +351,88 @@ pub fn table(s: &SeedsSummary) -> String {
         ));
     }
     out.push_str(&format!(" {:.0} |\n", s.wall_s.mean));
+    out.push_str(&format!(
+        "\nFinal evaluation over the {} seeds (each seed's mean over its final-evaluation \
+         episodes, from the fixed final-evaluation start states):\n\n{}",
+        s.seeds.len(),
+        s.protocol.markdown(1)
+    ));
     if let Some(b) = s.bound {
         out.push_str(&format!(
-            "\nTrue-dynamics bound: {b:.1}; the final evaluation's mean is {:.0}% of it.\n",
-            100.0 * s.final_eval.mean / b
+            "\nTrue-dynamics bound: {b:.1}; mean {:.0}%, median {:.0}%, IQM {:.0}% of it.\n",
+            100.0 * s.protocol.mean.point / b,
+            100.0 * s.protocol.median.point / b,
+            100.0 * s.protocol.iqm.point / b,
         ));
     }
+    out.push_str("\nThe per-episode columns' +- are Student-t 95% intervals over the seeds.\n");
     out
+}
+
+/// The protocol's table alone (what the README quotes): the final evaluations' mean, median and
+/// IQM with their intervals and the failed seeds, with their share of the bound.
+pub fn protocol_table(s: &SeedsSummary) -> String {
+    let p = &s.protocol;
+    let seeds: Vec<String> = s.seeds.iter().map(u64::to_string).collect();
+    let pct = |v: f64| match s.bound {
+        Some(b) => format!(" ({:.0}%)", 100.0 * v / b),
+        None => String::new(),
+    };
+    let mut md = format!(
+        "| seeds | mean | median | IQM | failed seeds |\n|---|---|---|---|---|\n\
+         | {} | {}{} | {}{} | {}{} | {} |\n",
+        seeds.join(", "),
+        p.mean.fmt(1),
+        pct(p.mean.point),
+        p.median.fmt(1),
+        pct(p.median.point),
+        p.iqm.fmt(1),
+        pct(p.iqm.point),
+        match &p.fail_rule {
+            Some(rule) => format!("{} (below {rule})", p.failed),
+            None => "-".into(),
+        }
+    );
+    md.push_str(&format!("\n{}.", p.method));
+    if let Some(b) = s.bound {
+        md.push_str(&format!(" Percentages: of the true-model bound {b:.1}."));
+    }
+    md.push('\n');
+    md
+}
+
+/// The final evaluations' performance profile, with the bound and the failure threshold
+/// marked.
+fn plot_profile(s: &SeedsSummary, path: &Path) -> Result<()> {
+    let v = s.final_eval.values.clone();
+    let (lo, hi) = v
+        .iter()
+        .chain(s.bound.iter())
+        .chain(s.protocol.fail_below.iter())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| {
+            (a.min(*x), b.max(*x))
+        });
+    let pad = 0.05 * (hi - lo).max(1.0);
+    let taus = protocol::taus(lo - pad, hi + pad, 200);
+    let profile = protocol::performance_profile(&[v], &taus, &BootstrapOptions::default())?;
+    let mut marks = Vec::new();
+    if let Some(b) = s.bound {
+        marks.push((format!("true-model bound {b:.1}"), b));
+    }
+    if let Some(t) = s.protocol.fail_below {
+        marks.push((format!("failure threshold {t:.1}"), t));
+    }
+    protocol::plot_performance_profiles(
+        path,
+        &format!(
+            "final evaluation over {} seeds: performance profile (95% bootstrap band)",
+            s.seeds.len()
+        ),
+        "final evaluation return",
+        &[(s.config.clone(), profile)],
+        &marks,
+    )?;
+    Ok(())
 }
 
 /// A mean curve `(x, y)` and its band `(x, low, high)`.

@@ -11,7 +11,7 @@ use dcem::agent::Mode;
 use dcem::env::Env;
 use dcem::env::RecordEpisodes;
 use dcem::run::{EvalSummary, Existing, Run, RunOptions};
-use dcem::runner::{eval_seeds, evaluate as evaluate_returns, run_episode};
+use dcem::runner::{eval_seeds, evaluate as evaluate_returns, periodic_eval_seeds, run_episode};
 
 use crate::agent::PlanetAgent;
 use crate::checkpoint::{Progress, load_checkpoint, save_checkpoint};
@@ -19,16 +19,27 @@ use crate::config::{Phase, PlanetConfig, env_dims, planet_env, train_seed};
 use crate::diagnose;
 use crate::report::{METRICS, RunSummary, load_run, write_plots};
 
-/// Evaluates the agent's planner for `episodes` episodes on the evaluation seeds (no noise, no
-/// learning); the planning time per action is the planner's alone.
+/// Evaluates the agent's planner for `episodes` episodes on the final evaluation's seeds (no
+/// noise, no learning); the planning time per action is the planner's alone.
 pub fn evaluate(
     agent: &mut PlanetAgent,
     env: &mut dyn Env,
     episodes: usize,
     label: &str,
 ) -> Result<EvalSummary> {
+    evaluate_on(agent, env, &eval_seeds(episodes), label)
+}
+
+/// [`evaluate`] on the given episode seeds (periodic evaluations: [`periodic_eval_seeds`],
+/// disjoint from the final evaluation's).
+pub fn evaluate_on(
+    agent: &mut PlanetAgent,
+    env: &mut dyn Env,
+    seeds: &[u64],
+    label: &str,
+) -> Result<EvalSummary> {
     let (s0, p0) = (agent.plan_seconds, agent.plans);
-    let returns = evaluate_returns(agent, env, &eval_seeds(episodes))?;
+    let returns = evaluate_returns(agent, env, seeds)?;
     let plans = (agent.plans - p0).max(1) as f64;
     let ms = 1e3 * (agent.plan_seconds - s0) / plans;
     agent.plan_seconds = s0;
@@ -134,8 +145,16 @@ pub fn train_online(
         let t0 = Instant::now();
         let out = run_episode(&mut agent, env.as_mut(), train_seed(config, i), Mode::Train)
             .with_context(|| format!("episode {}", i + 1))?;
-        let secs = t0.elapsed().as_secs_f64();
         agent.seeding = false;
+        if seed_episode && i + 1 == config.train.seed_episodes {
+            // Fit the model to the seed episodes before it is planned on.
+            for k in 0..config.train.seed_updates {
+                agent
+                    .train_step()
+                    .with_context(|| format!("seed update {}", k + 1))?;
+            }
+        }
+        let secs = t0.elapsed().as_secs_f64();
         progress.env_steps += out.env_steps;
         let (stats, plan_s, plans) = agent.take_stats();
         let trained = i + 1 - config.train.seed_episodes.min(i + 1);
@@ -143,10 +162,10 @@ pub fn train_online(
             && config.train.eval_every > 0
             && (trained.is_multiple_of(config.train.eval_every) || i + 1 == total)
         {
-            evaluate(
+            evaluate_on(
                 &mut agent,
                 env.as_mut(),
-                config.train.eval_episodes,
+                &periodic_eval_seeds(config.train.eval_episodes),
                 "periodic",
             )?
             .mean

@@ -65,8 +65,19 @@ epochs = 1
 minibatches = 2
 "#;
 
-/// Wall-clock columns of the episode rows and of the PPO rows.
+/// Wall-clock columns of the episode rows and of the PPO rows, under the metric scheme's names
+/// and under those of fixtures recorded before it.
 const TIMES: &[&str] = &[
+    "perf/plan_ms",
+    "perf/update_ms",
+    "perf/env_steps_per_s",
+    "perf/wall_s",
+    "perf/rollout_s",
+    "perf/env_s",
+    "perf/update_s",
+    "perf/forward_s",
+    "perf/backward_s",
+    "perf/optim_s",
     "plan_ms",
     "update_ms",
     "steps_per_s",
@@ -230,4 +241,40 @@ fn three_phases_reproduce_their_fixtures() {
         .check_returns(&fixture("planet_true_model"), &bound)
         .unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `train.seed_updates`: the model takes that many gradient steps on the seed episodes' data
+/// after the last of them (logged on its row), none during them, before it is planned on.
+#[test]
+fn seed_updates_fit_the_model_after_the_last_seed_episode() {
+    let dir = std::env::temp_dir().join(format!("planet-seed-updates-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let common = COMMON.replace("update_every = 3", "update_every = 3\nseed_updates = 7");
+    let config = dir.join("su.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "name = \"su\"\nseed = 1\nphase = \"cem\"\ndynamics = \"ensemble\"\n{common}\n\
+             [ensemble]\nmembers = 2\nhidden = 8\nlayers = 1\nbatch = 8\n"
+        ),
+    )
+    .unwrap();
+    let runs = dir.join("runs");
+    planet(&[
+        "train",
+        "--config",
+        config.to_str().unwrap(),
+        "--runs-dir",
+        runs.to_str().unwrap(),
+        "--quiet",
+    ]);
+    let (cols, rows) = dcem::run::MetricsCsv::read(&runs.join("su/metrics.csv")).unwrap();
+    let updates = cols.iter().position(|c| c == "train/updates").unwrap();
+    let per_row: Vec<f64> = rows.iter().map(|r| r[updates]).collect();
+    // Two seed episodes (none, then the 7 seed updates), then planning episodes of 15 agent
+    // steps with 2 updates every 3 steps.
+    assert_eq!(&per_row[..2], &[0.0, 7.0], "{per_row:?}");
+    assert!(per_row[2..].iter().all(|u| *u == 10.0), "{per_row:?}");
+    std::fs::remove_dir_all(&dir).ok();
 }
