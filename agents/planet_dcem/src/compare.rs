@@ -11,6 +11,7 @@ use anyhow::{Context, Result, ensure};
 use dcem::run::Stat;
 use dcem::run::atomic_write;
 use dcem::run::plot::{LineChart, Series, line_charts};
+use dcem::run::protocol::{BootstrapOptions, SeedStats};
 use serde::Deserialize;
 
 use crate::report::{METRICS, RunSummary, load_run};
@@ -173,9 +174,10 @@ fn group_name(seeds: &[RunSummary]) -> String {
     }
 }
 
-/// One group of seed runs: its table row (the final evaluations' mean and 95% CI) and its
-/// curve (the mean of the evaluations at the steps every seed has, with the 95% band).
-fn seed_group(seeds: &[RunSummary]) -> (String, Series) {
+/// One group of seed runs: its table row (the final evaluations' mean, median and IQM with
+/// stratified-bootstrap 95% intervals, [`dcem::run::protocol`]) and its curve (the mean of the
+/// evaluations at the steps every seed has, with a Student-t 95% band over the seeds).
+fn seed_group(seeds: &[RunSummary]) -> Result<(String, Series)> {
     let curves: Vec<Vec<(f64, f64)>> = seeds.iter().map(eval_curve).collect();
     let (mut line, mut band) = (Vec::new(), Vec::new());
     for &(x, _) in curves.first().map_or(&[][..], |c| c.as_slice()) {
@@ -196,21 +198,27 @@ fn seed_group(seeds: &[RunSummary]) -> (String, Series) {
             .map(|r| r.eval.as_ref().map_or(f64::NAN, |e| e.mean))
             .collect(),
     );
-    let name = format!(
-        "{}: {} seeds, mean and 95% CI",
-        group_name(seeds),
-        seeds.len()
-    );
+    let name = format!("{}: {} seeds", group_name(seeds), seeds.len());
     let at = line.last().map_or(f64::NAN, |p| p.0);
+    let summary = match finals.values.iter().all(|v| v.is_finite()) {
+        true => {
+            let p = SeedStats::of(&finals.values, None, &BootstrapOptions::default())?;
+            format!(
+                "mean {}, median {}, IQM {}",
+                p.mean.fmt(1),
+                p.median.fmt(1),
+                p.iqm.fmt(1)
+            )
+        }
+        false => "unfinished seeds".into(),
+    };
     let row = format!(
-        "| {name} ({}) | {at:.0} | {:.1} +-{:.1} (per seed: {}) | measured |\n",
+        "| {name} ({}) | {at:.0} | {summary} (per seed: {}) | measured |\n",
         seeds
             .iter()
             .map(|r| r.config.seed.to_string())
             .collect::<Vec<_>>()
             .join(", "),
-        finals.mean,
-        finals.ci95,
         finals
             .values
             .iter()
@@ -218,7 +226,7 @@ fn seed_group(seeds: &[RunSummary]) -> (String, Series) {
             .collect::<Vec<_>>()
             .join(", ")
     );
-    (row, Series::new(name, line).with_band(band))
+    Ok((row, Series::new(name, line).with_band(band)))
 }
 
 /// The time table under the curves: one row per run folder, a folder given both as a run and
@@ -282,14 +290,22 @@ pub fn compare(opts: &CompareOptions) -> Result<String> {
         .collect::<Result<Vec<_>>>()?;
     let mut series = Vec::new();
     let mut md = format!(
-        "| {} | environment steps | evaluation return (95% CI) | source |\n|---|---|---|---|\n",
+        "| {} | simulator steps | return: ours are evaluations (one run: Student-t 95% CI over \
+         its episodes; seed groups: bootstrap 95% CIs over the seeds), published ones as their \
+         label says | source |\n\
+         |---|---|---|---|\n",
         opts.task
     );
     for (i, r) in runs.iter().enumerate() {
         let pts = eval_curve(r);
         let last = r.rows.last().map_or(f64::NAN, |x| x[col("env_steps")]);
         let fin = r.eval.as_ref().map_or("unfinished".to_string(), |e| {
-            format!("{:.1} +-{:.1} ({} episodes)", e.mean, e.ci95, e.episodes)
+            format!(
+                "{:.1} +-{:.1} ({} episodes)",
+                e.mean,
+                e.ci95_t(),
+                e.episodes
+            )
         });
         md.push_str(&format!(
             "| {} | {last:.0} | {fin} | measured |\n",
@@ -298,7 +314,7 @@ pub fn compare(opts: &CompareOptions) -> Result<String> {
         series.push(Series::new(run_label(r), pts).with_color(i));
     }
     for (g, seeds) in groups.iter().enumerate() {
-        let (row, curve) = seed_group(seeds);
+        let (row, curve) = seed_group(seeds)?;
         md.push_str(&row);
         series.push(curve.with_color(runs.len() + g));
     }
@@ -313,8 +329,13 @@ pub fn compare(opts: &CompareOptions) -> Result<String> {
             .zip(values.iter().copied())
             .collect();
         for &(x, y) in &pts {
+            let y = if y.fract() == 0.0 {
+                format!("{y:.0}")
+            } else {
+                format!("{y:.1}")
+            };
             md.push_str(&format!(
-                "| {} (published) | {x:.0} | {y:.0} | {} |\n",
+                "| {} (published) | {x:.0} | {y} | {} |\n",
                 m.name, m.source
             ));
         }
@@ -329,8 +350,8 @@ pub fn compare(opts: &CompareOptions) -> Result<String> {
     }
     md.push_str(&timing_table(runs.iter().chain(groups.iter().flatten())));
     let chart = LineChart {
-        title: format!("{}: evaluation return against environment steps", opts.task),
-        x_label: "environment steps".into(),
+        title: format!("{}: return against simulator steps", opts.task),
+        x_label: "simulator steps (environment steps, each action repeat counted)".into(),
         y_label: "return".into(),
         series,
         legend_left: true,
@@ -377,9 +398,23 @@ mod tests {
         let shipped =
             Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/published_dmc.toml");
         let p = Published::load(&shipped).unwrap();
-        let dreamer = p.method.iter().find(|m| m.name == "DreamerV3").unwrap();
-        assert_eq!(dreamer.tasks["cheetah_run"][0], 285.0);
-        assert_eq!(dreamer.tasks["walker_walk"][0], 427.0);
+        // DreamerV3 at 100k simulator steps (not its 80k point); TD-MPC2's step 100k drawn at
+        // 200k simulator steps (action repeat 2).
+        let dreamer = p
+            .method
+            .iter()
+            .find(|m| m.name.starts_with("DreamerV3"))
+            .unwrap();
+        assert_eq!(dreamer.steps[0], 100_000.0);
+        assert_eq!(dreamer.tasks["cheetah_run"][0], 283.2);
+        assert_eq!(dreamer.tasks["walker_walk"][0], 475.2);
+        let tdmpc2 = p
+            .method
+            .iter()
+            .find(|m| m.name == "TD-MPC2 (evaluations)")
+            .unwrap();
+        assert_eq!(tdmpc2.steps[0], 200_000.0);
+        assert_eq!(tdmpc2.tasks["cheetah_run"][0], 519.0);
         let dir = std::env::temp_dir().join(format!("planet-compare-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let bad = dir.join("bad.toml");
@@ -482,10 +517,12 @@ mod tests {
                 20.0,
             ),
         ];
-        let (row, series) = seed_group(&seeds);
+        let (row, series) = seed_group(&seeds).unwrap();
+        // Two seeds: every bootstrap resample's mean lies between them.
         assert!(
             row.starts_with(
-                "| cheetah_value_50k: 2 seeds, mean and 95% CI (0, 0) | 3000 | 15.0 +-"
+                "| cheetah_value_50k: 2 seeds (0, 0) | 3000 | mean 15.0 [10.0, 20.0], median 15.0 \
+                 [10.0, 20.0], IQM 15.0 [10.0, 20.0]"
             ),
             "{row}"
         );
