@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Regenerates the results tables (and their plots) that the README and the docs quote, from the
+# raw run files committed under docs/results (config.toml, metrics.csv, eval.json of every run).
+# Each command below is the one that made its table; agents/planet_dcem/tests/results_tables.rs
+# runs this script into a temporary folder and fails when a regenerated table differs from the
+# committed one, or when a table quoted in the README or docs/ differs from its file.
+#
+# Usage: scripts/results_tables.sh [OUT]   (OUT: where the tables go, default docs/results)
+# Environment: PLANET_DCEM=path/to/planet_dcem (default target/release/planet_dcem; build it
+# with `cargo build --release -p planet-dcem`).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT="${1:-docs/results}"
+PLANET="${PLANET_DCEM:-target/release/planet_dcem}"
+if [ ! -x "$PLANET" ]; then
+  echo "error: $PLANET not found: run cargo build --release -p planet-dcem or set PLANET_DCEM" >&2
+  exit 1
+fi
+R=docs/results/planet
+mkdir -p "$OUT/planet"
+
+# The main job (configs/planet_swingup.toml) over training seeds 0-9: per seed, then the mean,
+# median and IQM with bootstrap intervals and the failed seeds, against the true-model bound
+# (`planet_dcem true-model --config configs/planet_swingup.toml --episodes 10 --out
+# docs/results/planet/swingup_true_model.json`).
+if [ -d "$R/swingup_seeds" ]; then
+  "$PLANET" seeds --summarise-only --config configs/planet_swingup.toml \
+    --runs-dir "$R/swingup_seeds" --name planet_swingup --seeds 0,1,2,3,4,5,6,7,8,9 \
+    --at 10,25,50 --true-model "$R/swingup_true_model.json" \
+    --summary-dir "$OUT/planet/swingup_seeds/planet_swingup_seeds" > /dev/null
+fi
+
+# cheetah.run and walker.walk at 100k simulator steps against the published anchors
+# (configs/published_dmc.toml), drawn up to 200k simulator steps: TD-MPC2's and SAC's first
+# point (their step 100k at action repeat 2) is at 200k.
+"$PLANET" compare --task cheetah_run \
+  --run "$R/cheetah_run_100k_ensemble" --run "$R/cheetah_run_100k_ensemble_run2" \
+  --run "$R/cheetah_run_100k_rssm" \
+  --seeds "$R/seeds_50k/cheetah_run_ens_50k_s0,$R/seeds_50k/cheetah_run_ens_50k_s1,$R/seeds_50k/cheetah_run_ens_50k_s2" \
+  --seeds "$R/seeds_50k/cheetah_run_value_50k_s0,$R/seeds_50k/cheetah_run_value_50k_s1,$R/seeds_50k/cheetah_run_value_50k_s2" \
+  --seeds "$R/cheetah_run_100k_value,$R/seeds_100k/cheetah_run_value_100k_s1,$R/seeds_100k/cheetah_run_value_100k_s2" \
+  --max-steps 200000 --out "$OUT/planet/cheetah_run_100k.png" > /dev/null
+"$PLANET" compare --task walker_walk \
+  --run "$R/walker_walk_100k_ensemble" --run "$R/walker_walk_100k_value" \
+  --seeds "$R/seeds_50k/walker_walk_value_50k_s0,$R/seeds_50k/walker_walk_value_50k_s1,$R/seeds_50k/walker_walk_value_50k_s2" \
+  --seeds "$R/walker_walk_100k_value,$R/seeds_100k/walker_walk_value_100k_s1,$R/seeds_100k/walker_walk_value_100k_s2" \
+  --max-steps 200000 --out "$OUT/planet/walker_walk_100k.png" > /dev/null
+echo "tables written under $OUT"
