@@ -30,6 +30,17 @@ if [ -d "$R/swingup_seeds" ]; then
     --summary-dir "$OUT/planet/swingup_seeds/planet_swingup_seeds" > /dev/null
 fi
 
+# The main job's levers measured over the same seeds (docs/results/planet/swingup_levers.md):
+# each folder seeds_<lever>/ holds the ten runs of one config (their config.toml says which).
+for d in "$R"/swingup_levers/seeds_*/; do
+  [ -d "$d" ] || continue
+  lever="$(basename "$d")"
+  "$PLANET" seeds --summarise-only --config "$d/planet_swingup_s0/config.toml" \
+    --runs-dir "$d" --name planet_swingup --seeds 0,1,2,3,4,5,6,7,8,9 \
+    --at 10,25,50 --true-model "$R/swingup_true_model.json" \
+    --summary-dir "$OUT/planet/swingup_levers/$lever/planet_swingup_seeds" > /dev/null
+done
+
 # cheetah.run and walker.walk at 100k simulator steps against the published anchors
 # (configs/published_dmc.toml), drawn up to 200k simulator steps: TD-MPC2's and SAC's first
 # point (their step 100k at action repeat 2) is at 200k.
