@@ -43,7 +43,6 @@ use rand::Rng;
 use crate::error::{Error, Result, check_positive};
 use crate::lml::{self, Jacobian};
 
-#[path = "cem_config.rs"]
 mod config;
 pub use config::CemConfig;
 
@@ -518,6 +517,5 @@ impl Cem {
     }
 }
 
-#[path = "cem_helpers.rs"]
 mod helpers;
 pub(crate) use helpers::*;

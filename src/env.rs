@@ -516,6 +516,5 @@ impl<E: Env> Env for RescaleAction<E> {
     }
 }
 
-#[path = "env_vec.rs"]
 mod vec_env;
 pub use vec_env::{Autoreset, VecEnv, VecEnvState, VecStep};

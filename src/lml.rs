@@ -585,6 +585,5 @@ fn solve_row(
     (iters, res.abs())
 }
 
-#[path = "lml_backward.rs"]
 mod backward;
 pub(crate) use backward::{Jacobian, attach_jacobian, lml_jacobian_row};

@@ -12,7 +12,7 @@
 //! the native environments are deterministic), and the sequence's cost is minus the predicted
 //! return averaged over the members (less, with `disagreement_penalty`, a multiple of the
 //! members' standard deviation at every step). Actions are clamped to `[-1, 1]` as the environments do.
-//! On the CPU with plain f32 tensors the rollout runs on the host (`ensemble_rollout.rs`: one
+//! On the CPU with plain f32 tensors the rollout runs on the host (`ensemble/rollout.rs`: one
 //! `gemm` product per layer, member and step); elsewhere as tensor operations.
 
 use burn::tensor::{Device, Tensor, s};
@@ -532,10 +532,8 @@ impl Moments {
     }
 }
 
-#[path = "ensemble_rollout.rs"]
 mod rollout;
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
-#[path = "ensemble_tests.rs"]
 mod tests;

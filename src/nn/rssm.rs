@@ -592,5 +592,4 @@ pub fn normal_noise<R: Rng + ?Sized>(
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
-#[path = "rssm_tests.rs"]
 mod tests;

@@ -3,8 +3,9 @@
 use rand::SeedableRng;
 use rand::rngs::ChaCha8Rng;
 
-use super::collect::{InputFilter, PlanSeeds};
+use super::collect::PlanSeeds;
 use super::gae::gae;
+use super::input::InputFilter;
 use super::policy::PolicyMean;
 use super::ppo::{Ppo, RolloutBatch};
 use crate::agent::{Agent, Metrics, Mode, Transition};

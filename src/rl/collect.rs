@@ -1,8 +1,8 @@
 //! On-policy collection: a [`Ppo`] policy acting in a [`VecEnv`] (same-step autoreset, every
 //! episode seeded), the steps kept per environment, and a [`RolloutBatch`] with GAE advantages
 //! out. Plain PPO collects a fixed number of steps per environment; phase 3 collects whole
-//! episodes. What the policy sees is an [`InputFilter`] of the observations: the observation
-//! itself ([`ObsInput`]) or the belief of a recurrent model ([`BeliefFilter`]).
+//! episodes. What the policy sees is an [`InputFilter`] of the observations
+//! ([`super::input`]).
 
 use std::time::Instant;
 
@@ -10,41 +10,11 @@ use rand::Rng;
 use rand::rngs::ChaCha8Rng;
 
 use super::gae::gae;
+use super::input::InputFilter;
 use super::policy::PolicyMean;
 use super::ppo::{Ppo, RolloutBatch};
 use crate::env::{Autoreset, Env, Space, VecEnv};
 use crate::error::{Error, Result};
-use crate::nn::{BeliefFilter, to_f64_vec};
-
-/// What turns an environment's observations into a policy's input.
-pub trait InputFilter {
-    /// Starts an episode (forgets any belief).
-    fn reset(&mut self);
-    /// The input after observing `obs`, the previous action having been `prev_action` (zeros at
-    /// the first step of an episode).
-    fn input(&mut self, obs: &[f64], prev_action: &[f64]) -> Result<Vec<f64>>;
-}
-
-/// The observation itself is the input.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct ObsInput;
-
-impl InputFilter for ObsInput {
-    fn reset(&mut self) {}
-    fn input(&mut self, obs: &[f64], _prev_action: &[f64]) -> Result<Vec<f64>> {
-        Ok(obs.to_vec())
-    }
-}
-
-impl InputFilter for BeliefFilter {
-    fn reset(&mut self) {
-        BeliefFilter::reset(self);
-    }
-    fn input(&mut self, obs: &[f64], prev_action: &[f64]) -> Result<Vec<f64>> {
-        self.update(obs, prev_action)?;
-        to_f64_vec(self.belief().clone())
-    }
-}
 
 /// Where the per-decision noise seeds of a stochastic policy mean come from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -7,11 +7,13 @@
 pub mod agent;
 pub mod collect;
 pub mod gae;
+pub mod input;
 pub mod policy;
 pub mod ppo;
 
 pub use agent::PpoAgent;
-pub use collect::{Budget, Collected, Collector, CollectorState, InputFilter, ObsInput, PlanSeeds};
+pub use collect::{Budget, Collected, Collector, CollectorState, PlanSeeds};
+pub use input::{InputFilter, ObsInput};
 
 pub use gae::gae;
 pub use policy::{ControllerModel, DcemParts, DcemPolicy, MlpPolicy, PolicyMean};

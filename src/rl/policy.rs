@@ -4,7 +4,7 @@ use burn::tensor::{Device, Tensor};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
-use super::collect::{InputFilter, ObsInput};
+use super::input::{InputFilter, ObsInput};
 use crate::error::{Error, Result};
 use crate::model::Model;
 use crate::nn::{Activation, BeliefFilter, Ensemble, Mlp, Rssm};

@@ -521,9 +521,7 @@ fn moved_mlp(m: &Mlp, device: &Device) -> Result<Mlp> {
     Ok(out)
 }
 
-#[path = "ppo_step.rs"]
 mod step;
 
-#[path = "ppo_loss.rs"]
 mod loss;
 pub use loss::{PpoLoss, PpoTargets, gaussian_log_prob, ppo_loss};

@@ -20,7 +20,6 @@ use rand::rngs::ChaCha8Rng;
 use rand::{RngExt, SeedableRng};
 
 use crate::config::{Phase, PlanetConfig};
-use crate::train::UpdateStats;
 use crate::value::ValueLearner;
 use crate::world::World;
 
@@ -587,5 +586,30 @@ impl Agent for PlanetAgent {
         self.world
             .end_episode(&self.buffer, &self.plain)
             .map_err(data_err)
+    }
+}
+
+/// Running means of the update metrics within an episode.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct UpdateStats {
+    pub n: usize,
+    pub loss: f64,
+    pub obs: f64,
+    pub reward: f64,
+    pub kl: f64,
+    pub decoder_n: usize,
+    pub decoder_cost: f64,
+    pub value_n: usize,
+    pub value_loss: f64,
+    pub seconds: f64,
+}
+
+impl UpdateStats {
+    pub fn mean(&self, v: f64) -> f64 {
+        if self.n == 0 {
+            f64::NAN
+        } else {
+            v / self.n as f64
+        }
     }
 }

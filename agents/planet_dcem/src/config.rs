@@ -9,11 +9,10 @@ use dcem::limits::{self, MemoryEstimate};
 use dcem::nn::{EnsembleConfig, RssmConfig};
 use dcem::optim::AdamConfig;
 use dcem::planning::{CemPlannerConfig, LatentPlannerConfig, MlpDecoderConfig};
+use dcem::rl::{DcemParts, PpoConfig};
 use dcem::run::check_run_name;
 use dcem_envs::{EnvSpec, make_env};
 use serde::{Deserialize, Serialize};
-
-pub use crate::phase3::FinetuneConfig;
 
 /// Which planner the agent acts with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -560,4 +559,74 @@ pub(crate) fn train_seed(config: &PlanetConfig, episode: usize) -> u64 {
         .seed
         .wrapping_mul(100_003)
         .wrapping_add(episode as u64)
+}
+
+/// Phase 3's options (`[finetune]`). Defaults follow the paper: 10 episodes per PPO step, one
+/// pass, fixed action std 0.1, lr 1e-4.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FinetuneConfig {
+    /// PPO steps in the run.
+    pub steps: usize,
+    /// Episodes collected per PPO step.
+    pub episodes_per_step: usize,
+    /// Which parts of the controller are trained.
+    pub parts: DcemParts,
+    /// PPO's options (`epochs` are the paper's passes; `lr` its 1e-4 or 1e-5; `learn_std` and
+    /// `init_log_std` its fixed 0.1 or learned std).
+    pub ppo: PpoConfig,
+    /// Episodes of the evaluations before and after fine-tuning.
+    pub eval_episodes: usize,
+    /// Evaluate (`periodic_eval_episodes` episodes) every this many PPO steps (0: never).
+    pub eval_every: usize,
+    /// Episodes of the periodic evaluation.
+    pub periodic_eval_episodes: usize,
+    /// Checkpoint every this many PPO steps.
+    pub checkpoint_every: usize,
+}
+
+impl Default for FinetuneConfig {
+    fn default() -> Self {
+        Self {
+            steps: 10,
+            episodes_per_step: 10,
+            parts: DcemParts {
+                reward: true,
+                transition: true,
+                decoder: true,
+            },
+            ppo: PpoConfig {
+                lr: 1e-4,
+                value_lr: Some(1e-3),
+                epochs: 1,
+                minibatches: 4,
+                init_log_std: 0.1f64.ln(),
+                learn_std: false,
+                ..PpoConfig::default()
+            },
+            eval_episodes: 50,
+            eval_every: 0,
+            periodic_eval_episodes: 5,
+            checkpoint_every: 1,
+        }
+    }
+}
+
+impl FinetuneConfig {
+    /// Checks every field; the error names the bad one.
+    pub fn validate(&self) -> Result<()> {
+        for (name, v) in [
+            ("finetune.episodes_per_step", self.episodes_per_step),
+            ("finetune.eval_episodes", self.eval_episodes),
+            ("finetune.checkpoint_every", self.checkpoint_every),
+        ] {
+            ensure!(v >= 1, "`{name}` must be at least 1, got {v}");
+        }
+        ensure!(
+            self.eval_every == 0 || self.periodic_eval_episodes >= 1,
+            "`finetune.periodic_eval_episodes` must be at least 1 when `finetune.eval_every` is set"
+        );
+        self.ppo.validate()?;
+        Ok(())
+    }
 }

@@ -7,7 +7,7 @@
 //! `episodes_per_step` episodes with sampled actions, then takes `ppo.epochs` passes ("passes" in
 //! the paper) of minibatch steps; the policy gradient flows through every solver iteration into the
 //! reward head, the transition (GRU input layer, GRU, prior) and the decoder, each trained or
-//! frozen per [`DcemParts`] (the ensemble's layers are one part). The value function is a fresh
+//! frozen per [`dcem::rl::DcemParts`] (the ensemble's layers are one part). The value function is a fresh
 //! tanh MLP on the observation. The model is not fitted to data in this phase. Each decision's
 //! planner noise has its own seed, stored with the step, so the update recomputes exactly the mean
 //! the agent acted with.
@@ -24,9 +24,7 @@ use anyhow::{Context, Result, ensure};
 use burn::tensor::Device;
 use dcem::env::{Env, VecEnv};
 use dcem::planning::LatentDcemPlanner;
-use dcem::rl::{
-    Budget, Collector, DcemParts, DcemPolicy, InputFilter, PlanSeeds, Ppo, PpoAgent, PpoConfig,
-};
+use dcem::rl::{Budget, Collector, DcemPolicy, InputFilter, PlanSeeds, Ppo, PpoAgent};
 use dcem::run::{Checkpoint, EvalSummary, Existing, Run, RunOptions};
 use dcem::runner::{eval_seeds, evaluate_timed, periodic_eval_seeds};
 use rand::SeedableRng;
@@ -35,6 +33,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::agent::PlanetAgent;
 use crate::checkpoint::load_checkpoint;
+pub use crate::config::FinetuneConfig;
 use crate::config::{Phase, PlanetConfig, TrainConfig, env_dims, planet_env, train_seed};
 use crate::report::{PPO_METRICS as METRICS, RunSummary, load_run, write_plots};
 
@@ -273,74 +272,4 @@ pub fn finetune(config: &PlanetConfig, opts: &RunOptions, device: &Device) -> Re
         write_plots(&run, None)?;
     }
     Ok(run)
-}
-
-/// Phase 3's options (`[finetune]`). Defaults follow the paper: 10 episodes per PPO step, one
-/// pass, fixed action std 0.1, lr 1e-4.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct FinetuneConfig {
-    /// PPO steps in the run.
-    pub steps: usize,
-    /// Episodes collected per PPO step.
-    pub episodes_per_step: usize,
-    /// Which parts of the controller are trained.
-    pub parts: DcemParts,
-    /// PPO's options (`epochs` are the paper's passes; `lr` its 1e-4 or 1e-5; `learn_std` and
-    /// `init_log_std` its fixed 0.1 or learned std).
-    pub ppo: PpoConfig,
-    /// Episodes of the evaluations before and after fine-tuning.
-    pub eval_episodes: usize,
-    /// Evaluate (`periodic_eval_episodes` episodes) every this many PPO steps (0: never).
-    pub eval_every: usize,
-    /// Episodes of the periodic evaluation.
-    pub periodic_eval_episodes: usize,
-    /// Checkpoint every this many PPO steps.
-    pub checkpoint_every: usize,
-}
-
-impl Default for FinetuneConfig {
-    fn default() -> Self {
-        Self {
-            steps: 10,
-            episodes_per_step: 10,
-            parts: DcemParts {
-                reward: true,
-                transition: true,
-                decoder: true,
-            },
-            ppo: PpoConfig {
-                lr: 1e-4,
-                value_lr: Some(1e-3),
-                epochs: 1,
-                minibatches: 4,
-                init_log_std: 0.1f64.ln(),
-                learn_std: false,
-                ..PpoConfig::default()
-            },
-            eval_episodes: 50,
-            eval_every: 0,
-            periodic_eval_episodes: 5,
-            checkpoint_every: 1,
-        }
-    }
-}
-
-impl FinetuneConfig {
-    /// Checks every field; the error names the bad one.
-    pub fn validate(&self) -> Result<()> {
-        for (name, v) in [
-            ("finetune.episodes_per_step", self.episodes_per_step),
-            ("finetune.eval_episodes", self.eval_episodes),
-            ("finetune.checkpoint_every", self.checkpoint_every),
-        ] {
-            ensure!(v >= 1, "`{name}` must be at least 1, got {v}");
-        }
-        ensure!(
-            self.eval_every == 0 || self.periodic_eval_episodes >= 1,
-            "`finetune.periodic_eval_episodes` must be at least 1 when `finetune.eval_every` is set"
-        );
-        self.ppo.validate()?;
-        Ok(())
-    }
 }

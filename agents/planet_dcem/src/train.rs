@@ -47,31 +47,6 @@ pub fn evaluate_on(
     Ok(EvalSummary::new(label, returns, ms))
 }
 
-/// Running means of the update metrics within an episode.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct UpdateStats {
-    pub n: usize,
-    pub loss: f64,
-    pub obs: f64,
-    pub reward: f64,
-    pub kl: f64,
-    pub decoder_n: usize,
-    pub decoder_cost: f64,
-    pub value_n: usize,
-    pub value_loss: f64,
-    pub seconds: f64,
-}
-
-impl UpdateStats {
-    pub fn mean(&self, v: f64) -> f64 {
-        if self.n == 0 {
-            f64::NAN
-        } else {
-            v / self.n as f64
-        }
-    }
-}
-
 /// Runs (or resumes) phase 1 or 2 of `config`, writing `runs/<name>/`: `config.toml`,
 /// `metrics.csv`, `learning_curves.png`, `checkpoints/{latest.safetensors,buffer.bin}`, and
 /// after the final evaluation `eval.json` and, for the cart-pole environments, its first
