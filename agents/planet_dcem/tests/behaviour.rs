@@ -113,6 +113,18 @@ const RENAMED: &[(&str, &str)] = &[
     ("std", "train/std"),
 ];
 
+/// `planet_dcem train --config <config> --runs-dir <runs> --quiet`.
+fn train(config: &std::path::Path, runs: &std::path::Path) {
+    planet(&[
+        "train",
+        "--config",
+        config.to_str().unwrap(),
+        "--runs-dir",
+        runs.to_str().unwrap(),
+        "--quiet",
+    ]);
+}
+
 fn planet(args: &[&str]) {
     let out = Command::new(env!("CARGO_BIN_EXE_planet_dcem"))
         .args(args)
@@ -187,14 +199,7 @@ fn three_phases_reproduce_their_fixtures() {
             format!("name = {name:?}\nseed = 5\n{head}\n{COMMON}"),
         )
         .unwrap();
-        planet(&[
-            "train",
-            "--config",
-            config.to_str().unwrap(),
-            "--runs-dir",
-            runs.to_str().unwrap(),
-            "--quiet",
-        ]);
+        train(&config, &runs);
         let check = FixtureCheck {
             ignore: TIMES,
             renamed: RENAMED,
@@ -261,14 +266,7 @@ fn seed_updates_fit_the_model_after_the_last_seed_episode() {
     )
     .unwrap();
     let runs = dir.join("runs");
-    planet(&[
-        "train",
-        "--config",
-        config.to_str().unwrap(),
-        "--runs-dir",
-        runs.to_str().unwrap(),
-        "--quiet",
-    ]);
+    train(&config, &runs);
     let (cols, rows) = dcem::run::MetricsCsv::read(&runs.join("su/metrics.csv")).unwrap();
     let updates = cols.iter().position(|c| c == "train/updates").unwrap();
     let per_row: Vec<f64> = rows.iter().map(|r| r[updates]).collect();
