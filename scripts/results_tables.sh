@@ -6,28 +6,48 @@
 # committed one, or when a table quoted in the README or docs/ differs from its file.
 #
 # Usage: scripts/results_tables.sh [OUT]   (OUT: where the tables go, default docs/results)
-# Environment: PLANET_DCEM=path/to/planet_dcem (default target/release/planet_dcem; build it
-# with `cargo build --release -p planet-dcem`).
+# Environment: the agents' binaries, PLANET_DCEM, CARTPOLE_EMBED, PPO and REGRESSION_EBM
+# (defaults target/release/<binary>; build them with `cargo build --release --workspace`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT="${1:-docs/results}"
+need() { # binary, package, variable
+  if [ ! -x "$1" ]; then
+    echo "error: $1 not found: run cargo build --release -p $2 or set $3" >&2
+    exit 1
+  fi
+}
 PLANET="${PLANET_DCEM:-target/release/planet_dcem}"
-if [ ! -x "$PLANET" ]; then
-  echo "error: $PLANET not found: run cargo build --release -p planet-dcem or set PLANET_DCEM" >&2
-  exit 1
-fi
+EMBED="${CARTPOLE_EMBED:-target/release/cartpole_embed}"
+PPO_BIN="${PPO:-target/release/ppo}"
+REGRESSION="${REGRESSION_EBM:-target/release/regression_ebm}"
+need "$PLANET" planet-dcem PLANET_DCEM
+need "$EMBED" cartpole-embed CARTPOLE_EMBED
+need "$PPO_BIN" ppo-agent PPO
+need "$REGRESSION" regression-ebm REGRESSION_EBM
+TMP="$(mktemp -d)"
+trap 'rm -rf "$TMP"' EXIT
 R=docs/results/planet
 mkdir -p "$OUT/planet"
 
 # The main job (configs/planet_swingup.toml) over training seeds 0-9: per seed, then the mean,
-# median and IQM with bootstrap intervals and the failed seeds, against the true-model bound
-# (`planet_dcem true-model --config configs/planet_swingup.toml --episodes 10 --out
-# docs/results/planet/swingup_true_model.json`).
+# median and IQM with bootstrap intervals and the failed seeds, against the true-model bound of
+# its planner (`planet_dcem true-model --config configs/planet_swingup.toml --episodes 10 --out
+# docs/results/planet/swingup_true_model_icem.json`; swingup_true_model.json is that of CEM
+# 500/50/5, the planner of the levers below).
 if [ -d "$R/swingup_seeds" ]; then
   "$PLANET" seeds --summarise-only --config configs/planet_swingup.toml \
     --runs-dir "$R/swingup_seeds" --name planet_swingup --seeds 0,1,2,3,4,5,6,7,8,9 \
-    --at 10,25,50 --true-model "$R/swingup_true_model.json" \
+    --at 10,25,50 --true-model "$R/swingup_true_model_icem.json" \
     --summary-dir "$OUT/planet/swingup_seeds/planet_swingup_seeds" > /dev/null
+fi
+
+# The RSSM agent (configs/planet_swingup_rssm.toml) over training seeds 0-2.
+if [ -d "$R/swingup_rssm_seeds" ]; then
+  "$PLANET" seeds --summarise-only --config configs/planet_swingup_rssm.toml \
+    --runs-dir "$R/swingup_rssm_seeds" --name planet_swingup_rssm --seeds 0,1,2 \
+    --at 25,50,100 --true-model "$R/swingup_true_model.json" \
+    --summary-dir "$OUT/planet/swingup_rssm_seeds/planet_swingup_rssm_seeds" > /dev/null
 fi
 
 # The main job's levers measured over the same seeds (docs/results/planet/swingup_levers.md):
@@ -56,4 +76,24 @@ done
   --seeds "$R/seeds_50k/walker_walk_value_50k_s0,$R/seeds_50k/walker_walk_value_50k_s1,$R/seeds_50k/walker_walk_value_50k_s2" \
   --seeds "$R/walker_walk_100k_value,$R/seeds_100k/walker_walk_value_100k_s1,$R/seeds_100k/walker_walk_value_100k_s2" \
   --max-steps 200000 --out "$OUT/planet/walker_walk_100k.png" > /dev/null
+# cartpole_embed's default config over training seeds 0-9: the best decoders
+# (checkpoints/best.safetensors) measured again on the reference's validation states, and the
+# baselines solved again on both sets (`cartpole_embed seeds` writes the summary beside the run
+# folders, so it runs on a copy).
+E=docs/results/cartpole_embed/seeds_default_10
+mkdir -p "$TMP/embed" "$OUT/cartpole_embed/seeds_default_10"
+cp -r "$E"/cartpole_embed_s* "$TMP/embed/"
+"$EMBED" seeds --summarise-only --seeds 0,1,2,3,4,5,6,7,8,9 --runs-dir "$TMP/embed" \
+  --also-on data/cartpole_ref_val_states.json > /dev/null
+cp "$TMP/embed/cartpole_embed_seeds/summary.md" "$OUT/cartpole_embed/seeds_default_10/summary.md"
+
+# Plain PPO on the continuous CartPole (configs/ppo_cartpole.toml) over training seeds 0-9.
+"$PPO_BIN" seeds --summarise-only --seeds 0,1,2,3,4,5,6,7,8,9 --runs-dir docs/results/ppo/seeds \
+  --summary-dir "$OUT/ppo/seeds/ppo_cartpole_seeds" > /dev/null
+
+# The energy-based regression, unrolled GD against DCEM, over training seeds 0-9 (each seed's
+# comparison folder holds both runs' metrics.csv and analysis.json).
+"$REGRESSION" seeds --summarise-only --seeds 0,1,2,3,4,5,6,7,8,9 \
+  --runs-dir docs/results/regression/seeds \
+  --summary-dir "$OUT/regression/seeds/regression_compare_seeds" > /dev/null
 echo "tables written under $OUT"

@@ -1,5 +1,5 @@
 //! The probabilistic ensemble's costs on the swing-up (5 observations, 1 action) with the main
-//! job's planner (full CEM 500 samples / 50 elites / 5 iterations, horizon 12): one planning
+//! job's planner (configs/planet_swingup.toml's: iCEM 100/20/5, horizon 12): one planning
 //! call from one observation, every sequence rolled out under all 5 members, for 64- and
 //! 128-unit networks (3 hidden layers); and one update on 256 transitions per member. At
 //! cheetah.run's sizes (17 observations, 6 actions) with `configs/planet_cheetah_run_100k_ensemble.toml`
@@ -51,7 +51,9 @@ fn bench(c: &mut Criterion) {
         };
         let state = Tensor::<2>::zeros([1, OBS], &device);
         let mut cem = CemPlanner::new(cfg.cem.clone()).expect("planner");
-        g.bench_function(format!("plan_cem_500x5_h12_hidden{hidden}"), |bch| {
+        let (c, h) = (&cfg.cem.cem, cfg.cem.horizon);
+        let name = format!("plan_{}x{}_h{h}_hidden{hidden}", c.n_sample, c.n_iter);
+        g.bench_function(name, |bch| {
             bch.iter(|| {
                 cem.reset();
                 cem.plan(&model, state.clone()).expect("plan")

@@ -76,6 +76,12 @@ pub fn train(config: &PlanetConfig, opts: &RunOptions, device: &Device) -> Resul
 /// (`SwingupModel`, actions held for the config's action repeat) in an [`MpcAgent`], on the
 /// evaluation seeds.
 pub fn true_model_eval(config: &PlanetConfig, episodes: usize) -> Result<EvalSummary> {
+    true_model_eval_on(config, &eval_seeds(episodes))
+}
+
+/// [`true_model_eval`] from the start states of the given episode seeds (e.g.
+/// `dcem::runner::periodic_eval_seeds`, the development start states).
+pub fn true_model_eval_on(config: &PlanetConfig, seeds: &[u64]) -> Result<EvalSummary> {
     let EnvSpec::Swingup { .. } = config.env else {
         bail!("the true-dynamics planner exists for the swing-up only (env.kind = \"swingup\")");
     };
@@ -86,7 +92,7 @@ pub fn true_model_eval(config: &PlanetConfig, episodes: usize) -> Result<EvalSum
     };
     let planner = CemPlanner::new(config.cem.clone())?;
     let mut agent = MpcAgent::new(Box::new(model), Box::new(planner), Device::flex());
-    let (returns, ms) = evaluate_timed(&mut agent, &mut env, &eval_seeds(episodes))?;
+    let (returns, ms) = evaluate_timed(&mut agent, &mut env, seeds)?;
     Ok(EvalSummary::new("CEM on the true dynamics", returns, ms))
 }
 

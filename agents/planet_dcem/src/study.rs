@@ -1,7 +1,10 @@
 //! Return against samples per plan: full-space planner variants (plain CEM at several sample
 //! counts, iCEM, ...) evaluated on the swing-up's true dynamics over planner seeds and on learned
 //! models (phase-1 run folders), each a mean over the same evaluation episodes, summarised with
-//! Student-t 95% intervals over the seeds or runs (`configs/icem_study.toml`).
+//! Student-t 95% intervals over the seeds or runs (`configs/icem_study.toml`). The episodes start
+//! from the development start states ([`periodic_eval_seeds`], those of the periodic
+//! evaluations), never the final evaluation's, so that a planner chosen on a study has not seen
+//! the start states its runs are reported on.
 
 use std::path::{Path, PathBuf};
 
@@ -13,8 +16,9 @@ use dcem::run::{Stat, atomic_write, check_run_name};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Phase, PlanetConfig};
-use crate::train::{evaluate, load_agent_as};
-use crate::true_model_eval;
+use crate::train::{evaluate_on, load_agent_as};
+use crate::true_model_eval_on;
+use dcem::runner::periodic_eval_seeds;
 
 /// One planner setting of the study.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -32,7 +36,8 @@ pub struct StudyVariant {
 pub struct StudyConfig {
     /// Output folder name under the runs folder.
     pub name: String,
-    /// Evaluation episodes per seed (or run) and variant: the runs' evaluation start states.
+    /// Evaluation episodes per seed (or run) and variant, from the development start states
+    /// (`dcem::runner::periodic_eval_seeds`).
     pub episodes: usize,
     /// An experiment config on the swing-up whose env, action repeat and `[cem]` are used on the
     /// true dynamics (empty: no true-dynamics part).
@@ -144,7 +149,7 @@ pub fn study(config: &StudyConfig, runs_dir: &Path, device: &Device) -> Result<V
                     let mut cfg = b.clone();
                     cfg.cem.cem = v.cem.clone();
                     cfg.cem.seed = seed;
-                    let s = true_model_eval(&cfg, config.episodes)?;
+                    let s = true_model_eval_on(&cfg, &periodic_eval_seeds(config.episodes))?;
                     eprintln!(
                         "{} {label}, true dynamics, seed {seed}: {:.1}",
                         v.family, s.mean
@@ -165,7 +170,12 @@ pub fn study(config: &StudyConfig, runs_dir: &Path, device: &Device) -> Result<V
                 cfg.cem.cem = v.cem.clone();
                 let (mut agent, mut env) = load_agent_as(dir, &cfg, device)
                     .with_context(|| format!("loading {}", dir.display()))?;
-                let s = evaluate(&mut agent, env.as_mut(), config.episodes, &label)?;
+                let s = evaluate_on(
+                    &mut agent,
+                    env.as_mut(),
+                    &periodic_eval_seeds(config.episodes),
+                    &label,
+                )?;
                 eprintln!(
                     "{} {label}, learned model {}: {:.1}",
                     v.family,

@@ -1,5 +1,5 @@
 //! Every results table traces to committed raw files: `scripts/results_tables.sh` regenerates
-//! the tables from the run folders under docs/results (with this build's `planet_dcem`) into a
+//! the tables from the run folders under docs/results (with this build's agent binaries) into a
 //! temporary folder, and each must equal the committed one; and every table the README or the
 //! docs quote between `<!-- results: PATH -->` and `<!-- /results -->` must equal the file
 //! PATH (relative to the repository root).
@@ -28,11 +28,29 @@ fn markdown_under(dir: &Path, out: &mut Vec<PathBuf>) {
 #[test]
 fn committed_tables_regenerate_from_their_raw_files() {
     let out = std::env::temp_dir().join(format!("dcem-results-tables-{}", std::process::id()));
-    let status = Command::new(root().join("scripts/results_tables.sh"))
-        .arg(&out)
-        .env("PLANET_DCEM", env!("CARGO_BIN_EXE_planet_dcem"))
-        .status()
-        .expect("cannot run scripts/results_tables.sh");
+    // The other agents' binaries are this build's too: the workspace's test run builds them
+    // next to planet_dcem's.
+    let bins = Path::new(env!("CARGO_BIN_EXE_planet_dcem"))
+        .parent()
+        .unwrap();
+    let mut cmd = Command::new(root().join("scripts/results_tables.sh"));
+    cmd.arg(&out)
+        .env("PLANET_DCEM", env!("CARGO_BIN_EXE_planet_dcem"));
+    for (var, bin) in [
+        ("CARTPOLE_EMBED", "cartpole_embed"),
+        ("PPO", "ppo"),
+        ("REGRESSION_EBM", "regression_ebm"),
+    ] {
+        let path = bins.join(format!("{bin}{}", std::env::consts::EXE_SUFFIX));
+        assert!(
+            path.exists(),
+            "{} is missing: run this test with the workspace's (cargo test --workspace), which \
+             builds every agent's binary",
+            path.display()
+        );
+        cmd.env(var, path);
+    }
+    let status = cmd.status().expect("cannot run scripts/results_tables.sh");
     assert!(status.success(), "scripts/results_tables.sh failed");
     let mut made = Vec::new();
     markdown_under(&out, &mut made);

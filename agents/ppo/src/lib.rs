@@ -8,6 +8,7 @@
 
 mod config;
 mod report;
+pub mod seeds;
 mod train;
 
 pub use config::*;

@@ -3,6 +3,7 @@
 //! ```text
 //! cargo run --release -p ppo-agent -- train                       # continuous CartPole, 200k steps
 //! cargo run --release -p ppo-agent -- train --config configs/ppo_cartpole.toml --seed 2 --name ppo_cartpole_s2
+//! cargo run --release -p ppo-agent -- seeds --seeds 0,1,2,3,4,5,6,7,8,9  # one run per seed, then the summary
 //! ```
 
 #[global_allocator]
@@ -56,6 +57,39 @@ enum Command {
         /// No progress bar.
         #[arg(long)]
         quiet: bool,
+    },
+    /// Train one config on several seeds, one after the other (runs/<name>_s<seed>/), then write
+    /// runs/<name>_seeds/: summary.json, summary.md (per seed: steps to 450, final evaluation,
+    /// time; over the seeds: mean, median and IQM with stratified-bootstrap 95% intervals and
+    /// the seeds below 450), protocol.md and performance_profile.png
+    Seeds {
+        /// Experiment config.
+        #[arg(long, default_value = "configs/ppo_cartpole.toml")]
+        config: PathBuf,
+        /// Training seeds, comma-separated.
+        #[arg(long, default_value = "0,1,2", value_delimiter = ',')]
+        seeds: Vec<u64>,
+        /// Folder that holds the run folders.
+        #[arg(long, default_value = "runs")]
+        runs_dir: PathBuf,
+        /// Override the config's run name (the seeds' runs are `<name>_s<seed>`).
+        #[arg(long)]
+        name: Option<String>,
+        /// Only summarise the finished runs (no training).
+        #[arg(long)]
+        summarise_only: bool,
+        /// Where the summary goes (default: <runs-dir>/<name>_seeds).
+        #[arg(long)]
+        summary_dir: Option<PathBuf>,
+        /// Continue interrupted seeds from their last checkpoints (finished ones are kept).
+        #[arg(long, conflicts_with = "overwrite")]
+        resume: bool,
+        /// Start interrupted seeds again (finished ones are kept).
+        #[arg(long)]
+        overwrite: bool,
+        /// Compute device (as for `train`).
+        #[arg(long, default_value = "cpu")]
+        device: String,
     },
     /// Redraw a run's learning curves
     Report {
@@ -113,6 +147,46 @@ fn main() -> Result<()> {
                 None => println!("the mean training return never reached 450"),
             }
             println!("run written to {}", out.dir.display());
+        }
+        Command::Seeds {
+            config,
+            seeds,
+            runs_dir,
+            name,
+            summarise_only,
+            summary_dir,
+            resume,
+            overwrite,
+            device,
+        } => {
+            let device = dcem::device::parse_device(&device)?;
+            let mut cfg = PpoAgentConfig::load(&config)?;
+            if let Some(n) = name {
+                cfg.name = n;
+            }
+            cfg.validate()?;
+            let opts = RunOptions {
+                runs_dir,
+                existing: if overwrite {
+                    Existing::Overwrite
+                } else if resume {
+                    Existing::Resume
+                } else {
+                    Existing::Refuse
+                },
+                progress: false,
+                report: true,
+            };
+            let out = ppo_agent::seeds::seeds(
+                &cfg,
+                &seeds,
+                &opts,
+                summarise_only,
+                summary_dir.as_deref(),
+                &device,
+            )?;
+            print!("{}", std::fs::read_to_string(out.join("protocol.md"))?);
+            println!("summary written to {}", out.display());
         }
         Command::Report { run } => write_plots(&run)?,
     }

@@ -7,7 +7,7 @@ use dcem::run::MetricsCsv;
 use dcem::run::plot::{LineChart, Series, line_charts};
 
 /// Metrics columns (the framework's scheme: `dcem::run::MetricsCsv`).
-pub const METRICS: [&str; 12] = [
+pub const METRICS: [&str; 14] = [
     "env_steps",
     "train/return",
     "train/episodes",
@@ -20,16 +20,21 @@ pub const METRICS: [&str; 12] = [
     "loss/explained_variance",
     "train/std",
     "perf/env_steps_per_s",
+    "train/return_last20",
+    "perf/wall_s",
 ];
 
 /// Draws `learning_curves.png` of a run folder: episodic return, losses, KL and clip fraction
 /// against environment steps.
 pub fn write_plots(dir: &Path) -> Result<()> {
-    let (_, rows) = MetricsCsv::read(&dir.join("metrics.csv"))?;
-    let col = |name: &str| METRICS.iter().position(|c| *c == name).unwrap_or(0);
+    let (cols, rows) = MetricsCsv::read(&dir.join("metrics.csv"))?;
+    // By name, so that runs written before a column existed still draw (without it).
     let pts = |name: &str| -> Vec<(f64, f64)> {
+        let Some(c) = cols.iter().position(|c| c == name) else {
+            return Vec::new();
+        };
         rows.iter()
-            .map(|r| (r[0], r[col(name)]))
+            .map(|r| (r[0], r[c]))
             .filter(|p| p.1.is_finite())
             .collect()
     };
@@ -44,7 +49,10 @@ pub fn write_plots(dir: &Path) -> Result<()> {
     let mut returns = chart(
         "episodic return (training, sampled actions)",
         "return",
-        vec![Series::new("episodic return", pts("train/return"))],
+        vec![
+            Series::new("episodic return (per update)", pts("train/return")),
+            Series::new("mean of the last 20 episodes", pts("train/return_last20")),
+        ],
         false,
     );
     returns.hlines.push((450.0, "450".into()));

@@ -40,6 +40,10 @@ struct Progress {
     recent: Vec<f64>,
     /// Steps at which the mean of `recent` first reached 450.
     first_450: Option<usize>,
+    /// Seconds spent collecting and updating so far, over every session of the run
+    /// (`perf/wall_s`; checkpoints and the final evaluation not counted).
+    #[serde(default)]
+    wall_s: f64,
 }
 
 /// What [`train`] returns.
@@ -167,12 +171,15 @@ pub fn train(config: &PpoAgentConfig, opts: &RunOptions, device: &Device) -> Res
         if at.recent.len() > 20 {
             at.recent.drain(..at.recent.len() - 20);
         }
-        if at.first_450.is_none()
-            && at.recent.len() >= 10
-            && at.recent.iter().sum::<f64>() / at.recent.len() as f64 >= 450.0
-        {
+        let last20 = if at.recent.len() >= 10 {
+            at.recent.iter().sum::<f64>() / at.recent.len() as f64
+        } else {
+            f64::NAN
+        };
+        if at.first_450.is_none() && last20 >= 450.0 {
             at.first_450 = Some(at.global_step);
         }
+        at.wall_s += t0.elapsed().as_secs_f64();
         let lr = config.ppo.lr
             * if config.anneal_lr {
                 1.0 - update as f64 / updates as f64
@@ -192,6 +199,8 @@ pub fn train(config: &PpoAgentConfig, opts: &RunOptions, device: &Device) -> Res
             stats.explained_variance,
             stats.std,
             sps,
+            last20,
+            at.wall_s,
         ])?;
         bar.inc(1);
         bar.set_message(format!(

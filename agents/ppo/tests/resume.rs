@@ -1,6 +1,7 @@
-//! A plain-PPO run killed (SIGKILL) after a checkpoint and resumed with `--resume` ends with the
-//! same metrics, bit for bit (the steps-per-second column aside), as a run never interrupted:
-//! the environments are rebuilt mid-episode by replaying their episodes.
+//! Run folders of plain PPO: a run killed (SIGKILL) after a checkpoint and resumed with
+//! `--resume` ends with the same metrics, bit for bit (the wall-clock columns aside), as a run
+//! never interrupted (the environments are rebuilt mid-episode by replaying their episodes);
+//! `seeds` trains a run per seed and summarises them, and `--summarise-only` rereads the same.
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -59,7 +60,14 @@ fn a_killed_run_resumes_exactly() {
             .unwrap()
             .1
             .into_iter()
-            .map(|r| r[..11].iter().map(|v| v.to_bits()).collect())
+            .map(|r| {
+                // Every column but the two wall-clock ones (`perf/env_steps_per_s`, `perf/wall_s`).
+                r[..11]
+                    .iter()
+                    .chain(&r[12..13])
+                    .map(|v| v.to_bits())
+                    .collect()
+            })
             .collect()
     };
     let (resumed, straight) = (columns("k"), columns("straight"));
@@ -70,5 +78,67 @@ fn a_killed_run_resumes_exactly() {
     std::fs::write(&cfg, CONFIG.replace("seed = 4", "seed = 5")).unwrap();
     let out = train(&["--resume"]).output().unwrap();
     assert!(!out.status.success());
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn seeds_train_each_seed_and_summarise_them() {
+    let dir = std::env::temp_dir().join(format!("ppo-seeds-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = dir.join("c.toml");
+    std::fs::write(
+        &cfg,
+        CONFIG.replace("total_steps = 6400", "total_steps = 512"),
+    )
+    .unwrap();
+    let seeds = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_ppo"))
+            .args(["seeds", "--seeds", "0,1", "--config"])
+            .arg(&cfg)
+            .arg("--runs-dir")
+            .arg(&dir)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let out = seeds(&[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary_dir = dir.join("k_seeds");
+    let md = std::fs::read_to_string(summary_dir.join("summary.md")).unwrap();
+    assert!(md.contains("| 0 | ") && md.contains("| 1 | "), "{md}");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(summary_dir.join("summary.json")).unwrap())
+            .unwrap();
+    assert_eq!(json["protocol"]["runs"], 2);
+    assert!(summary_dir.join("performance_profile.png").exists());
+    for seed in [0, 1] {
+        let (cols, rows) =
+            MetricsCsv::read(&dir.join(format!("k_s{seed}")).join("metrics.csv")).unwrap();
+        assert!(cols.iter().any(|c| c == "train/return_last20"), "{cols:?}");
+        assert!(rows.last().unwrap()[13] > 0.0, "perf/wall_s is not counted");
+    }
+    // Rereading the finished runs gives the same table, written elsewhere.
+    let again = dir.join("again");
+    let out = seeds(&["--summarise-only", "--summary-dir", again.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(again.join("summary.md")).unwrap(),
+        md
+    );
+    // An interrupted seed (a folder without eval.json) is not silently retrained.
+    std::fs::remove_file(dir.join("k_s1").join("eval.json")).unwrap();
+    let out = seeds(&[]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--resume"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }

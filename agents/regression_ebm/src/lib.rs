@@ -19,6 +19,7 @@
 mod agent;
 mod config;
 mod report;
+pub mod seeds;
 mod train;
 
 pub use agent::*;

@@ -5,6 +5,7 @@
 //! cargo run --release -p regression-ebm -- train --config configs/regression_dcem.toml
 //! cargo run --release -p regression-ebm -- compare --updates 12000
 //! cargo run --release -p regression-ebm -- report runs/regression_dcem
+//! cargo run --release -p regression-ebm -- seeds --seeds 0,1,2,3,4,5,6,7,8,9
 //! ```
 
 // Tensor ops allocate fresh buffers; mimalloc serves them faster than glibc's allocator.
@@ -98,6 +99,36 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Run the comparison once per seed (runs/<name>_s<seed>/) and write runs/<name>_seeds/
+    /// (summary.json, summary.md: per seed and model the best train MSE, the train MSE with
+    /// 50 test-time inner steps and the share of predictions at a local minimum; over the seeds
+    /// the mean, median and IQM with stratified-bootstrap 95% intervals)
+    Seeds {
+        /// Config of the GD model.
+        #[arg(long, default_value = "configs/regression_gd.toml")]
+        gd_config: PathBuf,
+        /// Config of the DCEM model.
+        #[arg(long, default_value = "configs/regression_dcem.toml")]
+        dcem_config: PathBuf,
+        /// Name of the comparison (each seed's folder is `<name>_s<seed>`).
+        #[arg(long, default_value = "regression_compare")]
+        name: String,
+        /// Training seeds, comma-separated.
+        #[arg(long, default_value = "0,1,2", value_delimiter = ',')]
+        seeds: Vec<u64>,
+        /// Folder that holds the comparison folders.
+        #[arg(long, default_value = "runs")]
+        runs_dir: PathBuf,
+        /// Only summarise the finished comparisons (no training).
+        #[arg(long)]
+        summarise_only: bool,
+        /// Where the summary goes (default: <runs-dir>/<name>_seeds).
+        #[arg(long)]
+        summary_dir: Option<PathBuf>,
+        /// Override the configs' number of updates.
+        #[arg(long)]
+        updates: Option<usize>,
+    },
     /// Redraw the plots of finished runs from their checkpoints; with two or more runs, also
     /// the comparison table and joint plots (into --out).
     Report {
@@ -165,6 +196,40 @@ fn main() -> Result<()> {
             let table = write_comparison(&dir, &refs)?;
             println!("{table}");
             println!("table and plots in {}", dir.display());
+        }
+        Command::Seeds {
+            gd_config,
+            dcem_config,
+            name,
+            seeds,
+            runs_dir,
+            summarise_only,
+            summary_dir,
+            updates,
+        } => {
+            let load = |p: &PathBuf| -> Result<RegressionConfig> {
+                let mut cfg = RegressionConfig::load(p)?;
+                if let Some(u) = updates {
+                    cfg.updates = u;
+                }
+                Ok(cfg)
+            };
+            let opts = TrainOptions {
+                runs_dir,
+                ..TrainOptions::default()
+            };
+            let out = regression_ebm::seeds::seeds(
+                &name,
+                &load(&gd_config)?,
+                &load(&dcem_config)?,
+                &seeds,
+                &opts,
+                summarise_only,
+                summary_dir.as_deref(),
+                &device,
+            )?;
+            print!("{}", std::fs::read_to_string(out.join("summary.md"))?);
+            println!("summary written to {}", out.display());
         }
         Command::Report { runs, out } => {
             let mut loaded = Vec::new();

@@ -11,6 +11,7 @@ use dcem::run::plot::{Heatmap, LineChart, Series};
 use dcem::run::{MetricsCsv, plot};
 use rand::SeedableRng;
 use rand::rngs::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
 
 use crate::agent::*;
 use crate::config::*;
@@ -42,6 +43,82 @@ pub struct Analysis {
     pub frac_near_min: f64,
     /// The energy surface, normalised per x column.
     pub surface: Surface,
+}
+
+/// The scalars of an [`Analysis`], as a run folder keeps them (`analysis.json`, written with the
+/// run's plots), so that tables over runs are made from files without loading a model. A
+/// value that is not finite (no local minimum in the window, a diverged ablation step) is
+/// written as `null` and read back as NaN.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AnalysisSummary {
+    /// Solver.
+    pub solver: SolverKind,
+    /// Inner steps used in training.
+    pub train_steps: usize,
+    /// `(steps, train MSE)` for 1..=`ablation_max_steps` test-time steps.
+    #[serde(deserialize_with = "nullable_pairs")]
+    pub ablation: Vec<(usize, f64)>,
+    /// Median `|dE/dy|` at the predictions.
+    #[serde(deserialize_with = "nullable")]
+    pub median_abs_grad: f64,
+    /// Median `|dE/dy|` over the plotted grid.
+    #[serde(deserialize_with = "nullable")]
+    pub median_abs_grad_grid: f64,
+    /// Fraction of predictions where `d2E/dy2 > 0`.
+    #[serde(deserialize_with = "nullable")]
+    pub frac_convex: f64,
+    /// Median distance from a prediction to the nearest local minimum of `E(x, .)`.
+    #[serde(deserialize_with = "nullable")]
+    pub median_dist_to_min: f64,
+    /// Fraction of predictions within 0.1 of a local minimum of `E(x, .)`.
+    #[serde(deserialize_with = "nullable")]
+    pub frac_near_min: f64,
+}
+
+/// An f64 that JSON may hold as `null` (serde_json writes a non-finite f64 so): NaN.
+fn nullable<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+}
+
+/// `(steps, value)` pairs whose values may be `null`, as [`nullable`].
+fn nullable_pairs<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Vec<(usize, f64)>, D::Error> {
+    let pairs = Vec::<(usize, Option<f64>)>::deserialize(d)?;
+    Ok(pairs
+        .into_iter()
+        .map(|(k, v)| (k, v.unwrap_or(f64::NAN)))
+        .collect())
+}
+
+impl From<&Analysis> for AnalysisSummary {
+    fn from(a: &Analysis) -> Self {
+        Self {
+            solver: a.solver,
+            train_steps: a.train_steps,
+            ablation: a.ablation.clone(),
+            median_abs_grad: a.median_abs_grad,
+            median_abs_grad_grid: a.median_abs_grad_grid,
+            frac_convex: a.frac_convex,
+            median_dist_to_min: a.median_dist_to_min,
+            frac_near_min: a.frac_near_min,
+        }
+    }
+}
+
+impl AnalysisSummary {
+    /// Reads a run folder's `analysis.json`.
+    pub fn load(dir: &Path) -> Result<Self> {
+        let path = dir.join("analysis.json");
+        let text = std::fs::read_to_string(&path).with_context(|| {
+            format!(
+                "reading {} (runs made before it existed: `regression_ebm report {}` writes it)",
+                path.display(),
+                dir.display()
+            )
+        })?;
+        serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
+    }
 }
 
 /// `E(x, y)` on a grid, log-scaled and normalised to [0, 1] per x column (0 at the column's
@@ -300,6 +377,10 @@ pub(crate) fn write_run_report(run: &RunSummary, a: &Analysis) -> Result<()> {
         csv.push_str(&format!("{k},{m}\n"));
     }
     dcem::run::atomic_write(&run.dir.join("ablation.csv"), csv.as_bytes())?;
+    dcem::run::atomic_write(
+        &run.dir.join("analysis.json"),
+        serde_json::to_string_pretty(&AnalysisSummary::from(a))?.as_bytes(),
+    )?;
     Ok(())
 }
 
@@ -368,6 +449,17 @@ pub fn load_run(dir: &Path, device: &Device) -> Result<RunSummary> {
     let ck = dir.join("checkpoints").join("latest.safetensors");
     let (model, _) =
         EnergyModel::load(&ck, device).with_context(|| format!("loading {}", ck.display()))?;
+    let (curve, ms) = read_curve(dir)?;
+    Ok(RunSummary {
+        dir: dir.to_path_buf(),
+        curve,
+        ms_per_update: ms,
+        model,
+    })
+}
+
+/// A run folder's `(update, train MSE)` curve and its mean ms per update, from `metrics.csv`.
+pub fn read_curve(dir: &Path) -> Result<(Vec<(usize, f64)>, f64)> {
     let (header, rows) = MetricsCsv::read(&dir.join("metrics.csv"))?;
     ensure!(
         header == METRICS,
@@ -375,13 +467,7 @@ pub fn load_run(dir: &Path, device: &Device) -> Result<RunSummary> {
         dir.join("metrics.csv").display()
     );
     let curve = rows.iter().map(|r| (r[0] as usize, r[1])).collect();
-    let ms = dcem::run::step_weighted_mean(&rows, 3);
-    Ok(RunSummary {
-        dir: dir.to_path_buf(),
-        curve,
-        ms_per_update: ms,
-        model,
-    })
+    Ok((curve, dcem::run::step_weighted_mean(&rows, 3)))
 }
 
 /// Recomputes a run's plots and ablation from its folder.

@@ -1,5 +1,6 @@
 //! Small-budget runs of the regression agent: the loss falls, runs resume where they stopped,
-//! and bad configs are refused with the field named.
+//! bad configs are refused with the field named, and the comparison over seeds is summarised
+//! from the run folders' files.
 
 use burn::tensor::Device;
 use dcem::run::Existing;
@@ -231,5 +232,44 @@ fn a_killed_run_resumes_exactly() {
     let (resumed, straight) = (columns("k"), columns("straight"));
     assert_eq!(resumed.len(), 31, "killed after {killed_at} rows");
     assert_eq!(resumed, straight, "killed after {killed_at} rows");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// `seeds` runs the comparison per seed, and its summary is made from the folders' files alone:
+/// rereading them (`summarise_only`) gives the same table, and a non-finite analysis value
+/// (written as JSON `null`) reads back as NaN instead of failing.
+#[test]
+fn seeds_compare_per_seed_and_summarise_from_files() {
+    use regression_ebm::AnalysisSummary;
+    use regression_ebm::seeds::{seeds, summary_dir};
+    let dir = tmpdir("seeds");
+    let (mut gd, mut dcem) = (small(SolverKind::Gd, "g"), small(SolverKind::Dcem, "d"));
+    gd.updates = 100;
+    dcem.updates = 100;
+    let o = opts(&dir, Existing::Refuse);
+    let device = Device::flex().autodiff();
+    let out = seeds("cmp", &gd, &dcem, &[0, 1], &o, false, None, &device).unwrap();
+    assert_eq!(out, summary_dir(&dir, "cmp"));
+    let md = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(md.contains("| 0 | ") && md.contains("| 1 | ") && md.contains("at 3 test-time steps"));
+    assert!(dir.join("cmp_s1").join("comparison.md").exists());
+    let again = dir.join("again");
+    seeds("cmp", &gd, &dcem, &[0, 1], &o, true, Some(&again), &device).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(again.join("summary.md")).unwrap(),
+        md
+    );
+    let run = dir.join("cmp_s0").join("g");
+    let mut a = AnalysisSummary::load(&run).unwrap();
+    a.median_dist_to_min = f64::INFINITY;
+    a.ablation[0].1 = f64::NAN;
+    std::fs::write(
+        run.join("analysis.json"),
+        serde_json::to_string(&a).unwrap(),
+    )
+    .unwrap();
+    let b = AnalysisSummary::load(&run).unwrap();
+    assert!(b.median_dist_to_min.is_nan() && b.ablation[0].1.is_nan());
+    assert_eq!(b.frac_near_min, a.frac_near_min);
     std::fs::remove_dir_all(&dir).ok();
 }
