@@ -187,6 +187,14 @@ pub trait Env: Send {
     fn substeps(&self) -> usize {
         1
     }
+
+    /// The most steps an episode lasts (Gymnasium's `spec.max_episode_steps`), where the
+    /// environment has a limit: `TimeLimit` sets it, an action-repeat wrapper counts it in its
+    /// own steps. Agents size what depends on the episode length (training chunks) from it
+    /// rather than from a config's env kind. Default: no limit known.
+    fn max_episode_steps(&self) -> Option<usize> {
+        None
+    }
 }
 
 impl<E: Env + ?Sized> Env for Box<E> {
@@ -208,6 +216,9 @@ impl<E: Env + ?Sized> Env for Box<E> {
     fn substeps(&self) -> usize {
         (**self).substeps()
     }
+    fn max_episode_steps(&self) -> Option<usize> {
+        (**self).max_episode_steps()
+    }
 }
 
 impl<E: Env + ?Sized> Env for &mut E {
@@ -228,6 +239,9 @@ impl<E: Env + ?Sized> Env for &mut E {
     }
     fn substeps(&self) -> usize {
         (**self).substeps()
+    }
+    fn max_episode_steps(&self) -> Option<usize> {
+        (**self).max_episode_steps()
     }
 }
 
@@ -301,6 +315,9 @@ impl<E: Env> Env for RecordEpisodes<E> {
     fn substeps(&self) -> usize {
         self.env.substeps()
     }
+    fn max_episode_steps(&self) -> Option<usize> {
+        self.env.max_episode_steps()
+    }
 }
 
 /// Cuts episodes after `max_steps` steps by setting `truncated` (Gymnasium's `TimeLimit`).
@@ -359,6 +376,13 @@ impl<E: Env> Env for TimeLimit<E> {
     }
     fn substeps(&self) -> usize {
         self.env.substeps()
+    }
+    fn max_episode_steps(&self) -> Option<usize> {
+        Some(
+            self.env
+                .max_episode_steps()
+                .map_or(self.max_steps, |n| n.min(self.max_steps)),
+        )
     }
 }
 
@@ -426,6 +450,11 @@ impl<E: Env> Env for ActionRepeat<E> {
         let mut step = last.ok_or_else(|| Error::option("action_repeat", "must be at least 1"))?;
         step.reward = total;
         Ok(step)
+    }
+    fn max_episode_steps(&self) -> Option<usize> {
+        self.env
+            .max_episode_steps()
+            .map(|n| n.div_ceil(self.repeat))
     }
 }
 
@@ -513,6 +542,9 @@ impl<E: Env> Env for RescaleAction<E> {
     }
     fn substeps(&self) -> usize {
         self.env.substeps()
+    }
+    fn max_episode_steps(&self) -> Option<usize> {
+        self.env.max_episode_steps()
     }
 }
 

@@ -145,4 +145,7 @@ impl Env for CartPole {
             truncated,
         })
     }
+    fn max_episode_steps(&self) -> Option<usize> {
+        Some(MAX_STEPS)
+    }
 }

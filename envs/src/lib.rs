@@ -32,6 +32,7 @@ pub mod dmc;
 #[cfg(feature = "python")]
 mod gym;
 mod pendulum;
+mod registry;
 pub mod render;
 mod swingup;
 
@@ -128,23 +129,18 @@ impl Episode {
 }
 
 /// Which environment to build, as a config section (`kind = "swingup" | "cartpole" |
-/// "cheetah_run" | "walker_walk" | "gym"`). The DeepMind Control tasks need the `mujoco` feature, `gym` the
-/// `python` feature; asking for one without it is an error that says how to build it.
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+/// "cheetah_run" | "walker_walk" | "gym"`, or a kind a crate registered with
+/// [`register_env`]). The DeepMind Control tasks need the `mujoco` feature, `gym` the `python`
+/// feature; asking for one without it is an error that says how to build it.
+#[derive(Clone, Debug, PartialEq)]
 pub enum EnvSpec {
     /// The native [`CartpoleSwingup`].
     Swingup {
-        /// Steps per episode.
-        #[serde(
-            default = "default_swingup_steps",
-            deserialize_with = "episode_steps_named"
-        )]
+        /// Steps per episode (default 100).
         episode_steps: usize,
     },
     /// The native `CartPole-v1` with continuous actions (a force fraction in [-1, 1]; 500 steps,
-    /// terminates when the pole falls). (The variants without options are written with braces
-    /// so that an unknown key under them is refused like under the others.)
+    /// terminates when the pole falls).
     Cartpole {},
     /// DeepMind Control `cheetah.run` (1000 steps per episode).
     CheetahRun {},
@@ -153,25 +149,36 @@ pub enum EnvSpec {
     /// Any Python Gymnasium environment with a Box action space, by id.
     Gym {
         /// The Gymnasium id, e.g. `Pendulum-v1`.
-        #[serde(deserialize_with = "gym_id_named")]
         id: String,
+    },
+    /// An environment registered by name ([`register_env`]), with the section's other keys as
+    /// its options.
+    Registered {
+        /// The registered name.
+        kind: String,
+        /// Every key of the section but `kind`, passed to the registered constructor.
+        options: toml::Table,
     },
 }
 
+pub use registry::{BUILTIN_KINDS, EnvConstructor, register_env, registered_kinds};
+
 /// `episode_steps` with its name in the error (serde's errors inside an internally tagged enum
 /// do not say which field they are about).
-fn episode_steps_named<'de, D: serde::Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+pub(crate) fn episode_steps_named<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<usize, D::Error> {
     <usize as serde::Deserialize>::deserialize(d)
         .map_err(|e| serde::de::Error::custom(format!("`episode_steps`: {e}")))
 }
 
 /// `id` with its name in the error (as [`episode_steps_named`]).
-fn gym_id_named<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+pub(crate) fn gym_id_named<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     <String as serde::Deserialize>::deserialize(d)
         .map_err(|e| serde::de::Error::custom(format!("`id`: {e}")))
 }
 
-fn default_swingup_steps() -> usize {
+pub(crate) fn default_swingup_steps() -> usize {
     SwingupConfig::default().episode_steps
 }
 
@@ -192,6 +199,7 @@ impl EnvSpec {
             Self::CheetahRun {} => "cheetah.run".into(),
             Self::WalkerWalk {} => "walker.walk".into(),
             Self::Gym { id } => id.clone(),
+            Self::Registered { kind, .. } => kind.clone(),
         }
     }
 }
@@ -220,5 +228,6 @@ pub fn make_env(spec: &EnvSpec) -> Result<Box<dyn dcem::env::Env>> {
             "env kind \"gym\" (id {id:?}) needs embedded Python: run scripts/setup_venv.sh, \
              then build with `--features dcem-envs/python`"
         ))),
+        EnvSpec::Registered { kind, options } => registry::make(kind, options),
     }
 }

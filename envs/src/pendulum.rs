@@ -127,4 +127,7 @@ impl Env for Pendulum {
             truncated,
         })
     }
+    fn max_episode_steps(&self) -> Option<usize> {
+        Some(MAX_STEPS)
+    }
 }

@@ -161,6 +161,9 @@ impl Env for CartpoleSwingup {
             truncated,
         })
     }
+    fn max_episode_steps(&self) -> Option<usize> {
+        Some(self.config.episode_steps)
+    }
 }
 
 /// The swing-up's dynamics and cost on burn tensors: a batched, differentiable [`Model`].

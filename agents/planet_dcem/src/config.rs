@@ -301,17 +301,6 @@ impl PlanetConfig {
             t.seed_episodes >= 1 || !self.init_from.is_empty(),
             "`train.seed_episodes` must be at least 1 unless the run starts from `init_from`"
         );
-        if let EnvSpec::Swingup { episode_steps } = self.env {
-            ensure!(
-                episode_steps / t.action_repeat >= t.chunk,
-                "`train.chunk` ({}) is longer than a swing-up episode in agent steps \
-                 ({episode_steps} / action_repeat {} = {}): shorten the chunk or lengthen \
-                 `env.episode_steps`",
-                t.chunk,
-                t.action_repeat,
-                episode_steps / t.action_repeat
-            );
-        }
         self.model.validate().context("in [model]")?;
         self.ensemble.validate().context("in [ensemble]")?;
         self.value.validate()?;
@@ -449,20 +438,38 @@ impl PlanetConfig {
         ] {
             limits::check_count(name, v)?;
         }
-        self.memory_estimate().check("this config")?;
         Ok(())
     }
 
-    /// The largest tensors a run of this config holds (f32 elements; an upper-order estimate,
-    /// observation and action widths taken from the env kind, 64 and 8 assumed for a Gym id).
-    pub fn memory_estimate(&self) -> MemoryEstimate {
-        let (obs, act, ep_steps) = match &self.env {
-            EnvSpec::Swingup { episode_steps } => (5, 1, *episode_steps),
-            EnvSpec::Cartpole {} => (4, 1, 500),
-            EnvSpec::CheetahRun {} => (17, 6, 1000),
-            EnvSpec::WalkerWalk {} => (24, 6, 1000),
-            EnvSpec::Gym { .. } => (64, 8, 1000),
-        };
+    /// The checks that need the environment the agent will act in (`env` as the agent sees it,
+    /// [`planet_env`]'s wrapping: episode lengths in agent steps): a training chunk no longer
+    /// than an episode, and the run's largest tensors within the memory budget at the env's
+    /// observation and action widths. Every entry point calls it before it allocates; a
+    /// [`crate::PlanetAgent`] built by hand on an own environment should too.
+    pub fn check_env(&self, env: &dyn Env) -> Result<()> {
+        let t = &self.train;
+        let steps = env.max_episode_steps();
+        if let Some(n) = steps {
+            ensure!(
+                n >= t.chunk,
+                "`train.chunk` ({}) is longer than an episode of {} in agent steps ({n} with \
+                 action_repeat {}): shorten the chunk or lengthen the episodes",
+                t.chunk,
+                self.env.name(),
+                t.action_repeat
+            );
+        }
+        let (obs, act) = env_dims(env);
+        let env_steps = steps.map_or(1000, |n| n.saturating_mul(t.action_repeat));
+        self.memory_estimate(obs, act, env_steps)
+            .check("this config")?;
+        Ok(())
+    }
+
+    /// The largest tensors a run of this config holds (f32 elements; an upper-order estimate)
+    /// for an environment of `obs` observation and `act` action widths and episodes of
+    /// `ep_steps` environment steps.
+    pub fn memory_estimate(&self, obs: usize, act: usize, ep_steps: usize) -> MemoryEstimate {
         let (m, e, t) = (&self.model, &self.ensemble, &self.train);
         let h = self.cem.horizon;
         // Per imagined sample and step: the state, the GRU's gates and hidden layers (the

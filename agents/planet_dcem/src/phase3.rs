@@ -130,6 +130,7 @@ fn save(run: &Run, ppo: &Ppo<DcemPolicy>, rng: &ChaCha8Rng, progress: &Progress)
 pub fn finetune(config: &PlanetConfig, opts: &RunOptions, device: &Device) -> Result<RunSummary> {
     let f = &config.finetune;
     let mut env = planet_env(config)?;
+    config.check_env(env.as_ref())?;
     let (obs_dim, action_dim) = env_dims(env.as_ref());
     let policy = load_policy(config, obs_dim, action_dim, device)?;
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed);

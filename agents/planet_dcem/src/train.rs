@@ -62,6 +62,7 @@ pub fn train_online(
         "phase = \"ppo\" runs through planet_dcem::phase3::finetune (or planet_dcem::train)"
     );
     let mut env = planet_env(config)?;
+    config.check_env(env.as_ref())?;
     let (obs_dim, action_dim) = env_dims(env.as_ref());
     let dir = Run::open(opts, &config.name)?;
     let mut agent = PlanetAgent::new(config, obs_dim, action_dim, device)?;

@@ -322,4 +322,7 @@ impl<T: Task> Env for ControlEnv<T> {
             truncated,
         })
     }
+    fn max_episode_steps(&self) -> Option<usize> {
+        Some(T::MAX_STEPS)
+    }
 }
