@@ -149,6 +149,20 @@ pub enum Existing {
     Overwrite,
 }
 
+impl Existing {
+    /// The choice of a command line's `--overwrite` and `--resume` flags (the agents' binaries
+    /// make the two conflict): overwrite, resume, or by default refuse.
+    pub fn from_flags(overwrite: bool, resume: bool) -> Self {
+        if overwrite {
+            Self::Overwrite
+        } else if resume {
+            Self::Resume
+        } else {
+            Self::Refuse
+        }
+    }
+}
+
 /// A run's output folder.
 #[derive(Clone, Debug)]
 pub struct RunDir {

@@ -72,13 +72,7 @@ impl Common {
             cfg.seed = s;
         }
         cfg.validate()?;
-        let existing = if self.overwrite {
-            Existing::Overwrite
-        } else if self.resume {
-            Existing::Resume
-        } else {
-            Existing::Refuse
-        };
+        let existing = Existing::from_flags(self.overwrite, self.resume);
         let opts = TrainOptions {
             runs_dir: self.runs_dir.clone(),
             existing,

@@ -460,7 +460,7 @@ impl PlanetConfig {
             );
         }
         let (obs, act) = env_dims(env);
-        let env_steps = steps.map_or(1000, |n| n.saturating_mul(t.action_repeat));
+        let env_steps = steps.map_or(UNKNOWN_EPISODE_STEPS, |n| n.saturating_mul(t.action_repeat));
         self.memory_estimate(obs, act, env_steps)
             .check("this config")?;
         Ok(())
@@ -541,6 +541,10 @@ impl PlanetConfig {
         self.train.seed_episodes + self.train.episodes
     }
 }
+
+/// Environment steps per episode assumed by the memory estimate of an environment that reports
+/// no limit (`Env::max_episode_steps` is `None`): dm_control's and many Gymnasium tasks' 1000.
+pub const UNKNOWN_EPISODE_STEPS: usize = 1000;
 
 /// The environment of `config` as the agent sees it: actions normalised to `[-1, 1]`
 /// ([`RescaleAction`]) and held for `train.action_repeat` steps ([`ActionRepeat`]).

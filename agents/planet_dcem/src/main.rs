@@ -242,13 +242,7 @@ fn main() -> Result<()> {
                 cfg.env = EnvSpec::Gym { id };
             }
             cfg.validate()?;
-            let existing = if a.overwrite {
-                Existing::Overwrite
-            } else if a.resume {
-                Existing::Resume
-            } else {
-                Existing::Refuse
-            };
+            let existing = Existing::from_flags(a.overwrite, a.resume);
             let opts = RunOptions {
                 runs_dir: a.runs_dir,
                 existing,

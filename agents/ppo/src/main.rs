@@ -125,13 +125,7 @@ fn main() -> Result<()> {
             cfg.validate()?;
             let opts = RunOptions {
                 runs_dir,
-                existing: if overwrite {
-                    Existing::Overwrite
-                } else if resume {
-                    Existing::Resume
-                } else {
-                    Existing::Refuse
-                },
+                existing: Existing::from_flags(overwrite, resume),
                 progress: !quiet,
                 report: true,
             };
@@ -167,13 +161,7 @@ fn main() -> Result<()> {
             cfg.validate()?;
             let opts = RunOptions {
                 runs_dir,
-                existing: if overwrite {
-                    Existing::Overwrite
-                } else if resume {
-                    Existing::Resume
-                } else {
-                    Existing::Refuse
-                },
+                existing: Existing::from_flags(overwrite, resume),
                 progress: false,
                 report: true,
             };

@@ -18,7 +18,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use dcem::run::Existing;
 use regression_ebm::{
-    RegressionConfig, TrainOptions, analyse, load_run, report_run, train, write_comparison,
+    RegressionConfig, TrainOptions, load_run, report_run, train, write_comparison,
 };
 
 #[derive(Parser)]
@@ -53,13 +53,7 @@ struct Common {
 
 impl Common {
     fn existing(&self) -> Existing {
-        if self.overwrite {
-            Existing::Overwrite
-        } else if self.resume {
-            Existing::Resume
-        } else {
-            Existing::Refuse
-        }
+        Existing::from_flags(self.overwrite, self.resume)
     }
 
     fn apply(&self, cfg: &mut RegressionConfig) {
@@ -177,9 +171,11 @@ fn main() -> Result<()> {
             common,
         } => {
             let dir = common.runs_dir.join(&name);
+            // Each run's report is written from the one analysis the comparison needs.
             let opts = TrainOptions {
                 runs_dir: dir.clone(),
                 existing: common.existing(),
+                report: false,
                 ..TrainOptions::default()
             };
             let mut runs = Vec::new();
@@ -189,7 +185,7 @@ fn main() -> Result<()> {
                 cfg.validate()?;
                 let run = train(&cfg, &opts, &device)
                     .with_context(|| format!("training {}", cfg.name))?;
-                let a = analyse(&run.model)?;
+                let a = report_run(&run)?;
                 runs.push((run, a));
             }
             let refs: Vec<_> = runs.iter().map(|(r, a)| (r, a)).collect();

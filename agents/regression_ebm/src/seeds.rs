@@ -14,7 +14,8 @@ use dcem::run::{atomic_write, check_run_name};
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    AnalysisSummary, RegressionConfig, TrainOptions, analyse, read_curve, train, write_comparison,
+    AnalysisSummary, RegressionConfig, TrainOptions, read_curve, report_run, train,
+    write_comparison,
 };
 
 /// One model of one seed.
@@ -100,13 +101,15 @@ pub fn seeds(
                 };
                 cfg.validate()?;
                 eprintln!("seed {seed}: training {}", dir.join(&cfg.name).display());
+                // The run's own report is written below, from the one analysis.
                 let run_opts = TrainOptions {
                     runs_dir: dir.clone(),
+                    report: false,
                     ..opts.clone()
                 };
                 let run = train(&cfg, &run_opts, device)
                     .with_context(|| format!("training {} (seed {seed})", cfg.name))?;
-                let a = analyse(&run.model)?;
+                let a = report_run(&run)?;
                 pair.push((run, a));
             }
             let refs: Vec<_> = pair.iter().map(|(r, a)| (r, a)).collect();

@@ -7,7 +7,7 @@ use anyhow::{Context, Result, ensure};
 use burn::tensor::{Device, Tensor};
 use dcem::nn::tensor_from_f64;
 use dcem::optim::{Adam, ReduceLrOnPlateau};
-use dcem::run::{Existing, MetricsCsv, Run};
+use dcem::run::{Existing, Run};
 use dcem::train::gradient_step;
 use rand::rngs::ChaCha8Rng;
 use rand::{RngExt, SeedableRng};
@@ -140,12 +140,11 @@ pub fn train(
         }
     }
     let dir = run.finish();
-    let (_, rows) = MetricsCsv::read(&dir.file("metrics.csv"))?;
-    let curve: Vec<(usize, f64)> = rows.iter().map(|r| (r[0] as usize, r[1])).collect();
+    let (curve, ms_per_update) = read_curve(dir.path())?;
     let summary = RunSummary {
         dir: dir.path().to_path_buf(),
         curve,
-        ms_per_update: dcem::run::step_weighted_mean(&rows, 3),
+        ms_per_update,
         model,
     };
     if opts.report {

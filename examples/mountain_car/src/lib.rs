@@ -209,15 +209,17 @@ pub fn planet_config() -> anyhow::Result<PlanetConfig> {
 }
 
 /// Trains the planet agent of `config` on the registered environment through its public entry
-/// point, writing `<runs_dir>/<config.name>/` as the `planet_dcem` binary does.
+/// point, writing `<runs_dir>/<config.name>/` as the `planet_dcem` binary does (an existing
+/// run folder is refused, resumed or overwritten as `existing` says).
 pub fn train_planet(
     config: &PlanetConfig,
     runs_dir: &std::path::Path,
+    existing: Existing,
 ) -> anyhow::Result<RunSummary> {
     register()?;
     let opts = RunOptions {
         runs_dir: runs_dir.to_path_buf(),
-        existing: Existing::Overwrite,
+        existing,
         ..RunOptions::default()
     };
     planet_dcem::train(config, &opts, &Device::flex().autodiff())

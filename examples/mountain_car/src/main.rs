@@ -4,6 +4,9 @@
 //! cargo run --release -p mountain-car-example -- mpc                          # CEM on the example's own model
 //! cargo run --release -p mountain-car-example -- planet [EPISODES] [RUNS_DIR]  # the planet agent, learning its model
 //! ```
+//!
+//! `planet` refuses an existing `RUNS_DIR/planet_mountain_car/`: remove it or give another
+//! `RUNS_DIR`.
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -21,7 +24,7 @@ fn main() -> Result<()> {
                 config.train.episodes = n.parse()?;
             }
             let runs = std::path::PathBuf::from(args.get(2).map_or("runs", String::as_str));
-            let summary = train_planet(&config, &runs)?;
+            let summary = train_planet(&config, &runs, dcem::run::Existing::Refuse)?;
             let eval = summary.eval.map_or(f64::NAN, |e| e.mean);
             println!(
                 "planet agent, final evaluation: {eval:.1} ({})",

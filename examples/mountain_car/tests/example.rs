@@ -23,7 +23,8 @@ fn the_planet_agent_trains_on_the_registered_environment() {
     config.train.eval_every = 0;
     config.train.final_eval_episodes = 1;
     let dir = std::env::temp_dir().join(format!("mountain-car-{}", std::process::id()));
-    let summary = train_planet(&config, &dir).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let summary = train_planet(&config, &dir, dcem::run::Existing::Refuse).unwrap();
     assert_eq!(summary.rows.len(), 2, "one seed and one planning episode");
     assert!(summary.eval.is_some_and(|e| e.mean.is_finite()));
     let saved = std::fs::read_to_string(summary.dir.join("config.toml")).unwrap();
