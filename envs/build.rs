@@ -1,7 +1,8 @@
 //! Build script of dcem-envs. With the `mujoco` feature: checks that libmujoco 3.17.0 can be
 //! found (the folder in `MUJOCO_DYNAMIC_LINK_DIR`, set by `.cargo/config.toml` to the link folder
 //! `scripts/setup_venv.sh` prepares) and writes that folder into the rpath of this package's
-//! tests, examples and benches so that they load the library without `LD_LIBRARY_PATH`.
+//! test binaries (unit and integration), examples and benches so that they load the library
+//! without `LD_LIBRARY_PATH`.
 //! Without the feature it does nothing.
 
 use std::path::PathBuf;
@@ -53,8 +54,7 @@ fn main() {
         }
     }
     println!("cargo::rerun-if-changed={}", lib.display());
-    let rpath = format!("-Wl,-rpath,{}", dir.display());
-    for kind in ["tests", "examples", "benches"] {
-        println!("cargo::rustc-link-arg-{kind}={rpath}");
-    }
+    // Every linked target of this package: its unit-test binary, integration tests, examples
+    // and benches (the library itself is an rlib and links nothing).
+    println!("cargo::rustc-link-arg=-Wl,-rpath,{}", dir.display());
 }

@@ -9,7 +9,7 @@ use dcem::runner::{eval_seeds, evaluate, evaluate_batched};
 
 /// A cart on a line, pushed towards the origin: x += 0.1 v, then v += 0.1 a, reward -x^2.
 #[rustfmt::skip]
-struct Cart { state: [f64; 2], obs: Space, act: Space }
+pub struct Cart { state: [f64; 2], obs: Space, act: Space }
 #[rustfmt::skip]
 impl Env for Cart {
     fn observation_space(&self) -> &Space { &self.obs }
@@ -27,7 +27,7 @@ impl Env for Cart {
 }
 
 /// The same dynamics on batches of tensors: cost = sum of x^2 over the plan.
-struct CartModel;
+pub struct CartModel;
 #[rustfmt::skip]
 impl Model for CartModel {
     fn state_dim(&self) -> usize { 2 }
@@ -47,7 +47,7 @@ impl Model for CartModel {
 
 /// A cart that stops after 50 steps.
 #[rustfmt::skip]
-fn cart() -> dcem::Result<TimeLimit<Cart>> {
+pub fn cart() -> dcem::Result<TimeLimit<Cart>> {
     let (obs, act) = (BoxSpace::uniform(2, -1e3, 1e3)?, BoxSpace::uniform(1, -1.0, 1.0)?);
     TimeLimit::new(Cart { state: [0.0; 2], obs: Space::Box(obs), act: Space::Box(act) }, 50)
 }

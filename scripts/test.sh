@@ -5,7 +5,8 @@
 # pinned mujoco, dm-control, gymnasium, maturin, zig, pytest; see scripts/setup_venv.sh), which
 # is quick when it already exists; then builds the wheel (scripts/build_python.sh
 # --test-wheel, checked by scripts/check_wheel.py) and installs it with its extras into a
-# second, clean venv where the Python tests run (scripts/test_wheel.sh).
+# second, clean venv where the Python tests run (scripts/test_wheel.sh). Last, it builds the book
+# (scripts/build_book.sh: docs/book with the pinned mdbook, into target/book).
 #
 # The Rust tests are built with the `wgpu` feature, so that the GPU path's equality tests
 # (tests/gpu.rs, agents/planet_dcem/tests/gpu.rs) run against the CPU path: on a Vulkan device,
@@ -21,3 +22,4 @@ cargo test --workspace --all-targets --features "$features"
 cargo test --workspace --doc --features "$features"
 scripts/build_python.sh --test-wheel
 scripts/test_wheel.sh
+scripts/build_book.sh

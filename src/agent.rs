@@ -28,6 +28,7 @@ pub struct Transition {
 /// metrics files stay comparable between runs.
 pub type Metrics = Vec<(&'static str, f64)>;
 
+// ANCHOR: agent
 /// An agent: a policy that acts, observes what happened, and updates itself.
 ///
 /// A PlaNet-style agent plans with a [`Planner`](crate::planner::Planner) on a learned
@@ -44,8 +45,9 @@ pub trait Agent {
     fn update(&mut self) -> Result<Metrics>;
 
     /// Called when an episode starts, before the first `act` (clears warm starts and hidden
-    /// states); `mode` says whether the episode trains (exploration, `observe` and `update`) or
-    /// evaluates (no exploration noise, nothing observed).
+    /// states); `mode` says whether the episode trains (exploration, `observe` and `update`),
+    /// seeds (the seeding policy, `observe`, no `update`) or evaluates (no exploration noise,
+    /// nothing observed).
     fn reset(&mut self, mode: Mode) {
         let _ = mode;
     }
@@ -56,7 +58,9 @@ pub trait Agent {
         Ok(())
     }
 }
+// ANCHOR_END: agent
 
+// ANCHOR: mode
 /// What an episode is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
@@ -64,7 +68,19 @@ pub enum Mode {
     Train,
     /// Acting to be measured: no exploration, nothing observed or learned.
     Eval,
+    /// Acting to fill the replay buffer before learning (PlaNet's seed episodes): the agent's
+    /// seeding policy (uniformly random actions for the planet agent; an agent without one acts
+    /// as in `Train`), every transition observed, no `update`.
+    Seed,
 }
+
+impl Mode {
+    /// Whether the episode's transitions go to [`Agent::observe`] (`Train` and `Seed`).
+    pub fn observes(self) -> bool {
+        self != Mode::Eval
+    }
+}
+// ANCHOR_END: mode
 
 /// Model-predictive control with a known model: every step the planner plans from the
 /// observation (taken as the model's state) and the agent executes the plan's first action;

@@ -119,3 +119,20 @@ mod tests {
         assert_eq!(device_name(&parse_device("auto").unwrap()), "cpu");
     }
 }
+
+/// The `--device NAME` flag of every binary (flattened into its command line): a name for
+/// [`parse_device`].
+#[derive(Clone, Debug, clap::Args)]
+pub struct DeviceArg {
+    /// Compute device: `cpu`, `wgpu` (burn's wgpu backend; a build with the `wgpu` feature) or
+    /// `auto` (wgpu where it comes up, else the CPU).
+    #[arg(long, global = true, default_value = "cpu")]
+    pub device: String,
+}
+
+impl DeviceArg {
+    /// The device the flag names (an error naming the flag's accepted values otherwise).
+    pub fn parse(&self) -> Result<Device> {
+        parse_device(&self.device)
+    }
+}

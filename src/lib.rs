@@ -50,7 +50,6 @@ pub mod env;
 mod error;
 pub mod fuzz;
 pub mod gd;
-mod icem;
 pub mod limits;
 pub mod lml;
 pub mod model;
@@ -72,30 +71,3 @@ pub use error::{Error, Result};
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
-
-/// The book's code blocks (docs/book), compiled and run as doc tests like the README's.
-#[cfg(doctest)]
-pub mod book_doctests {
-    #[doc = include_str!("../docs/book/paper_map.md")]
-    pub struct PaperMap;
-    #[doc = include_str!("../docs/book/results_regression.md")]
-    pub struct ResultsRegression;
-    #[doc = include_str!("../docs/book/results_cartpole_embed.md")]
-    pub struct ResultsCartpoleEmbed;
-    #[doc = include_str!("../docs/book/results_planet.md")]
-    pub struct ResultsPlanet;
-    #[doc = include_str!("../docs/book/results_phase3.md")]
-    pub struct ResultsPhase3;
-    #[doc = include_str!("../docs/book/python.md")]
-    pub struct Python;
-    #[doc = include_str!("../docs/book/mujoco.md")]
-    pub struct Mujoco;
-    #[doc = include_str!("../docs/book/solver.md")]
-    pub struct Solver;
-    #[doc = include_str!("../docs/book/design.md")]
-    pub struct Design;
-    #[doc = include_str!("../docs/book/correctness_speed_gpu.md")]
-    pub struct CorrectnessSpeedGpu;
-    #[doc = include_str!("../docs/book/tests.md")]
-    pub struct Tests;
-}

@@ -37,10 +37,11 @@
 //! The paper's `tau` is used throughout; the reference code's `temp` multiplies the values and is
 //! `1 / tau`.
 
-use burn::tensor::{DType, Device, Tensor, TensorData};
+use burn::tensor::{DType, Tensor, TensorData};
 use rayon::prelude::*;
 
 use crate::error::{Error, Result, check_min};
+pub(crate) use crate::nn::upload;
 
 /// Root-search evaluations after which a row stops whatever its residual.
 const MAX_ITER: usize = 100;
@@ -197,25 +198,6 @@ pub(crate) fn tolerance(dtype: DType, k: f64) -> f64 {
         DType::F64 => 1e-14 * k,
         _ => 1e-6 * k,
     }
-}
-
-/// A `[batch, n]` tensor of `dtype` on `device` holding `values` (converted on the host, so that
-/// f32 tensors need no f64 staging copy).
-pub(crate) fn upload(
-    values: &[f64],
-    shape: [usize; 2],
-    device: &Device,
-    dtype: DType,
-) -> Tensor<2> {
-    let data = if dtype == DType::F64 {
-        TensorData::new(values.to_vec(), shape)
-    } else {
-        TensorData::new(
-            values.iter().map(|v| *v as f32).collect::<Vec<f32>>(),
-            shape,
-        )
-    };
-    Tensor::from_data(data, (device, dtype))
 }
 
 /// Reads a float tensor into an f64 vector.

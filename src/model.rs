@@ -19,6 +19,7 @@ pub struct Rollout {
     pub states: Option<Tensor<3>>,
 }
 
+// ANCHOR: model
 /// A batched model of the environment's dynamics and cost.
 pub trait Model {
     /// Length of a state vector.
@@ -38,6 +39,7 @@ pub trait Model {
         Ok(self.rollout(states, actions, false)?.cost)
     }
 }
+// ANCHOR_END: model
 
 /// A model whose every action is held for `repeat` steps of an inner model: the planner's
 /// `[batch, horizon, action_dim]` sequence runs as `horizon * repeat` inner steps (the

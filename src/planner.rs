@@ -40,6 +40,7 @@ impl Plan {
     }
 }
 
+// ANCHOR: planner
 /// Solves "which action sequence minimises the model's cost from these states".
 pub trait Planner {
     /// Plans from `states` (`[batch, state_dim]`) under `model`.
@@ -58,15 +59,7 @@ pub trait Planner {
     /// Replaces the learnable parameters (as many, of the same shapes, as [`Planner::params`]
     /// returns).
     fn set_params(&mut self, params: Vec<Tensor<2>>) -> Result<()> {
-        if params.is_empty() {
-            Ok(())
-        } else {
-            Err(crate::Error::shape(
-                "Planner::set_params",
-                "no parameters (this planner learns nothing)",
-                params.len(),
-            ))
-        }
+        no_params("Planner::set_params", &params)
     }
 
     /// The planner's sampling-noise generator, for checkpoints (`None`: it draws none).
@@ -77,6 +70,20 @@ pub trait Planner {
     /// Restores the sampling noise from a checkpoint.
     fn set_rng_state(&mut self, rng: ChaCha8Rng) {
         let _ = rng;
+    }
+}
+// ANCHOR_END: planner
+
+/// The default `set_params` of something that learns nothing: only an empty list is accepted.
+pub(crate) fn no_params(what: &'static str, params: &[Tensor<2>]) -> Result<()> {
+    if params.is_empty() {
+        Ok(())
+    } else {
+        Err(crate::Error::shape(
+            what,
+            "no parameters (this learns nothing)",
+            params.len(),
+        ))
     }
 }
 

@@ -2,7 +2,7 @@
 //!
 //! [`run_episode`] resets the environment and the agent, then until the episode ends: the agent
 //! acts, the environment steps, and in [`Mode::Train`] the agent observes the transition and
-//! updates; [`evaluate`] runs evaluation episodes on fixed seeds ([`eval_seeds`]), the same in
+//! updates (in [`Mode::Seed`] it only observes); [`evaluate`] runs evaluation episodes on fixed seeds ([`eval_seeds`]), the same in
 //! every run, so that runs are compared on the same start states. Time limits, action repeat and
 //! action rescaling are the environment's wrappers ([`TimeLimit`](crate::env::TimeLimit),
 //! [`ActionRepeat`](crate::env::ActionRepeat), [`RescaleAction`](crate::env::RescaleAction)),
@@ -71,7 +71,8 @@ impl Episode {
 
 /// Runs one episode of `env`, reset with `seed`. In [`Mode::Train`] every transition goes to
 /// [`Agent::observe`] followed by [`Agent::update`], and [`Agent::end_episode`] closes the
-/// episode; in [`Mode::Eval`] the agent only acts. A non-finite observation or reward from the
+/// episode; [`Mode::Seed`] is the same without the updates; in [`Mode::Eval`] the agent only
+/// acts. A non-finite observation or reward from the
 /// environment is an error naming the step.
 pub fn run_episode(
     agent: &mut dyn Agent,
@@ -98,7 +99,7 @@ pub fn run_episode(
         }
         out.ret += step.reward;
         let done = step.done();
-        if mode == Mode::Train {
+        if mode.observes() {
             agent.observe(&Transition {
                 obs,
                 action,
@@ -107,6 +108,8 @@ pub fn run_episode(
                 terminated: step.terminated,
                 truncated: step.truncated,
             })?;
+        }
+        if mode == Mode::Train {
             let metrics = agent.update()?;
             if !metrics.is_empty() {
                 out.updates.push(metrics);
@@ -117,7 +120,7 @@ pub fn run_episode(
             break;
         }
     }
-    if mode == Mode::Train {
+    if mode.observes() {
         agent.end_episode()?;
     }
     Ok(out)

@@ -350,3 +350,26 @@ fn step_weighted_mean_weights_rows_by_their_steps() {
     );
     assert_eq!(step_weighted_mean(&rows[..1], 2), 0.0);
 }
+
+#[test]
+fn metrics_by_name_fill_their_columns_and_refuse_unknown_names() {
+    let dir = std::env::temp_dir().join(format!("dcem_named_metrics_{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("metrics.csv");
+    let mut m = MetricsCsv::create(&path, &["step", "loss/model", "eval/return"]).unwrap();
+    // Any order; a column not named is NaN.
+    m.append_named(&[("loss/model", 0.5), ("step", 1.0)])
+        .unwrap();
+    let err = m
+        .append_named(&[("step", 2.0), ("loss/typo", 1.0)])
+        .unwrap_err();
+    assert!(err.to_string().contains("`loss/typo`"), "{err}");
+    let err = m.append_named(&[("step", 2.0), ("step", 3.0)]).unwrap_err();
+    assert!(err.to_string().contains("twice"), "{err}");
+    let (header, rows) = MetricsCsv::read(&path).unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+    assert_eq!(header, ["step", "loss/model", "eval/return"]);
+    assert_eq!(rows.len(), 1, "refused rows are not written");
+    assert_eq!(&rows[0][..2], &[1.0, 0.5]);
+    assert!(rows[0][2].is_nan());
+}

@@ -1,7 +1,8 @@
 //! Writes the folder holding libmujoco (`MUJOCO_DYNAMIC_LINK_DIR`, set by `.cargo/config.toml`
 //! to the link folder `scripts/setup_venv.sh` prepares) into the rpath of this package's
-//! binaries, tests and benches (this package's and `agents/ppo`'s, which uses this file too): built with `--features dcem-envs/mujoco` they load the library
-//! without `LD_LIBRARY_PATH`. Without that feature the entry is unused.
+//! binaries, tests and benches (this package's, and those of `agents/ppo` and
+//! `examples/mountain_car`, which use this file too): built with `--features dcem-envs/mujoco`
+//! they load the library without `LD_LIBRARY_PATH`. Without that feature the entry is unused.
 
 fn main() {
     println!("cargo::rerun-if-env-changed=MUJOCO_DYNAMIC_LINK_DIR");

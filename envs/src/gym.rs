@@ -137,6 +137,8 @@ pub struct GymEnv {
     act_space: Space,
     act_dtype: Py<PyAny>,
     numpy: Py<PyModule>,
+    /// `env.spec.max_episode_steps`, where the registration sets one.
+    max_steps: Option<usize>,
 }
 
 impl std::fmt::Debug for GymEnv {
@@ -188,6 +190,13 @@ impl GymEnv {
                 .import("numpy")
                 .map_err(|e| py_error("numpy", e))?
                 .unbind();
+            // `spec` is None for an env made without the registry, and so may be its limit.
+            let max_steps = env
+                .getattr("spec")
+                .ok()
+                .filter(|spec| !spec.is_none())
+                .and_then(|spec| spec.getattr("max_episode_steps").ok())
+                .and_then(|steps| steps.extract::<usize>().ok());
             Ok(Self {
                 env: env.unbind(),
                 id: id.to_string(),
@@ -195,6 +204,7 @@ impl GymEnv {
                 act_space,
                 act_dtype,
                 numpy,
+                max_steps,
             })
         })
     }
@@ -206,13 +216,7 @@ impl GymEnv {
 }
 
 impl Env for GymEnv {
-    fn observation_space(&self) -> &Space {
-        &self.obs_space
-    }
-
-    fn action_space(&self) -> &Space {
-        &self.act_space
-    }
+    spaces_in_fields!();
 
     fn reset(&mut self, seed: Option<u64>) -> Result<Vec<f64>> {
         Python::attach(|py| {
@@ -282,5 +286,10 @@ impl Env for GymEnv {
     /// A Python step: microseconds.
     fn step_cost_hint_ns(&self) -> u64 {
         20_000
+    }
+
+    /// Gymnasium's `spec.max_episode_steps` (the `TimeLimit` that `gymnasium.make` adds).
+    fn max_episode_steps(&self) -> Option<usize> {
+        self.max_steps
     }
 }

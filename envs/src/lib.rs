@@ -26,6 +26,20 @@
 //! assert!(!step.terminated);
 //! ```
 
+/// The `observation_space` and `action_space` of an `Env` impl whose struct keeps its spaces in
+/// the fields `obs_space` and `act_space` (every native environment of this crate).
+macro_rules! spaces_in_fields {
+    () => {
+        fn observation_space(&self) -> &Space {
+            &self.obs_space
+        }
+
+        fn action_space(&self) -> &Space {
+            &self.act_space
+        }
+    };
+}
+
 mod cartpole;
 #[cfg(feature = "mujoco")]
 pub mod dmc;
@@ -128,6 +142,7 @@ impl Episode {
     }
 }
 
+// ANCHOR: env_spec
 /// Which environment to build, as a config section (`kind = "swingup" | "cartpole" |
 /// "cheetah_run" | "walker_walk" | "gym"`, or a kind a crate registered with
 /// [`register_env`]). The DeepMind Control tasks need the `mujoco` feature, `gym` the `python`
@@ -160,6 +175,7 @@ pub enum EnvSpec {
         options: toml::Table,
     },
 }
+// ANCHOR_END: env_spec
 
 pub use registry::{BUILTIN_KINDS, EnvConstructor, register_env, registered_kinds};
 

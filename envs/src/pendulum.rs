@@ -88,13 +88,7 @@ impl Pendulum {
 }
 
 impl Env for Pendulum {
-    fn observation_space(&self) -> &Space {
-        &self.obs_space
-    }
-
-    fn action_space(&self) -> &Space {
-        &self.act_space
-    }
+    spaces_in_fields!();
 
     fn reset(&mut self, seed: Option<u64>) -> Result<Vec<f64>> {
         self.episode.reseed(seed);

@@ -123,13 +123,7 @@ impl CartpoleSwingup {
 }
 
 impl Env for CartpoleSwingup {
-    fn observation_space(&self) -> &Space {
-        &self.obs_space
-    }
-
-    fn action_space(&self) -> &Space {
-        &self.act_space
-    }
+    spaces_in_fields!();
 
     fn reset(&mut self, seed: Option<u64>) -> Result<Vec<f64>> {
         self.episode.reseed(seed);

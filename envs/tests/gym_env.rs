@@ -9,6 +9,11 @@ fn pendulum_through_python_equals_the_native_one() {
     let mut gym = GymEnv::new("Pendulum-v1").unwrap();
     assert!(matches!(gym.action_space(), Space::Box(b) if b.low() == [-2.0] && b.high() == [2.0]));
     assert_eq!(gym.observation_space().flat_dim(), 3);
+    assert_eq!(
+        gym.max_episode_steps(),
+        Some(200),
+        "Gymnasium's spec.max_episode_steps"
+    );
     let obs = gym.reset(Some(3)).unwrap();
     // Start the native pendulum where Gymnasium's is. The observation is rounded to float32, so
     // the start state agrees to about 1e-7 and the two runs stay within 1e-4 for a while.
@@ -40,6 +45,7 @@ fn pendulum_through_python_equals_the_native_one() {
 fn discrete_cartpole_and_vec_env() {
     let mut env = GymEnv::new("CartPole-v1").unwrap();
     assert!(matches!(env.action_space(), Space::Discrete(2)));
+    assert_eq!(env.max_episode_steps(), Some(500));
     let a = env.reset(Some(0)).unwrap();
     let b = GymEnv::new("CartPole-v1").unwrap().reset(Some(0)).unwrap();
     assert_eq!(a, b, "same seed, same start");

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result, check_bounds, check_min, check_positive};
 
+// ANCHOR: cem_config
 /// Options of the CEM/DCEM solver. Defaults are the paper's DCEM settings.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -49,6 +50,7 @@ pub struct CemConfig {
     /// iCEM: return the best sample evaluated over all iterations instead of the final mean.
     pub return_best: bool,
 }
+// ANCHOR_END: cem_config
 
 impl Default for CemConfig {
     fn default() -> Self {
@@ -137,7 +139,7 @@ impl CemConfig {
 
     /// Fresh samples drawn in iteration `iter` (from 0), after `population_decay`.
     pub fn fresh_samples(&self, iter: usize) -> usize {
-        crate::icem::population(self.n_sample, self.n_elite, self.population_decay, iter)
+        super::icem::population(self.n_sample, self.n_elite, self.population_decay, iter)
     }
 
     /// Whether the elites are hard (plain CEM).

@@ -1,44 +1,11 @@
-//! The solver's helpers: initial-state checks, noise, bounds, row masks and the elite weights.
+//! The solver's helpers: noise, bounds, row masks and the elite weights.
 
-use super::*;
+use burn::tensor::{Device, Tensor, TensorData};
+use rand::Rng;
 
-/// Checks the initial distribution's shapes and returns `(mu, sigma)`.
-pub(super) fn check_init(init: CemInit) -> Result<(Tensor<2>, Tensor<2>)> {
-    let [batch, nx] = init.mu.dims();
-    if batch == 0 || nx == 0 {
-        return Err(Error::shape(
-            "CemInit::mu",
-            "[batch >= 1, nx >= 1]",
-            init.mu.dims(),
-        ));
-    }
-    let sd = init.sigma.dims();
-    if sd != [batch, nx] && sd != [batch, 1] {
-        return Err(Error::shape(
-            "CemInit::sigma",
-            format!("[{batch}, {nx}] or [{batch}, 1]"),
-            sd,
-        ));
-    }
-    let s = lml::read_f64(&init.sigma)?;
-    if let Some(v) = s
-        .iter()
-        .find(|v| check_positive("init sigma", **v).is_err())
-    {
-        return Err(Error::option(
-            "init sigma",
-            format!("every entry must be finite and > 0, found {v}"),
-        ));
-    }
-    let m = lml::read_f64(&init.mu)?;
-    if let Some(v) = m.iter().find(|v| !v.is_finite()) {
-        return Err(Error::option(
-            "init mu",
-            format!("every entry must be finite, found {v}"),
-        ));
-    }
-    Ok((init.mu, init.sigma))
-}
+use super::config::CemConfig;
+use crate::error::Result;
+use crate::lml::{self, Jacobian};
 
 /// Standard normal noise of `shape`, drawn on the host by [`crate::noise`]; the caller's `rng`
 /// fixes it.

@@ -1,6 +1,9 @@
 //! `VecEnv`: many environments stepped in parallel with rayon, with their autoreset modes.
 
-use super::*;
+use rayon::prelude::*;
+
+use super::environment::{Env, Step};
+use crate::error::{Error, Result};
 
 /// The result of stepping a [`VecEnv`]: one row per environment.
 #[derive(Clone, Debug, PartialEq)]

@@ -24,6 +24,7 @@ use crate::error::{Error, Result};
 use crate::model::{Model, Rollout};
 use crate::replay::ReplayBuffer;
 
+// ANCHOR: ensemble_config
 /// Sizes and loss bounds of an [`Ensemble`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -48,6 +49,7 @@ pub struct EnsembleConfig {
     /// not exploit what the model makes up there.
     pub disagreement_penalty: f64,
 }
+// ANCHOR_END: ensemble_config
 
 impl Default for EnsembleConfig {
     fn default() -> Self {

@@ -203,6 +203,18 @@ fn gru_gates_kernel(parts: &[f32], h: &[f32], d: usize, out: &mut [f32]) {
     }
 }
 
+/// The GRU's gating for `parts: [n, 3 d]` and `h: [n, d]` in one vectorised host pass (plain
+/// f32 on the CPU; None when the data is not f32).
+pub(super) fn gru_host(parts: Tensor<2>, h: Tensor<2>, d: usize) -> Option<Tensor<2>> {
+    let [n, _] = h.dims();
+    let device = h.device();
+    let p: Vec<f32> = parts.into_data().try_into_vec::<f32>().ok()?;
+    let hv: Vec<f32> = h.into_data().try_into_vec::<f32>().ok()?;
+    let mut out = vec![0f32; n * d];
+    gru_gates(&p, &hv, d, &mut out);
+    Some(Tensor::from_data(TensorData::new(out, [n, d]), &device))
+}
+
 #[cfg(test)]
 mod gru_tests {
     use super::*;

@@ -50,7 +50,17 @@ pub fn tensor_from_f64<const D: usize>(
             values.len(),
         ));
     }
-    let dtype = float_dtype(device);
+    Ok(upload(values, shape, device, float_dtype(device)))
+}
+
+/// A tensor of `shape` and `dtype` on `device` holding `values` (converted on the host, so that
+/// f32 tensors need no f64 staging copy); the caller has checked the length.
+pub(crate) fn upload<const D: usize>(
+    values: &[f64],
+    shape: [usize; D],
+    device: &Device,
+    dtype: DType,
+) -> Tensor<D> {
     let data = if dtype == DType::F64 {
         TensorData::new(values.to_vec(), shape)
     } else {
@@ -59,7 +69,7 @@ pub fn tensor_from_f64<const D: usize>(
             shape,
         )
     };
-    Ok(Tensor::from_data(data, (device, dtype)))
+    Tensor::from_data(data, (device, dtype))
 }
 
 /// Reads a float tensor back as f64 values (row-major).

@@ -30,6 +30,7 @@ use crate::error::{Error, Result};
 use crate::model::{Model, Rollout};
 use crate::nn::{Activation, Mlp, tensor_from_f64};
 
+// ANCHOR: rssm_config
 /// Sizes and loss options of [`Rssm`]. Defaults are the paper's (PlaNet's): a 200-unit GRU,
 /// a 30-dimensional stochastic state, 200-unit hidden layers, free nats 3.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -55,6 +56,7 @@ pub struct RssmConfig {
     /// magnitude (the swing-up's unbounded cart).
     pub symlog: bool,
 }
+// ANCHOR_END: rssm_config
 
 impl Default for RssmConfig {
     fn default() -> Self {
@@ -307,7 +309,7 @@ impl Rssm {
         if parts.dtype() == DType::F32
             && !parts.is_autodiff()
             && parts.device().without_autodiff() == Device::flex()
-            && let Some(out) = super::rssm_cpu::gru_host(parts.clone(), h.clone(), d)
+            && let Some(out) = super::fast::gru_host(parts.clone(), h.clone(), d)
         {
             return out;
         }

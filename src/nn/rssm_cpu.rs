@@ -180,31 +180,13 @@ impl Rssm {
             }
             (rewards, visited)
         };
-        let parts = super::rssm_host::batch_parts(n);
-        let (mut rewards, mut visited) = (Vec::new(), Vec::new());
-        for (r, v) in super::rssm_host::on_parts(&parts, roll) {
-            rewards.extend(r);
-            visited.extend(v);
-        }
-        let device = states.device();
-        let rewards = Tensor::<2>::from_data(TensorData::new(rewards, [n, horizon]), &device);
-        let visited = keep_states.then(|| {
-            Tensor::<3>::from_data(TensorData::new(visited, [n, horizon + 1, fw]), &device)
-        });
-        Some((rewards, visited))
+        Some(super::rssm_host::host_rollout(
+            (n, horizon, fw),
+            keep_states,
+            &states.device(),
+            roll,
+        ))
     }
-}
-
-/// The GRU's gating for `parts: [n, 3 d]` and `h: [n, d]` in one vectorised host pass (plain
-/// f32 on the CPU; None when the data is not f32).
-pub(super) fn gru_host(parts: Tensor<2>, h: Tensor<2>, d: usize) -> Option<Tensor<2>> {
-    let [n, _] = h.dims();
-    let device = h.device();
-    let p: Vec<f32> = parts.into_data().try_into_vec::<f32>().ok()?;
-    let hv: Vec<f32> = h.into_data().try_into_vec::<f32>().ok()?;
-    let mut out = vec![0f32; n * d];
-    crate::nn::fast::gru_gates(&p, &hv, d, &mut out);
-    Some(Tensor::from_data(TensorData::new(out, [n, d]), &device))
 }
 
 /// A tensor's data on the host as `F` (None when it holds another type).

@@ -18,6 +18,8 @@
 //! Layout: every activation is a row-major `[rows, width]` buffer, row `t * batch + b` for step
 //! `t` of sequence `b`; weights are `[in, out]` as in [`Linear`](super::Linear).
 
+use burn::tensor::{Tensor, TensorData};
+
 use super::RssmConfig;
 use super::host_kernels::{Net, Real, cols, pair, put_cols, relu, sigmoid, softplus, squash, tanh};
 
@@ -74,6 +76,26 @@ pub(super) fn batch_parts(b: usize) -> Vec<(usize, usize)> {
     } else {
         vec![(0, b)]
     }
+}
+
+/// A host rollout of `n` rows: `roll` on every part of the batch ([`batch_parts`], side by side
+/// where it pays), its rewards `[n, horizon]` and, with `keep_states`, its visited states
+/// `[n, horizon + 1, width]` (each part's in row order) as f32 tensors on `device`.
+pub(super) fn host_rollout(
+    (n, horizon, width): (usize, usize, usize),
+    keep_states: bool,
+    device: &burn::tensor::Device,
+    roll: impl Fn(&(usize, usize)) -> (Vec<f32>, Vec<f32>) + Sync,
+) -> (Tensor<2>, Option<Tensor<3>>) {
+    let (mut rewards, mut visited) = (Vec::new(), Vec::new());
+    for (r, v) in on_parts(&batch_parts(n), roll) {
+        rewards.extend(r);
+        visited.extend(v);
+    }
+    let rewards = Tensor::<2>::from_data(TensorData::new(rewards, [n, horizon]), device);
+    let visited = keep_states
+        .then(|| Tensor::<3>::from_data(TensorData::new(visited, [n, horizon + 1, width]), device));
+    (rewards, visited)
 }
 
 /// `work` on every part, the parts side by side on rayon's threads, each with its products on

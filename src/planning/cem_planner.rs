@@ -6,10 +6,11 @@ use rand::rngs::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::cem::{Cem, CemConfig, CemHooks, CemInit};
-use crate::error::{Error, Result, check_bounds};
+use crate::error::{Error, Result};
 use crate::model::Model;
 use crate::planner::{Plan, PlanDiagnostics, Planner, shift_plan};
 
+// ANCHOR: cem_planner_config
 /// Options of [`CemPlanner`]. Defaults are PlaNet's planner: horizon 12, 1000 samples,
 /// 100 elites, 10 iterations, hard elites, actions in [-1, 1].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -28,6 +29,7 @@ pub struct CemPlannerConfig {
     /// The solver. Its `lb`/`ub` must be unset: the action bounds above are used.
     pub cem: CemConfig,
 }
+// ANCHOR_END: cem_planner_config
 
 impl Default for CemPlannerConfig {
     fn default() -> Self {
@@ -56,21 +58,11 @@ impl CemPlannerConfig {
             return Err(Error::option("horizon", "must be at least 1"));
         }
         crate::limits::check_dim("horizon", self.horizon)?;
-        check_bounds(Some(self.action_low), Some(self.action_high)).map_err(|_| {
-            Error::option(
-                "action_high",
-                format!(
-                    "must be greater than action_low ({}), got {}",
-                    self.action_low, self.action_high
-                ),
-            )
-        })?;
-        if self.cem.lb.is_some() || self.cem.ub.is_some() {
-            return Err(Error::option(
-                "cem.lb",
-                "leave the solver's bounds unset: the planner uses action_low/action_high",
-            ));
-        }
+        super::checks::check_search_box(
+            ("action_low", self.action_low),
+            ("action_high", self.action_high),
+            &self.cem,
+        )?;
         self.cem.validate()
     }
 }
@@ -136,14 +128,8 @@ impl CemPlanner {
         states: Tensor<2>,
         hooks: CemHooks<'_>,
     ) -> Result<Plan> {
-        let [batch, sd] = states.dims();
-        if sd != model.state_dim() || batch == 0 {
-            return Err(Error::shape(
-                "CemPlanner::plan states",
-                format!("[batch >= 1, {}]", model.state_dim()),
-                states.dims(),
-            ));
-        }
+        let batch = super::checks::check_states("CemPlanner::plan states", &states, model)?;
+        let sd = model.state_dim();
         let (h, a) = (self.config.horizon, model.action_dim());
         let device = states.device();
         let mu = match self.previous.take() {

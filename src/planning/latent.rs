@@ -35,18 +35,11 @@ pub trait ActionDecoder {
 
     /// Replaces the parameters (as many, of the same shapes, as [`ActionDecoder::params`]).
     fn set_params(&mut self, params: Vec<Tensor<2>>) -> Result<()> {
-        if params.is_empty() {
-            Ok(())
-        } else {
-            Err(Error::shape(
-                "ActionDecoder::set_params",
-                "no parameters",
-                params.len(),
-            ))
-        }
+        crate::planner::no_params("ActionDecoder::set_params", &params)
     }
 }
 
+// ANCHOR: mlp_decoder_config
 /// Options of [`MlpDecoder`]. Defaults are the paper's cartpole decoder: 2-D latent, three
 /// hidden layers of 256 ELU units, the reference's scaled-normal initialisation.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -63,6 +56,7 @@ pub struct MlpDecoderConfig {
     /// Parameter initialisation.
     pub init: Init,
 }
+// ANCHOR_END: mlp_decoder_config
 
 impl Default for MlpDecoderConfig {
     fn default() -> Self {
@@ -192,6 +186,7 @@ impl ActionDecoder for MlpDecoder {
     }
 }
 
+// ANCHOR: latent_planner_config
 /// Options of [`LatentDcemPlanner`]. Defaults are the paper's embedded DCEM: latent points in
 /// `[-1, 1]`, 100 samples, 10 elites, 10 iterations, initial sigma 0.5, `tau = 1` on normalised
 /// values.
@@ -208,6 +203,7 @@ pub struct LatentPlannerConfig {
     /// The search starts from the middle of the latent box.
     pub cem: CemConfig,
 }
+// ANCHOR_END: latent_planner_config
 
 impl Default for LatentPlannerConfig {
     fn default() -> Self {
@@ -231,21 +227,7 @@ impl Default for LatentPlannerConfig {
 impl LatentPlannerConfig {
     /// Checks every option; the error names the first bad one.
     pub fn validate(&self) -> Result<()> {
-        check_bounds(Some(self.z_low), Some(self.z_high)).map_err(|_| {
-            Error::option(
-                "z_high",
-                format!(
-                    "must be greater than z_low ({}), got {}",
-                    self.z_low, self.z_high
-                ),
-            )
-        })?;
-        if self.cem.lb.is_some() || self.cem.ub.is_some() {
-            return Err(Error::option(
-                "cem.lb",
-                "leave the solver's bounds unset: the planner uses z_low/z_high",
-            ));
-        }
+        super::checks::check_search_box(("z_low", self.z_low), ("z_high", self.z_high), &self.cem)?;
         if self.cem.noise_beta != 0.0 {
             return Err(Error::option(
                 "cem.noise_beta",
@@ -370,14 +352,8 @@ fn plan_latent<D: ActionDecoder>(
     noise: Noise<'_>,
     hooks: CemHooks<'_>,
 ) -> Result<Plan> {
-    let [batch, sd] = states.dims();
-    if sd != model.state_dim() || batch == 0 {
-        return Err(Error::shape(
-            "LatentDcemPlanner::plan states",
-            format!("[batch >= 1, {}]", model.state_dim()),
-            states.dims(),
-        ));
-    }
+    let batch = super::checks::check_states("LatentDcemPlanner::plan states", &states, model)?;
+    let sd = model.state_dim();
     if decoder.action_dim() != model.action_dim() {
         return Err(Error::shape(
             "LatentDcemPlanner decoder action width",

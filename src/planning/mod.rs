@@ -7,6 +7,7 @@
 //!   [`MlpDecoder`] (the paper's embedded DCEM, alg. 2).
 
 mod cem_planner;
+mod checks;
 mod latent;
 
 pub use cem_planner::{CemPlanner, CemPlannerConfig};

@@ -21,6 +21,7 @@ use crate::rl::policy::PolicyMean;
 use crate::run::Checkpoint;
 use crate::train::grads_of;
 
+// ANCHOR: ppo_config
 /// PPO's options. Defaults are CleanRL's continuous-action PPO.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -62,6 +63,7 @@ pub struct PpoConfig {
     /// Hidden layers of the value function, at least 1.
     pub value_layers: usize,
 }
+// ANCHOR_END: ppo_config
 
 impl Default for PpoConfig {
     fn default() -> Self {

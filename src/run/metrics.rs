@@ -112,6 +112,14 @@ impl MetricsCsv {
         self.file.flush().map_err(io_err(&self.path))
     }
 
+    /// Appends one row given by name, in any order: each column takes the value named after it,
+    /// a column without one is NaN ("not measured in this row"), and a name that is not a
+    /// column (or is given twice) is an error naming it, so that no measurement is dropped.
+    pub fn append_named(&mut self, values: &[(&str, f64)]) -> Result<()> {
+        let row = named_row(&self.columns, values)?;
+        self.append(&row)
+    }
+
     /// Reads a metrics file: the header and the rows.
     pub fn read(path: &Path) -> Result<(Vec<String>, Vec<Vec<f64>>)> {
         let text = std::fs::read_to_string(path).map_err(io_err(path))?;
@@ -133,4 +141,26 @@ impl MetricsCsv {
             .collect::<Result<Vec<_>>>()?;
         Ok((header, rows))
     }
+}
+
+/// The row of `columns` that `values` name (see [`MetricsCsv::append_named`]).
+fn named_row(columns: &[String], values: &[(&str, f64)]) -> Result<Vec<f64>> {
+    let mut row = vec![f64::NAN; columns.len()];
+    let mut given = vec![false; columns.len()];
+    for (name, value) in values {
+        let Some(i) = columns.iter().position(|c| c == name) else {
+            return Err(Error::Data(format!(
+                "metric `{name}` is not a column of this metrics file ({})",
+                columns.join(",")
+            )));
+        };
+        if given[i] {
+            return Err(Error::Data(format!(
+                "metric `{name}` given twice in one row"
+            )));
+        }
+        given[i] = true;
+        row[i] = *value;
+    }
+    Ok(row)
 }

@@ -58,6 +58,71 @@ impl Default for RunOptions {
     }
 }
 
+/// Refuses an empty list of training seeds (a `seeds` command needs at least one).
+pub fn check_seeds(seeds: &[u64]) -> Result<()> {
+    if seeds.is_empty() {
+        return Err(Error::option(
+            "seeds",
+            "the list is empty: give at least one seed, e.g. --seeds 0,1,2",
+        ));
+    }
+    Ok(())
+}
+
+/// Writes a summary over seeds into `out` (created if missing): `summary.json` (`summary`
+/// serialised), `summary.md` (`table`) and, where given, `protocol.md` (`protocol`), each
+/// atomically, so that an interrupted write leaves the previous file.
+pub fn write_summary<S: Serialize>(
+    out: &Path,
+    summary: &S,
+    table: &str,
+    protocol: Option<&str>,
+) -> Result<()> {
+    std::fs::create_dir_all(out).map_err(io_err(out))?;
+    let json = serde_json::to_string_pretty(summary)
+        .map_err(|e| Error::Data(format!("serialising {}: {e}", out.display())))?;
+    atomic_write(&out.join("summary.json"), json.as_bytes())?;
+    atomic_write(&out.join("summary.md"), table.as_bytes())?;
+    if let Some(protocol) = protocol {
+        atomic_write(&out.join("protocol.md"), protocol.as_bytes())?;
+    }
+    Ok(())
+}
+
+/// The command-line flags of a run's folder, the same in every agent's binary (flattened into
+/// their `train` commands with `#[command(flatten)]`): `--runs-dir DIR`, `--overwrite`,
+/// `--resume`.
+#[derive(Clone, Debug, clap::Args)]
+pub struct RunArgs {
+    /// Folder that holds the run folders.
+    #[arg(long, default_value = "runs")]
+    pub runs_dir: PathBuf,
+    /// Replace an existing run folder of the same name (default: refuse).
+    #[arg(long, conflicts_with = "resume")]
+    pub overwrite: bool,
+    /// Continue the run in the existing folder from its last checkpoint (exactly where an
+    /// uninterrupted run would be).
+    #[arg(long)]
+    pub resume: bool,
+}
+
+impl RunArgs {
+    /// What to do with an existing run folder.
+    pub fn existing(&self) -> Existing {
+        Existing::from_flags(self.overwrite, self.resume)
+    }
+
+    /// The run options these flags give, with a progress bar when `progress`.
+    pub fn options(&self, progress: bool) -> RunOptions {
+        RunOptions {
+            runs_dir: self.runs_dir.clone(),
+            existing: self.existing(),
+            progress,
+            report: true,
+        }
+    }
+}
+
 /// The mean of column `col` of metrics rows whose column 0 counts steps (updates, iterations)
 /// and whose `col` is a per-step average over the steps since the previous row: each row is
 /// weighted by those steps. 0 when no steps are covered.
@@ -368,6 +433,12 @@ impl Run {
     /// Appends one row to `metrics.csv` (flushed).
     pub fn log(&mut self, row: &[f64]) -> Result<()> {
         self.metrics.append(row)
+    }
+
+    /// Appends a metrics row given by name ([`MetricsCsv::append_named`]): columns not named
+    /// are NaN, a name that is not a column is an error.
+    pub fn log_named(&mut self, values: &[(&str, f64)]) -> Result<()> {
+        self.metrics.append_named(values)
     }
 
     /// The progress bar (advance it, set its message).

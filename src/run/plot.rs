@@ -181,11 +181,22 @@ fn finite_range(vals: impl Iterator<Item = f64>) -> Option<(f64, f64)> {
 
 /// Writes `charts` side by side into one PNG at `path` (each panel `panel` pixels).
 pub fn line_charts(path: &Path, charts: &[LineChart], panel: (u32, u32)) -> Result<()> {
-    let n = charts.len().max(1) as u32;
+    side_by_side(path, charts, panel, draw_line_chart)
+}
+
+/// Writes `items` side by side into one PNG at `path`, each in a panel of `panel` pixels drawn
+/// by `draw`.
+fn side_by_side<T>(
+    path: &Path,
+    items: &[T],
+    panel: (u32, u32),
+    draw: impl Fn(&Path, &DrawingArea<BitMapBackend<'_>, Shift>, &T) -> Result<()>,
+) -> Result<()> {
+    let n = items.len().max(1) as u32;
     draw_png(path, (panel.0 * n, panel.1), |root| {
         let areas = root.split_evenly((1, n as usize));
-        for (chart, area) in charts.iter().zip(&areas) {
-            draw_line_chart(path, area, chart)?;
+        for (item, area) in items.iter().zip(&areas) {
+            draw(path, area, item)?;
         }
         Ok(())
     })
@@ -402,14 +413,7 @@ fn draw_line_chart(
 
 /// Writes heatmap `panels` side by side into one PNG at `path` (each `panel` pixels).
 pub fn heatmaps(path: &Path, panels: &[Heatmap], panel: (u32, u32)) -> Result<()> {
-    let n = panels.len().max(1) as u32;
-    draw_png(path, (panel.0 * n, panel.1), |root| {
-        let areas = root.split_evenly((1, n as usize));
-        for (spec, area) in panels.iter().zip(&areas) {
-            draw_heatmap(path, area, spec)?;
-        }
-        Ok(())
-    })
+    side_by_side(path, panels, panel, draw_heatmap)
 }
 
 /// One panel of a [`panel_grid`].

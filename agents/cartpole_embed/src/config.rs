@@ -50,6 +50,7 @@ impl Default for Sweep {
     }
 }
 
+// ANCHOR: embed_config
 /// One experiment, as read from `configs/cartpole_embed.toml`. Defaults are the paper's.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -95,6 +96,7 @@ pub struct EmbedConfig {
     /// The ablation grid of `sweep`.
     pub sweep: Sweep,
 }
+// ANCHOR_END: embed_config
 
 impl Default for EmbedConfig {
     fn default() -> Self {

@@ -21,17 +21,16 @@ use cartpole_embed::{
     results_table, samples_figure, seeds, summary_dir, sweep, train, val_chart,
 };
 use clap::{Parser, Subcommand};
-use dcem::run::Existing;
+use dcem::device::DeviceArg;
+use dcem::run::RunArgs;
 
 #[derive(Parser)]
 #[command(about = "Latent action space for the cartpole through DCEM (paper sect. 5.2.1)")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
-    /// Compute device: `cpu`, `wgpu` (burn's wgpu backend; a build with the `wgpu` feature) or
-    /// `auto` (wgpu where it comes up, else the CPU).
-    #[arg(long, global = true, default_value = "cpu")]
-    device: String,
+    #[command(flatten)]
+    device: DeviceArg,
 }
 
 #[derive(clap::Args)]
@@ -39,9 +38,8 @@ struct Common {
     /// Experiment config.
     #[arg(long, default_value = "configs/cartpole_embed.toml")]
     config: PathBuf,
-    /// Folder that holds the run folders.
-    #[arg(long, default_value = "runs")]
-    runs_dir: PathBuf,
+    #[command(flatten)]
+    run: RunArgs,
     /// Override the config's run name.
     #[arg(long)]
     name: Option<String>,
@@ -51,12 +49,6 @@ struct Common {
     /// Override the config's seed.
     #[arg(long)]
     seed: Option<u64>,
-    /// Replace an existing run folder of the same name (default: refuse).
-    #[arg(long, conflicts_with = "resume")]
-    overwrite: bool,
-    /// Continue the run(s) in the existing folder from the last checkpoint.
-    #[arg(long)]
-    resume: bool,
 }
 
 impl Common {
@@ -72,10 +64,9 @@ impl Common {
             cfg.seed = s;
         }
         cfg.validate()?;
-        let existing = Existing::from_flags(self.overwrite, self.resume);
         let opts = TrainOptions {
-            runs_dir: self.runs_dir.clone(),
-            existing,
+            runs_dir: self.run.runs_dir.clone(),
+            existing: self.run.existing(),
             ..TrainOptions::default()
         };
         Ok((cfg, opts))
@@ -149,7 +140,7 @@ enum Command {
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
-    let device = dcem::device::parse_device(&cli.device)?.autodiff();
+    let device = cli.device.parse()?.autodiff();
     match cli.command {
         Command::Train(c) => {
             let (cfg, opts) = c.load()?;
@@ -233,4 +224,9 @@ fn main() -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[test]
+fn clap_accepts_the_command_line() {
+    <Cli as clap::CommandFactory>::command().debug_assert();
 }

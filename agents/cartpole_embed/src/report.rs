@@ -8,6 +8,7 @@ use burn::tensor::Device;
 use dcem::cem::{CemHooks, IterState};
 use dcem::model::Model;
 use dcem::nn::{tensor_from_f64, to_f64_vec};
+use dcem::planner::Plan;
 use dcem::planning::{ActionDecoder, LatentDcemPlanner, MlpDecoder};
 use dcem::run::plot::{Heatmap, LineChart, Panel, Series};
 use dcem::run::{MetricsCsv, plot};
@@ -146,6 +147,20 @@ fn recorder(trace: &mut SolveTrace) -> impl FnMut(&IterState<'_>) + '_ {
     }
 }
 
+/// One solve with every iteration's samples recorded.
+fn traced(plan: impl FnOnce(CemHooks<'_>) -> dcem::Result<Plan>) -> Result<(Plan, SolveTrace)> {
+    let mut trace = SolveTrace::default();
+    let plan = {
+        let mut rec = recorder(&mut trace);
+        plan(CemHooks {
+            on_iter: Some(&mut rec),
+            project: None,
+            stop: None,
+        })?
+    };
+    Ok((plan, trace))
+}
+
 /// Paper fig. 3 for validation state `state_index`: the sequences full-space CEM (the first
 /// baseline) samples at a few iterations, the decoded sequences latent DCEM samples at the same
 /// iterations and, for a 2-D latent space, the cost surface `C(z)` with the latent samples.
@@ -165,34 +180,10 @@ pub fn samples_figure(
         n_iter: 30,
     });
     let mut full = full_cem(config, &baseline)?;
-    let mut full_trace = SolveTrace::default();
-    let full_plan = {
-        let mut rec = recorder(&mut full_trace);
-        full.plan_with(
-            &SwingupModel,
-            x0.clone(),
-            CemHooks {
-                on_iter: Some(&mut rec),
-                project: None,
-                stop: None,
-            },
-        )?
-    };
+    let (full_plan, full_trace) = traced(|h| full.plan_with(&SwingupModel, x0.clone(), h))?;
     let detached = planner.decoder().detached();
     *planner.decoder_mut() = detached;
-    let mut latent_trace = SolveTrace::default();
-    let latent_plan = {
-        let mut rec = recorder(&mut latent_trace);
-        planner.plan_with(
-            &SwingupModel,
-            x0.clone(),
-            CemHooks {
-                on_iter: Some(&mut rec),
-                project: None,
-                stop: None,
-            },
-        )?
-    };
+    let (latent_plan, latent_trace) = traced(|h| planner.plan_with(&SwingupModel, x0.clone(), h))?;
     let pick = |n: usize| -> Vec<usize> {
         let mut v: Vec<usize> = [0, 1, 4, n.saturating_sub(1)]
             .into_iter()

@@ -11,7 +11,7 @@ use anyhow::{Context, Result, ensure};
 use burn::tensor::Device;
 use dcem::run::plot::{LineChart, Series, line_chart};
 use dcem::run::protocol::{BootstrapOptions, SeedStats};
-use dcem::run::{Stat, atomic_write, check_run_name};
+use dcem::run::{Stat, check_run_name, write_summary};
 use serde::{Deserialize, Serialize};
 
 use crate::agent::{
@@ -167,12 +167,7 @@ pub fn seeds(
         sets,
     };
     let out = summary_dir(&opts.runs_dir, &config.name);
-    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
-    atomic_write(
-        &out.join("summary.json"),
-        serde_json::to_string_pretty(&summary)?.as_bytes(),
-    )?;
-    atomic_write(&out.join("summary.md"), table(&summary).as_bytes())?;
+    write_summary(&out, &summary, &table(&summary), None)?;
     line_chart(&out.join("val_cost.png"), &band_chart(&runs, &summary))?;
     Ok(summary)
 }

@@ -125,7 +125,13 @@ pub fn train(
         )?;
         let (val, _) = validate_planner(&mut planner, val_states.clone())?;
         st.best = (0, val);
-        run.log(&[0.0, f64::NAN, val, val, config.adam.lr, 0.0])?;
+        run.log_named(&[
+            ("iteration", 0.0),
+            ("eval/cost", val),
+            ("eval/best_cost", val),
+            ("train/lr", config.adam.lr),
+            ("perf/iteration_ms", 0.0),
+        ])?;
         save(&best_path, config, &planner, &st)?;
         (planner, st, run)
     };
@@ -152,13 +158,13 @@ pub fn train(
                 save(&best_path, config, &planner, &st)?;
             }
             let ms = 1e3 * window_time / window_n.max(1) as f64;
-            run.log(&[
-                st.iteration as f64,
-                window_cost / window_n.max(1) as f64,
-                val,
-                st.best.1,
-                lr,
-                ms,
+            run.log_named(&[
+                ("iteration", st.iteration as f64),
+                ("train/cost", window_cost / window_n.max(1) as f64),
+                ("eval/cost", val),
+                ("eval/best_cost", st.best.1),
+                ("train/lr", lr),
+                ("perf/iteration_ms", ms),
             ])?;
             run.bar().set_message(format!(
                 "val {val:.2} (best {:.2})  lr {lr:.1e}  {ms:.1} ms/it",

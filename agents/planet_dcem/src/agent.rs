@@ -8,6 +8,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail, ensure};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use dcem::agent::{Agent, Metrics, Mode, Transition};
+use dcem::env::Env;
 use dcem::model::TerminalValue;
 use dcem::nn::to_f64_vec;
 use dcem::optim::Adam;
@@ -48,10 +49,9 @@ pub struct PlanetAgent {
     episode: EpisodeRecord,
     rng: ChaCha8Rng,
     prev_action: Vec<f64>,
-    /// Add exploration noise in `act` (set by [`Agent::reset`] from the episode's mode).
-    pub explore: bool,
-    /// Act uniformly at random instead of planning (the seed episodes).
-    pub seeding: bool,
+    /// The episode's mode (set by [`Agent::reset`]): exploration noise in `Train`, uniformly
+    /// random actions in `Seed`, the plan's predicted return logged in `Eval`.
+    mode: Mode,
     steps: usize,
     pub(crate) stats: UpdateStats,
     pub(crate) plan_seconds: f64,
@@ -112,6 +112,16 @@ impl PlanetAgent {
         )
     }
 
+    /// A fresh agent for `env` (the environment it will act in, with the config's wrappers
+    /// applied, e.g. from [`crate::planet_env`]): the config is checked against it
+    /// ([`PlanetConfig::check_env`]: episode length, memory at its widths) and the widths come
+    /// from its spaces.
+    pub fn for_env(config: &PlanetConfig, env: &dyn Env, device: &Device) -> Result<Self> {
+        config.check_env(env)?;
+        let (obs_dim, action_dim) = crate::config::env_dims(env);
+        Self::new(config, obs_dim, action_dim, device)
+    }
+
     /// A fresh agent that acts with `planner` (any planner of `[-1, 1]`-normalised action
     /// sequences) on the model it learns (`config.dynamics`); no decoder learning.
     pub fn with_planner(
@@ -167,8 +177,7 @@ impl PlanetAgent {
             episode: EpisodeRecord::default(),
             rng,
             prev_action: vec![0.0; action_dim],
-            explore: true,
-            seeding: false,
+            mode: Mode::Train,
             steps: 0,
             stats: UpdateStats::default(),
             plan_seconds: 0.0,
@@ -225,7 +234,7 @@ impl PlanetAgent {
             _ => self.planner.plan(model, state)?,
         };
         let a = to_f64_vec(plan.first_action())?;
-        if !self.explore
+        if self.mode == Mode::Eval
             && let Some(cost) = plan.diagnostics.cost.first()
         {
             self.plan_log.push(-cost);
@@ -524,16 +533,16 @@ fn data_err(e: anyhow::Error) -> dcem::Error {
 
 impl Agent for PlanetAgent {
     /// Filters the belief with `obs`, plans, and returns the first planned action (normalised,
-    /// with exploration noise when `explore` is set); uniformly random in the seed episodes.
+    /// with exploration noise in [`Mode::Train`]); uniformly random in [`Mode::Seed`].
     fn act(&mut self, obs: &[f64]) -> dcem::Result<Vec<f64>> {
-        if self.seeding {
+        if self.mode == Mode::Seed {
             return Ok(self.random_action());
         }
         self.world
             .observe(obs, &self.prev_action)
             .map_err(data_err)?;
         let mut a = self.plan_action().map_err(data_err)?;
-        if self.explore && self.config.train.exploration_noise > 0.0 {
+        if self.mode == Mode::Train && self.config.train.exploration_noise > 0.0 {
             let noise = rand_distr::Normal::new(0.0, self.config.train.exploration_noise)
                 .map_err(|e| dcem::Error::option("train.exploration_noise", e.to_string()))?;
             for v in &mut a {
@@ -555,7 +564,7 @@ impl Agent for PlanetAgent {
     /// Model (and decoder) updates when `update_every` steps have passed since the last; none
     /// in the seed episodes.
     fn update(&mut self) -> dcem::Result<Metrics> {
-        if self.seeding
+        if self.mode != Mode::Train
             || !self.steps.is_multiple_of(self.config.train.update_every)
             || self.buffer.episodes().is_empty()
         {
@@ -572,7 +581,7 @@ impl Agent for PlanetAgent {
     }
 
     fn reset(&mut self, mode: Mode) {
-        self.explore = mode == Mode::Train;
+        self.mode = mode;
         self.episode = EpisodeRecord::default();
         self.world.reset();
         self.prev_action.iter_mut().for_each(|v| *v = 0.0);

@@ -14,6 +14,7 @@ use dcem::run::check_run_name;
 use dcem_envs::{EnvSpec, make_env};
 use serde::{Deserialize, Serialize};
 
+// ANCHOR: phase
 /// Which planner the agent acts with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -26,7 +27,9 @@ pub enum Phase {
     /// likelihood fitting); see [`crate::phase3`].
     Ppo,
 }
+// ANCHOR_END: phase
 
+// ANCHOR: dynamics
 /// The dynamics model the agent learns and plans on.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -39,7 +42,9 @@ pub enum Dynamics {
     /// fully observed environments; phases 1 and 2 (the decoder plans from observations).
     Ensemble,
 }
+// ANCHOR_END: dynamics
 
+// ANCHOR: train_config
 /// The online loop's options (alg. 3).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -80,6 +85,7 @@ pub struct TrainConfig {
     /// this many episodes, and always at the end.
     pub checkpoint_every: usize,
 }
+// ANCHOR_END: train_config
 
 impl Default for TrainConfig {
     fn default() -> Self {
@@ -102,6 +108,7 @@ impl Default for TrainConfig {
     }
 }
 
+// ANCHOR: optim_config
 /// The model optimiser (PlaNet: Adam, learning rate 1e-3, epsilon 1e-4, gradient norm 1000).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -111,6 +118,7 @@ pub struct OptimConfig {
     /// Clip the gradient's global norm to this (0: no clipping).
     pub clip_norm: f64,
 }
+// ANCHOR_END: optim_config
 
 impl Default for OptimConfig {
     fn default() -> Self {
@@ -128,6 +136,7 @@ impl Default for OptimConfig {
 /// The most validation states of phase 2's offline stage (`decoder.offline_val_states`).
 pub const MAX_OFFLINE_VAL_STATES: usize = 4096;
 
+// ANCHOR: decoder_train_config
 /// Online decoder learning (phase 2).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -163,6 +172,7 @@ pub struct DecoderTrainConfig {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub act_tau: Option<f64>,
 }
+// ANCHOR_END: decoder_train_config
 
 impl Default for DecoderTrainConfig {
     fn default() -> Self {
@@ -189,6 +199,7 @@ impl Default for DecoderTrainConfig {
     }
 }
 
+// ANCHOR: planet_config
 /// A whole experiment.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -227,6 +238,7 @@ pub struct PlanetConfig {
     /// A terminal value for the planner (off by default; with the ensemble).
     pub value: crate::value::ValueConfig,
 }
+// ANCHOR_END: planet_config
 
 impl Default for PlanetConfig {
     fn default() -> Self {
@@ -572,6 +584,7 @@ pub(crate) fn train_seed(config: &PlanetConfig, episode: usize) -> u64 {
         .wrapping_add(episode as u64)
 }
 
+// ANCHOR: finetune_config
 /// Phase 3's options (`[finetune]`). Defaults follow the paper: 10 episodes per PPO step, one
 /// pass, fixed action std 0.1, lr 1e-4.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -595,6 +608,7 @@ pub struct FinetuneConfig {
     /// Checkpoint every this many PPO steps.
     pub checkpoint_every: usize,
 }
+// ANCHOR_END: finetune_config
 
 impl Default for FinetuneConfig {
     fn default() -> Self {

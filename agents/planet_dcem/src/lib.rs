@@ -33,7 +33,7 @@ use anyhow::{Result, bail};
 use burn::tensor::Device;
 use dcem::agent::MpcAgent;
 use dcem::env::ActionRepeat;
-use dcem::model::RepeatActions;
+use dcem::model::{Model, RepeatActions};
 use dcem::nn::RssmConfig;
 use dcem::planning::CemPlanner;
 use dcem::runner::{eval_seeds, evaluate_timed};
@@ -83,11 +83,26 @@ pub fn true_model_eval(config: &PlanetConfig, episodes: usize) -> Result<EvalSum
 /// `dcem::runner::periodic_eval_seeds`, the development start states).
 pub fn true_model_eval_on(config: &PlanetConfig, seeds: &[u64]) -> Result<EvalSummary> {
     let EnvSpec::Swingup { .. } = config.env else {
-        bail!("the true-dynamics planner exists for the swing-up only (env.kind = \"swingup\")");
+        bail!(
+            "the shipped true-dynamics model is the swing-up's (env.kind = \"swingup\"); for \
+             another environment pass its model to `true_model_eval_with`"
+        );
     };
+    true_model_eval_with(config, SwingupModel, seeds)
+}
+
+/// The bound for any environment, a registered one included: the config's CEM planner on
+/// `model`, a per-step model of the true dynamics and cost of the config's environment (its
+/// actions held for the config's action repeat), in an [`MpcAgent`] on that environment, from
+/// the start states of `seeds`.
+pub fn true_model_eval_with<M: Model + 'static>(
+    config: &PlanetConfig,
+    model: M,
+    seeds: &[u64],
+) -> Result<EvalSummary> {
     let mut env = ActionRepeat::new(make_env(&config.env)?, config.train.action_repeat)?;
     let model = RepeatActions {
-        model: SwingupModel,
+        model,
         repeat: config.train.action_repeat,
     };
     let planner = CemPlanner::new(config.cem.clone())?;
@@ -184,10 +199,8 @@ mod tests {
         let (o, a) = env_dims(env.as_ref());
         let device = Device::flex();
         let mut agent = PlanetAgent::with_planner(&cfg, o, a, Box::new(planner), &device).unwrap();
-        agent.seeding = true;
-        let seed = dcem::runner::run_episode(&mut agent, env.as_mut(), 1, Mode::Train).unwrap();
+        let seed = dcem::runner::run_episode(&mut agent, env.as_mut(), 1, Mode::Seed).unwrap();
         assert!(seed.updates.is_empty(), "no updates in a seed episode");
-        agent.seeding = false;
         let ep = dcem::runner::run_episode(&mut agent, env.as_mut(), 2, Mode::Train).unwrap();
         assert_eq!((ep.steps, ep.env_steps), (10, 20));
         assert_eq!(ep.updates.len(), 2, "an update every 5 of 10 steps");

@@ -18,11 +18,12 @@ use std::path::PathBuf;
 
 use anyhow::{Result, ensure};
 use clap::{Parser, Subcommand};
-use dcem::run::{Existing, atomic_write};
+use dcem::device::DeviceArg;
+use dcem::run::{RunArgs, atomic_write};
 use dcem_envs::EnvSpec;
 use planet_dcem::{
-    EvalSummary, Phase, PlanetConfig, RunOptions, eval_table, evaluate, load_agent, load_agent_as,
-    load_run, parse_device, report, seeds, train, true_model_eval, write_plots,
+    EvalSummary, Phase, PlanetConfig, eval_table, evaluate, load_agent, load_agent_as, load_run,
+    report, seeds, train, true_model_eval, write_plots,
 };
 
 #[derive(Parser)]
@@ -39,9 +40,8 @@ struct TrainArgs {
     /// Experiment config.
     #[arg(long, default_value = "configs/planet_swingup.toml")]
     config: PathBuf,
-    /// Folder that holds the run folders.
-    #[arg(long, default_value = "runs")]
-    runs_dir: PathBuf,
+    #[command(flatten)]
+    run: RunArgs,
     /// Override the config's run name.
     #[arg(long)]
     name: Option<String>,
@@ -58,16 +58,8 @@ struct TrainArgs {
     /// `--features dcem-envs/python`).
     #[arg(long)]
     gym_id: Option<String>,
-    /// Replace an existing run folder of the same name (default: refuse).
-    #[arg(long, conflicts_with = "resume")]
-    overwrite: bool,
-    /// Continue the run in the existing folder from its last checkpoint.
-    #[arg(long)]
-    resume: bool,
-    /// Compute device: `cpu`, `wgpu` (burn's wgpu backend; a build with the `wgpu` feature)
-    /// or `auto` (wgpu where it comes up, else the CPU).
-    #[arg(long, default_value = "cpu")]
-    device: String,
+    #[command(flatten)]
+    device: DeviceArg,
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
@@ -96,10 +88,8 @@ enum Command {
         /// Also write the summary as JSON to this file (a new one: an existing file is refused).
         #[arg(long)]
         out: Option<PathBuf>,
-        /// Compute device: `cpu`, `wgpu` (burn's wgpu backend; a build with the `wgpu` feature)
-        /// or `auto` (wgpu where it comes up, else the CPU).
-        #[arg(long, default_value = "cpu")]
-        device: String,
+        #[command(flatten)]
+        device: DeviceArg,
     },
     /// The swing-up's upper bound: the config's CEM planner on the true dynamics, on the same
     /// evaluation start states as the runs
@@ -160,10 +150,8 @@ enum Command {
         /// With --summarise-only: write the summary here instead of <runs-dir>/<name>_seeds.
         #[arg(long, requires = "summarise_only")]
         summary_dir: Option<PathBuf>,
-        /// Compute device: `cpu`, `wgpu` (burn's wgpu backend; a build with the `wgpu` feature)
-        /// or `auto` (wgpu where it comes up, else the CPU).
-        #[arg(long, default_value = "cpu")]
-        device: String,
+        #[command(flatten)]
+        device: DeviceArg,
     },
     /// Return against samples per plan: the study file's planner variants on the swing-up's
     /// true dynamics (over planner seeds) and on phase-1 runs' learned models; writes
@@ -175,10 +163,8 @@ enum Command {
         /// Folder the output folder goes in.
         #[arg(long, default_value = "runs")]
         runs_dir: PathBuf,
-        /// Compute device: `cpu`, `wgpu` (burn's wgpu backend; a build with the `wgpu` feature)
-        /// or `auto` (wgpu where it comes up, else the CPU).
-        #[arg(long, default_value = "cpu")]
-        device: String,
+        #[command(flatten)]
+        device: DeviceArg,
     },
     /// Print the final evaluations of finished runs (and of --true-model JSON files) as a table
     /// (and, for runs of one config over several seeds, their mean, median and IQM with
@@ -224,7 +210,7 @@ enum Command {
 fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Train(a) => {
-            let device = parse_device(&a.device)?;
+            let device = a.device.parse()?;
             let mut cfg = PlanetConfig::load(&a.config)?;
             if let Some(n) = a.name {
                 cfg.name = n;
@@ -242,14 +228,7 @@ fn main() -> Result<()> {
                 cfg.env = EnvSpec::Gym { id };
             }
             cfg.validate()?;
-            let existing = Existing::from_flags(a.overwrite, a.resume);
-            let opts = RunOptions {
-                runs_dir: a.runs_dir,
-                existing,
-                progress: !a.quiet,
-                report: true,
-            };
-            let run = train(&cfg, &opts, &device)?;
+            let run = train(&cfg, &a.run.options(!a.quiet), &device)?;
             if let Some(e) = &run.eval {
                 println!("{}", eval_table(std::slice::from_ref(e)));
             }
@@ -271,7 +250,7 @@ fn main() -> Result<()> {
                     path.display()
                 );
             }
-            let device = parse_device(&device)?;
+            let device = device.parse()?;
             let (cfg, mut agent, mut env) = if full_cem {
                 let mut cfg = PlanetConfig::load(&run.join("config.toml"))?;
                 ensure!(
@@ -327,7 +306,7 @@ fn main() -> Result<()> {
             summary_dir,
             device,
         } => {
-            parse_device(&device)?;
+            device.parse()?;
             let cfg = PlanetConfig::load(&config)?;
             let name = name.unwrap_or(cfg.name.clone());
             let bound = match &true_model {
@@ -352,7 +331,7 @@ fn main() -> Result<()> {
                     &out,
                 )?
             } else {
-                let mut train_args = vec!["--device".to_string(), device];
+                let mut train_args = vec!["--device".to_string(), device.device];
                 if let Some(e) = episodes {
                     train_args.extend(["--episodes".to_string(), e.to_string()]);
                 }
@@ -388,7 +367,7 @@ fn main() -> Result<()> {
             runs_dir,
             device,
         } => {
-            let device = parse_device(&device)?;
+            let device = device.parse()?;
             let cfg = planet_dcem::study::StudyConfig::load(&study)?;
             let results = planet_dcem::study::study(&cfg, &runs_dir, &device)?;
             println!("{}", planet_dcem::study::study_table(&results));
@@ -462,4 +441,9 @@ fn main() -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[test]
+fn clap_accepts_the_command_line() {
+    <Cli as clap::CommandFactory>::command().debug_assert();
 }

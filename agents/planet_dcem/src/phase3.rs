@@ -227,30 +227,35 @@ pub fn finetune(config: &PlanetConfig, opts: &RunOptions, device: &Device) -> Re
         progress.wall_s = start.elapsed().as_secs_f64();
         let returns = &rollout.episode_returns;
         let mean_ret = returns.iter().sum::<f64>() / returns.len() as f64;
-        let row = [
-            progress.ppo_step as f64,
-            progress.env_steps as f64,
-            mean_ret,
-            eval,
-            stats.policy_loss,
-            stats.value_loss,
-            stats.entropy,
-            stats.approx_kl,
-            stats.clipfrac,
-            stats.explained_variance,
-            stats.grad_norm,
-            stats.std,
-            rollout_s,
-            1e3 * rollout.act_s / rollout.decisions.max(1) as f64,
-            rollout.env_s,
-            update_s,
-            stats.forward_s,
-            stats.backward_s,
-            stats.optim_s,
-            rollout.env_steps as f64 / (rollout_s + update_s),
-            progress.wall_s,
-        ];
-        run.log(&row)?;
+        run.log_named(&[
+            ("ppo_step", progress.ppo_step as f64),
+            ("env_steps", progress.env_steps as f64),
+            ("train/return", mean_ret),
+            ("eval/return", eval),
+            ("loss/policy", stats.policy_loss),
+            ("loss/value", stats.value_loss),
+            ("loss/entropy", stats.entropy),
+            ("loss/approx_kl", stats.approx_kl),
+            ("loss/clipfrac", stats.clipfrac),
+            ("loss/explained_variance", stats.explained_variance),
+            ("loss/grad_norm", stats.grad_norm),
+            ("train/std", stats.std),
+            ("perf/rollout_s", rollout_s),
+            (
+                "perf/plan_ms",
+                1e3 * rollout.act_s / rollout.decisions.max(1) as f64,
+            ),
+            ("perf/env_s", rollout.env_s),
+            ("perf/update_s", update_s),
+            ("perf/forward_s", stats.forward_s),
+            ("perf/backward_s", stats.backward_s),
+            ("perf/optim_s", stats.optim_s),
+            (
+                "perf/env_steps_per_s",
+                rollout.env_steps as f64 / (rollout_s + update_s),
+            ),
+            ("perf/wall_s", progress.wall_s),
+        ])?;
         run.bar().inc(1);
         run.bar().set_message(format!(
             "return {mean_ret:.1}  kl {:.4}  clipfrac {:.2}  rollout {rollout_s:.0}s  update {update_s:.0}s",

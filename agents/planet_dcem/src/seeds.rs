@@ -16,7 +16,7 @@ use anyhow::{Context, Result, bail, ensure};
 pub use dcem::run::Stat;
 use dcem::run::plot::{LineChart, Series, has_outliers, line_charts};
 use dcem::run::protocol::{self, BootstrapOptions, SeedStats};
-use dcem::run::{EvalSummary, atomic_write, check_run_name};
+use dcem::run::{EvalSummary, check_run_name, write_summary};
 use serde::{Deserialize, Serialize};
 
 use crate::report::{RunSummary, load_run};
@@ -291,15 +291,11 @@ pub fn summarise(
         wall_s: Stat::of(walls),
         bound: bound.map(|b| b.mean),
     };
-    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    atomic_write(
-        &out.join("summary.json"),
-        serde_json::to_string_pretty(&summary)?.as_bytes(),
-    )?;
-    atomic_write(&out.join("summary.md"), table(&summary).as_bytes())?;
-    atomic_write(
-        &out.join("protocol.md"),
-        protocol_table(&summary).as_bytes(),
+    write_summary(
+        out,
+        &summary,
+        &table(&summary),
+        Some(&protocol_table(&summary)),
     )?;
     plot(&runs, &summary, &out.join("learning_curves.png"))?;
     plot_profile(&summary, &out.join("performance_profile.png"))?;

@@ -63,9 +63,8 @@ pub fn train_online(
     );
     let mut env = planet_env(config)?;
     config.check_env(env.as_ref())?;
-    let (obs_dim, action_dim) = env_dims(env.as_ref());
     let dir = Run::open(opts, &config.name)?;
-    let mut agent = PlanetAgent::new(config, obs_dim, action_dim, device)?;
+    let mut agent = PlanetAgent::for_env(config, env.as_ref(), device)?;
     let total = config.total_episodes();
 
     let (mut progress, resume_at) = if opts.existing == Existing::Resume {
@@ -117,11 +116,14 @@ pub fn train_online(
             run.bar().inc(1);
             continue;
         }
-        agent.seeding = seed_episode;
+        let mode = if seed_episode {
+            Mode::Seed
+        } else {
+            Mode::Train
+        };
         let t0 = Instant::now();
-        let out = run_episode(&mut agent, env.as_mut(), train_seed(config, i), Mode::Train)
+        let out = run_episode(&mut agent, env.as_mut(), train_seed(config, i), mode)
             .with_context(|| format!("episode {}", i + 1))?;
-        agent.seeding = false;
         if seed_episode && i + 1 == config.train.seed_episodes {
             // Fit the model to the seed episodes before it is planned on.
             for k in 0..config.train.seed_updates {
@@ -150,41 +152,30 @@ pub fn train_online(
         };
         progress.episode += 1;
         progress.wall_s = start.elapsed().as_secs_f64();
-        let row = [
-            progress.episode as f64,
-            progress.env_steps as f64,
-            out.ret,
-            eval,
-            stats.mean(stats.loss),
-            stats.mean(stats.obs),
-            stats.mean(stats.reward),
-            stats.mean(stats.kl),
-            if stats.decoder_n == 0 {
-                f64::NAN
-            } else {
-                stats.decoder_cost / stats.decoder_n as f64
-            },
-            stats.n as f64,
-            if plans == 0 {
-                f64::NAN
-            } else {
-                1e3 * plan_s / plans as f64
-            },
-            if stats.n == 0 {
-                f64::NAN
-            } else {
-                1e3 * stats.seconds / stats.n as f64
-            },
-            out.env_steps as f64 / secs,
-            progress.wall_s,
-            if seed_episode { 1.0 } else { 0.0 },
-            if stats.value_n == 0 {
-                f64::NAN
-            } else {
-                stats.value_loss / stats.value_n as f64
-            },
-        ];
-        run.log(&row)?;
+        let per = |total: f64, n: usize| if n == 0 { f64::NAN } else { total / n as f64 };
+        let steps_per_s = out.env_steps as f64 / secs;
+        let (loss, kl) = (stats.mean(stats.loss), stats.mean(stats.kl));
+        run.log_named(&[
+            ("episode", progress.episode as f64),
+            ("env_steps", progress.env_steps as f64),
+            ("train/return", out.ret),
+            ("eval/return", eval),
+            ("loss/model", loss),
+            ("loss/obs", stats.mean(stats.obs)),
+            ("loss/reward", stats.mean(stats.reward)),
+            ("loss/kl", kl),
+            (
+                "loss/decoder_cost",
+                per(stats.decoder_cost, stats.decoder_n),
+            ),
+            ("train/updates", stats.n as f64),
+            ("perf/plan_ms", per(1e3 * plan_s, plans)),
+            ("perf/update_ms", per(1e3 * stats.seconds, stats.n)),
+            ("perf/env_steps_per_s", steps_per_s),
+            ("perf/wall_s", progress.wall_s),
+            ("train/seed_episode", if seed_episode { 1.0 } else { 0.0 }),
+            ("loss/value", per(stats.value_loss, stats.value_n)),
+        ])?;
         run.bar().inc(1);
         run.bar().set_message(format!(
             "steps {}  return {:.1}{}  loss {:.3} (kl {:.2})  {:.0} steps/s",
@@ -195,9 +186,9 @@ pub fn train_online(
             } else {
                 String::new()
             },
-            row[4],
-            row[7],
-            row[12]
+            loss,
+            kl,
+            steps_per_s
         ));
         if progress
             .episode

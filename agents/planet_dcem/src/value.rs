@@ -24,6 +24,7 @@ const MAX_BATCH: usize = 65_536;
 const MAX_OFFLINE_STEPS: usize = 10_000_000;
 const MAX_RECENT: usize = 1_000_000;
 
+// ANCHOR: value_config
 /// The terminal value's network and training (`[value]`; off unless `enabled`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -55,6 +56,7 @@ pub struct ValueConfig {
     /// a model trained without one); writes `value_offline.csv`.
     pub offline_steps: usize,
 }
+// ANCHOR_END: value_config
 
 impl Default for ValueConfig {
     fn default() -> Self {

@@ -10,6 +10,7 @@ use dcem::run::check_run_name;
 use dcem_envs::EnvSpec;
 use serde::{Deserialize, Serialize};
 
+// ANCHOR: policy_net
 /// The policy network's shape.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -19,6 +20,7 @@ pub struct PolicyNet {
     /// Hidden layers.
     pub layers: usize,
 }
+// ANCHOR_END: policy_net
 
 impl Default for PolicyNet {
     fn default() -> Self {
@@ -35,6 +37,7 @@ pub const MAX_STEPS_PER_UPDATE: usize = 1 << 24;
 /// The most episodes of the final evaluation.
 pub const MAX_EVAL_EPISODES: usize = 100_000;
 
+// ANCHOR: ppo_agent_config
 /// A plain-PPO experiment (`configs/ppo_cartpole.toml`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -63,6 +66,7 @@ pub struct PpoAgentConfig {
     /// PPO's options.
     pub ppo: PpoConfig,
 }
+// ANCHOR_END: ppo_agent_config
 
 impl Default for PpoAgentConfig {
     fn default() -> Self {

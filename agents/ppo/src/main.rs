@@ -13,7 +13,8 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use dcem::run::{Existing, RunOptions};
+use dcem::device::DeviceArg;
+use dcem::run::{Existing, RunArgs, RunOptions};
 use ppo_agent::{PpoAgentConfig, train, write_plots};
 
 #[derive(Parser)]
@@ -31,29 +32,19 @@ enum Command {
         /// Experiment config.
         #[arg(long, default_value = "configs/ppo_cartpole.toml")]
         config: PathBuf,
-        /// Folder that holds the run folders.
-        #[arg(long, default_value = "runs")]
-        runs_dir: PathBuf,
+        #[command(flatten)]
+        run: RunArgs,
         /// Override the config's run name.
         #[arg(long)]
         name: Option<String>,
         /// Override the config's seed.
         #[arg(long)]
         seed: Option<u64>,
-        /// Override the total environment steps.
+        /// Override the total environment steps (a resumed run may be extended with it).
         #[arg(long)]
         total_steps: Option<usize>,
-        /// Replace an existing run folder of the same name (default: refuse).
-        #[arg(long, conflicts_with = "resume")]
-        overwrite: bool,
-        /// Continue the run in the existing folder from its last checkpoint (exactly where an
-        /// uninterrupted run would be; `--total-steps` may extend it).
-        #[arg(long)]
-        resume: bool,
-        /// Compute device: `cpu`, `wgpu` (burn's wgpu backend; a build with the `wgpu` feature)
-        /// or `auto` (wgpu where it comes up, else the CPU).
-        #[arg(long, default_value = "cpu")]
-        device: String,
+        #[command(flatten)]
+        device: DeviceArg,
         /// No progress bar.
         #[arg(long)]
         quiet: bool,
@@ -87,9 +78,8 @@ enum Command {
         /// Start interrupted seeds again (finished ones are kept).
         #[arg(long)]
         overwrite: bool,
-        /// Compute device (as for `train`).
-        #[arg(long, default_value = "cpu")]
-        device: String,
+        #[command(flatten)]
+        device: DeviceArg,
     },
     /// Redraw a run's learning curves
     Report {
@@ -102,16 +92,14 @@ fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Train {
             config,
-            runs_dir,
+            run,
             name,
             seed,
             total_steps,
-            overwrite,
-            resume,
             device,
             quiet,
         } => {
-            let device = dcem::device::parse_device(&device)?;
+            let device = device.parse()?;
             let mut cfg = PpoAgentConfig::load(&config)?;
             if let Some(n) = name {
                 cfg.name = n;
@@ -123,13 +111,7 @@ fn main() -> Result<()> {
                 cfg.total_steps = t;
             }
             cfg.validate()?;
-            let opts = RunOptions {
-                runs_dir,
-                existing: Existing::from_flags(overwrite, resume),
-                progress: !quiet,
-                report: true,
-            };
-            let out = train(&cfg, &opts, &device)?;
+            let out = train(&cfg, &run.options(!quiet), &device)?;
             println!(
                 "final evaluation ({} episodes, mean action): {:.1} +- {:.1} (95% CI)",
                 out.eval.episodes, out.eval.mean, out.eval.ci95
@@ -153,7 +135,7 @@ fn main() -> Result<()> {
             overwrite,
             device,
         } => {
-            let device = dcem::device::parse_device(&device)?;
+            let device = device.parse()?;
             let mut cfg = PpoAgentConfig::load(&config)?;
             if let Some(n) = name {
                 cfg.name = n;
@@ -179,4 +161,9 @@ fn main() -> Result<()> {
         Command::Report { run } => write_plots(&run)?,
     }
     Ok(())
+}
+
+#[test]
+fn clap_accepts_the_command_line() {
+    <Cli as clap::CommandFactory>::command().debug_assert();
 }

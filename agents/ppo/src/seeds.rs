@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use burn::tensor::Device;
 use dcem::run::protocol::{self, BootstrapOptions, SeedStats};
-use dcem::run::{EvalSummary, Existing, MetricsCsv, RunOptions, atomic_write, check_run_name};
+use dcem::run::{
+    EvalSummary, Existing, MetricsCsv, RunOptions, check_run_name, check_seeds, write_summary,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::{PpoAgentConfig, train};
@@ -62,9 +64,7 @@ pub fn seeds(
     out: Option<&Path>,
     device: &Device,
 ) -> Result<PathBuf> {
-    if seeds.is_empty() {
-        bail!("`--seeds` is empty: give at least one seed, e.g. --seeds 0,1,2");
-    }
+    check_seeds(seeds)?;
     check_run_name(&config.name)?;
     let mut dirs = Vec::with_capacity(seeds.len());
     for &seed in seeds {
@@ -140,15 +140,11 @@ pub fn summarise(name: &str, dirs: &[(u64, PathBuf)], out: &Path) -> Result<Seed
         protocol: SeedStats::of(&scores, Some(fail), &opts)?,
         runs,
     };
-    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    atomic_write(
-        &out.join("summary.json"),
-        serde_json::to_string_pretty(&summary)?.as_bytes(),
-    )?;
-    atomic_write(&out.join("summary.md"), table(&summary).as_bytes())?;
-    atomic_write(
-        &out.join("protocol.md"),
-        summary.protocol.markdown(1).as_bytes(),
+    write_summary(
+        out,
+        &summary,
+        &table(&summary),
+        Some(&summary.protocol.markdown(1)),
     )?;
     let taus = protocol::taus(0.0, 510.0, 256);
     let profile = protocol::performance_profile(&[scores], &taus, &opts)?;

@@ -186,21 +186,21 @@ pub fn train(config: &PpoAgentConfig, opts: &RunOptions, device: &Device) -> Res
             } else {
                 1.0
             };
-        metrics.append(&[
-            at.global_step as f64,
-            mean_ret,
-            finished.len() as f64,
-            lr,
-            stats.policy_loss,
-            stats.value_loss,
-            stats.entropy,
-            stats.approx_kl,
-            stats.clipfrac,
-            stats.explained_variance,
-            stats.std,
-            sps,
-            last20,
-            at.wall_s,
+        metrics.append_named(&[
+            ("env_steps", at.global_step as f64),
+            ("train/return", mean_ret),
+            ("train/episodes", finished.len() as f64),
+            ("train/lr", lr),
+            ("loss/policy", stats.policy_loss),
+            ("loss/value", stats.value_loss),
+            ("loss/entropy", stats.entropy),
+            ("loss/approx_kl", stats.approx_kl),
+            ("loss/clipfrac", stats.clipfrac),
+            ("loss/explained_variance", stats.explained_variance),
+            ("train/std", stats.std),
+            ("perf/env_steps_per_s", sps),
+            ("train/return_last20", last20),
+            ("perf/wall_s", at.wall_s),
         ])?;
         bar.inc(1);
         bar.set_message(format!(

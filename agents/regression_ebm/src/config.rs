@@ -31,6 +31,7 @@ impl SolverKind {
     }
 }
 
+// ANCHOR: regression_config
 /// One experiment, as read from `configs/regression_*.toml`. Defaults are the paper's.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -71,6 +72,7 @@ pub struct RegressionConfig {
     /// Unrolled GD options (used when `solver = "gd"`).
     pub gd: GdConfig,
 }
+// ANCHOR_END: regression_config
 
 impl Default for RegressionConfig {
     fn default() -> Self {

@@ -16,7 +16,8 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use dcem::run::Existing;
+use dcem::device::DeviceArg;
+use dcem::run::{Existing, RunArgs};
 use regression_ebm::{
     RegressionConfig, TrainOptions, load_run, report_run, train, write_comparison,
 };
@@ -26,34 +27,25 @@ use regression_ebm::{
 struct Cli {
     #[command(subcommand)]
     command: Command,
-    /// Compute device: `cpu`, `wgpu` (burn's wgpu backend; a build with the `wgpu` feature) or
-    /// `auto` (wgpu where it comes up, else the CPU).
-    #[arg(long, global = true, default_value = "cpu")]
-    device: String,
+    #[command(flatten)]
+    device: DeviceArg,
 }
 
 #[derive(clap::Args)]
 struct Common {
-    /// Folder that holds the run folders.
-    #[arg(long, default_value = "runs")]
-    runs_dir: PathBuf,
+    #[command(flatten)]
+    run: RunArgs,
     /// Override the config's number of updates.
     #[arg(long)]
     updates: Option<usize>,
     /// Override the config's seed.
     #[arg(long)]
     seed: Option<u64>,
-    /// Replace an existing run folder of the same name (default: refuse).
-    #[arg(long, conflicts_with = "resume")]
-    overwrite: bool,
-    /// Continue the run in the existing folder from its last checkpoint.
-    #[arg(long)]
-    resume: bool,
 }
 
 impl Common {
     fn existing(&self) -> Existing {
-        Existing::from_flags(self.overwrite, self.resume)
+        self.run.existing()
     }
 
     fn apply(&self, cfg: &mut RegressionConfig) {
@@ -64,6 +56,17 @@ impl Common {
             cfg.seed = s;
         }
     }
+}
+
+/// The two configs a comparison trains for the same budget.
+#[derive(clap::Args)]
+struct Pair {
+    /// Config of the GD model.
+    #[arg(long, default_value = "configs/regression_gd.toml")]
+    gd_config: PathBuf,
+    /// Config of the DCEM model.
+    #[arg(long, default_value = "configs/regression_dcem.toml")]
+    dcem_config: PathBuf,
 }
 
 #[derive(Subcommand)]
@@ -81,12 +84,8 @@ enum Command {
     },
     /// Train the GD and the DCEM model for the same budget and write one table and joint plots.
     Compare {
-        /// Config of the GD model.
-        #[arg(long, default_value = "configs/regression_gd.toml")]
-        gd_config: PathBuf,
-        /// Config of the DCEM model.
-        #[arg(long, default_value = "configs/regression_dcem.toml")]
-        dcem_config: PathBuf,
+        #[command(flatten)]
+        pair: Pair,
         /// Name of the comparison folder under the runs folder.
         #[arg(long, default_value = "regression_compare")]
         name: String,
@@ -98,12 +97,8 @@ enum Command {
     /// 50 test-time inner steps and the share of predictions at a local minimum; over the seeds
     /// the mean, median and IQM with stratified-bootstrap 95% intervals)
     Seeds {
-        /// Config of the GD model.
-        #[arg(long, default_value = "configs/regression_gd.toml")]
-        gd_config: PathBuf,
-        /// Config of the DCEM model.
-        #[arg(long, default_value = "configs/regression_dcem.toml")]
-        dcem_config: PathBuf,
+        #[command(flatten)]
+        pair: Pair,
         /// Name of the comparison (each seed's folder is `<name>_s<seed>`).
         #[arg(long, default_value = "regression_compare")]
         name: String,
@@ -137,7 +132,7 @@ enum Command {
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
-    let device = dcem::device::parse_device(&cli.device)?.autodiff();
+    let device = cli.device.parse()?.autodiff();
     match cli.command {
         Command::Train {
             config,
@@ -151,7 +146,7 @@ fn main() -> Result<()> {
             }
             cfg.validate()?;
             let opts = TrainOptions {
-                runs_dir: common.runs_dir.clone(),
+                runs_dir: common.run.runs_dir.clone(),
                 existing: common.existing(),
                 ..TrainOptions::default()
             };
@@ -165,12 +160,14 @@ fn main() -> Result<()> {
             );
         }
         Command::Compare {
-            gd_config,
-            dcem_config,
+            pair: Pair {
+                gd_config,
+                dcem_config,
+            },
             name,
             common,
         } => {
-            let dir = common.runs_dir.join(&name);
+            let dir = common.run.runs_dir.join(&name);
             // Each run's report is written from the one analysis the comparison needs.
             let opts = TrainOptions {
                 runs_dir: dir.clone(),
@@ -194,8 +191,10 @@ fn main() -> Result<()> {
             println!("table and plots in {}", dir.display());
         }
         Command::Seeds {
-            gd_config,
-            dcem_config,
+            pair: Pair {
+                gd_config,
+                dcem_config,
+            },
             name,
             seeds,
             runs_dir,
@@ -244,4 +243,9 @@ fn main() -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[test]
+fn clap_accepts_the_command_line() {
+    <Cli as clap::CommandFactory>::command().debug_assert();
 }

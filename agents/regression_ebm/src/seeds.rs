@@ -7,10 +7,10 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail, ensure};
+use anyhow::{Context, Result, ensure};
 use burn::tensor::Device;
 use dcem::run::protocol::{BootstrapOptions, SeedStats};
-use dcem::run::{atomic_write, check_run_name};
+use dcem::run::{check_run_name, check_seeds, write_summary};
 use serde::{Deserialize, Serialize};
 
 use crate::{
@@ -85,9 +85,7 @@ pub fn seeds(
     out: Option<&Path>,
     device: &Device,
 ) -> Result<PathBuf> {
-    if seeds.is_empty() {
-        bail!("`--seeds` is empty: give at least one seed, e.g. --seeds 0,1,2");
-    }
+    check_seeds(seeds)?;
     check_run_name(name)?;
     let mut rows = Vec::with_capacity(seeds.len());
     for &seed in seeds {
@@ -168,12 +166,7 @@ fn summarise(name: &str, rows: Vec<SeedRow>, out: &Path) -> Result<SeedsSummary>
         seeds: rows,
         stats,
     };
-    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    atomic_write(
-        &out.join("summary.json"),
-        serde_json::to_string_pretty(&summary)?.as_bytes(),
-    )?;
-    atomic_write(&out.join("summary.md"), table(&summary).as_bytes())?;
+    write_summary(out, &summary, &table(&summary), None)?;
     Ok(summary)
 }
 

@@ -99,7 +99,12 @@ pub fn train(
     if !resuming {
         // Update 0: the untrained model, the baseline every curve starts from.
         let mse = train_mse(&model, config.train_steps(), &mut state.eval_rng)?;
-        run.log(&[0.0, mse, config.adam.lr, 0.0])?;
+        run.log_named(&[
+            ("update", 0.0),
+            ("eval/train_mse", mse),
+            ("train/lr", config.adam.lr),
+            ("perf/update_ms", 0.0),
+        ])?;
     }
     let (xs, ys) = dataset(config.n_points);
     let mut window_time = 0.0f64;
@@ -126,7 +131,12 @@ pub fn train(
             let lr = state.plateau.step(mse, state.adam.lr());
             state.adam.set_lr(lr);
             let ms = 1e3 * window_time / window_updates.max(1) as f64;
-            run.log(&[state.update as f64, mse, lr, ms])?;
+            run.log_named(&[
+                ("update", state.update as f64),
+                ("eval/train_mse", mse),
+                ("train/lr", lr),
+                ("perf/update_ms", ms),
+            ])?;
             run.bar().set_message(format!(
                 "train MSE {mse:.4}  lr {lr:.1e}  {ms:.2} ms/update"
             ));

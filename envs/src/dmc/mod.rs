@@ -286,13 +286,7 @@ impl<T: Task> ControlEnv<T> {
 }
 
 impl<T: Task> Env for ControlEnv<T> {
-    fn observation_space(&self) -> &Space {
-        &self.obs_space
-    }
-
-    fn action_space(&self) -> &Space {
-        &self.act_space
-    }
+    spaces_in_fields!();
 
     fn reset(&mut self, seed: Option<u64>) -> Result<Vec<f64>> {
         self.episode.reseed(seed);

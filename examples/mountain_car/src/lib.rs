@@ -69,6 +69,7 @@ impl MountainCar {
     }
 }
 
+// ANCHOR: env
 impl Env for MountainCar {
     fn observation_space(&self) -> &Space {
         &self.obs
@@ -110,12 +111,16 @@ impl Env for MountainCar {
         })
     }
 }
+// ANCHOR_END: env
 
+// ANCHOR: time_limit
 /// The environment as Gymnasium registers it: [`MountainCar`] with its 999-step limit.
 pub fn mountain_car() -> dcem::Result<TimeLimit<MountainCar>> {
     TimeLimit::new(MountainCar::new()?, MAX_EPISODE_STEPS)
 }
+// ANCHOR_END: time_limit
 
+// ANCHOR: register
 /// Registers [`KIND`] with the environments crate, so that a config's `[env] kind =
 /// "mountain_car_continuous"` builds it (no options); call it before loading such a config.
 pub fn register() -> dcem::Result<()> {
@@ -128,6 +133,7 @@ pub fn register() -> dcem::Result<()> {
         Ok(Box::new(mountain_car()?))
     })
 }
+// ANCHOR_END: register
 
 /// The same dynamics on batches of tensors, for planning. A plan's cost is minus a shaped
 /// return: the car's mechanical energy at every step (so that a short horizon still rewards
@@ -135,6 +141,7 @@ pub fn register() -> dcem::Result<()> {
 /// action penalty.
 pub struct MountainCarModel;
 
+// ANCHOR: model
 impl Model for MountainCarModel {
     fn state_dim(&self) -> usize {
         2
@@ -182,7 +189,9 @@ impl Model for MountainCarModel {
         })
     }
 }
+// ANCHOR_END: model
 
+// ANCHOR: mpc
 /// Full-space CEM on [`MountainCarModel`] as an agent (horizon 40, the planner's defaults
 /// otherwise): the returns of `episodes` evaluation episodes.
 pub fn mpc_returns(episodes: usize) -> dcem::Result<Vec<f64>> {
@@ -197,6 +206,7 @@ pub fn mpc_returns(episodes: usize) -> dcem::Result<Vec<f64>> {
     );
     evaluate(&mut agent, &mut mountain_car()?, &eval_seeds(episodes))
 }
+// ANCHOR_END: mpc
 
 /// The example's planet config (`configs/planet_mountain_car.toml`).
 pub fn planet_config() -> anyhow::Result<PlanetConfig> {
@@ -208,6 +218,7 @@ pub fn planet_config() -> anyhow::Result<PlanetConfig> {
     PlanetConfig::load(std::path::Path::new(path))
 }
 
+// ANCHOR: train
 /// Trains the planet agent of `config` on the registered environment through its public entry
 /// point, writing `<runs_dir>/<config.name>/` as the `planet_dcem` binary does (an existing
 /// run folder is refused, resumed or overwritten as `existing` says).
@@ -224,3 +235,4 @@ pub fn train_planet(
     };
     planet_dcem::train(config, &opts, &Device::flex().autodiff())
 }
+// ANCHOR_END: train

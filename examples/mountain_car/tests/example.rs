@@ -1,6 +1,7 @@
 //! The example crate's environment works with the framework's pieces: its own model planned on
 //! by `MpcAgent` + `CemPlanner` reaches the goal, and the planet agent trains on it through the
-//! registry and the public entry point, writing an ordinary run folder.
+//! registry and the public entry point, writing an ordinary run folder; the config's planner on
+//! the example's model of the true dynamics gives the bound (`true_model_eval_with`).
 
 use mountain_car_example::{KIND, mountain_car, mpc_returns, planet_config, train_planet};
 
@@ -30,4 +31,20 @@ fn the_planet_agent_trains_on_the_registered_environment() {
     let saved = std::fs::read_to_string(summary.dir.join("config.toml")).unwrap();
     assert!(saved.contains(KIND), "{saved}");
     std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn the_bound_is_the_planet_config_planner_on_the_true_model() {
+    // The planet config's own planner (iCEM, action repeat 4) on the example's model of the
+    // true dynamics: the bound a learned model is compared with, for an environment the
+    // library does not ship.
+    let config = planet_config().unwrap();
+    let bound = planet_dcem::true_model_eval_with(
+        &config,
+        mountain_car_example::MountainCarModel,
+        &dcem::runner::eval_seeds(1),
+    )
+    .unwrap();
+    assert_eq!(bound.returns.len(), 1);
+    assert!(bound.mean.is_finite(), "{:?}", bound.returns);
 }

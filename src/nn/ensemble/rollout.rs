@@ -4,7 +4,7 @@
 //! mean half of the last layer computed, and the samples split in two halves side by side as
 //! the RSSM's rollout splits them.
 
-use burn::tensor::{Tensor, TensorData, s};
+use burn::tensor::{Tensor, s};
 
 use super::Ensemble;
 use crate::error::{Error, Result};
@@ -239,17 +239,11 @@ impl Ensemble {
             }
             (rewards, visited)
         };
-        let parts = crate::nn::rssm_host::batch_parts(n);
-        let (mut rewards, mut visited) = (Vec::new(), Vec::new());
-        for (r, v) in crate::nn::rssm_host::on_parts(&parts, roll) {
-            rewards.extend(r);
-            visited.extend(v);
-        }
-        let device = states.device();
-        let rewards = Tensor::<2>::from_data(TensorData::new(rewards, [n, horizon]), &device);
-        let visited = keep_states.then(|| {
-            Tensor::<3>::from_data(TensorData::new(visited, [n, horizon + 1, od]), &device)
-        });
-        Some((rewards, visited))
+        Some(crate::nn::rssm_host::host_rollout(
+            (n, horizon, od),
+            keep_states,
+            &states.device(),
+            roll,
+        ))
     }
 }

@@ -1,89 +1,14 @@
-//! CEM and DCEM (paper alg. 1): one solver, hard or soft elites chosen by `tau`.
-//!
-//! Minimises `f(x)` for a batch of independent problems at once (`x` of shape `[batch, nx]`)
-//! with an isotropic-per-coordinate Gaussian sampling distribution:
-//!
-//! ```text
-//! for t in 1..=T:
-//!     X_i = clamp(mu + sigma * eps_i, lb, ub),  eps_i ~ N(0, I)      (N samples, reparameterised)
-//!     v_i = f(X_i)                                                     (evaluate)
-//!     v   = (v - mean v) / (std v + 1e-6)                              (if `normalize`)
-//!     I   = LML_k(-v / tau)       (tau > 0: DCEM)   or   top-k(-v)     (tau = 0: CEM)
-//!     mu  = sum_i I_i X_i / k,   sigma^2 = sum_i I_i (X_i - mu)^2 / k  (paper prop. 3)
-//! return clamp(mu, lb, ub)
-//! ```
-//!
-//! iCEM's options (`noise_beta`, `keep_elites`, `shift_elites`, `population_decay`,
-//! `add_mean_last`, `return_best`; all off by default) change what is sampled and returned, not
-//! the update: coloured noise replaces `eps`, kept elites and the mean join an iteration's
-//! samples, the population shrinks per iteration, and the best sample can be returned instead of
-//! `mu` (see [`CemConfig`] and the README).
-//!
-//! When no bounds or projection alter the samples (`X_i = mu + sigma * eps_i` exactly), the update
-//! is computed from the noise as `mu + sigma * E_I[eps]` and `sigma^2 (E_I[eps^2] - E_I[eps]^2)`:
-//! the same quantities, with the noise a constant, so the only taped work over the samples is
-//! the weighted sum (no pass over tracked offsets forward or backward); the noise is on the scale
-//! of 1, so the difference does not cancel badly in f32.
-//!
-//! With `tau > 0` the returned `mu` is differentiable with respect to anything `f` closes over
-//! (and the initial `mu`, `sigma`): samples are reparameterised and the soft top-k has an
-//! implicit backward (see [`crate::lml`]). `tau = 0` is plain CEM. The paper's `tau` is used:
-//! the reference implementation's `temp` is `1 / tau`.
-//!
-//! Differences from the reference implementation, on purpose:
-//! - the early stop (`iter_eps`) is decided per batch row: a row whose mean moved less than
-//!   `iter_eps` keeps its `mu` and `sigma` from then on, and the loop ends when every row has;
-//! - `sigma` never falls below `sigma_floor`, so hard CEM with bounds cannot collapse it to 0;
-//! - NaN and infinite objective values rank last (they are replaced by the row's worst finite
-//!   value plus one before normalising) and are counted in [`CemSolution::non_finite`].
-
-use burn::tensor::{Device, Tensor, TensorData};
+//! [`Cem`]: the solver's loop (sample, evaluate, select, update), its initial state
+//! ([`CemInit`]), per-iteration hooks ([`CemHooks`]) and result ([`CemSolution`]).
+use burn::tensor::{Device, Tensor};
 use rand::Rng;
 
-use crate::error::{Error, Result, check_positive};
-use crate::lml::{self, Jacobian};
+use crate::error::{Error, Result};
+use crate::lml;
 
-mod config;
-pub use config::CemConfig;
-
-/// The starting distribution of a solve: mean `[batch, nx]` and standard deviation
-/// `[batch, nx]` or `[batch, 1]` (one scalar per row).
-#[derive(Clone, Debug)]
-pub struct CemInit {
-    /// Initial mean.
-    pub mu: Tensor<2>,
-    /// Initial standard deviation.
-    pub sigma: Tensor<2>,
-    /// Samples `[batch, m, nx]` evaluated in the first iteration next to the fresh ones (iCEM's
-    /// elites carried over from the previous solve).
-    pub carried: Option<Tensor<3>>,
-}
-
-impl CemInit {
-    /// Mean `mu` and standard deviation `sigma` everywhere, for `batch` problems of size `nx`.
-    pub fn scalar(batch: usize, nx: usize, mu: f64, sigma: f64, device: &Device) -> Self {
-        Self {
-            mu: Tensor::zeros([batch, nx], device).add_scalar(mu),
-            sigma: Tensor::ones([batch, 1], device).mul_scalar(sigma),
-            carried: None,
-        }
-    }
-
-    /// Given mean and standard deviation tensors (checked by the solver).
-    pub fn new(mu: Tensor<2>, sigma: Tensor<2>) -> Self {
-        Self {
-            mu,
-            sigma,
-            carried: None,
-        }
-    }
-
-    /// Also evaluates `samples: [batch, m, nx]` in the first iteration.
-    pub fn with_carried(mut self, samples: Tensor<3>) -> Self {
-        self.carried = Some(samples);
-        self
-    }
-}
+use super::config::CemConfig;
+use super::helpers::*;
+use super::init::{CemInit, check_init};
 
 /// What the iteration callback sees after each iteration.
 pub struct IterState<'a> {
@@ -340,7 +265,7 @@ impl Cem {
             // Sample per row from N(mu, sigma^2), reparameterised (coloured along time: iCEM).
             let mut eps = noise([batch, n_fresh, nx], &device, dtype);
             if c.noise_beta > 0.0 {
-                eps = crate::icem::colour(eps, steps, c.noise_beta)?;
+                eps = super::icem::colour(eps, steps, c.noise_beta)?;
             }
             let step = sigma.clone().unsqueeze_dim::<3>(1) * eps.clone();
             let mut x = mu.clone().unsqueeze_dim::<3>(1) + step;
@@ -400,9 +325,9 @@ impl Cem {
                 }
             }
             if c.return_best && improved.iter().any(|i| *i) {
-                let top = crate::icem::gather_rows(
+                let top = super::icem::gather_rows(
                     x.clone(),
-                    crate::icem::best_indices(&host, [batch, n], 1, &device),
+                    super::icem::best_indices(&host, [batch, n], 1, &device),
                 )
                 .reshape([batch, nx]);
                 best_x = Some(match best_x.take() {
@@ -412,8 +337,8 @@ impl Cem {
                 });
             }
             if c.kept() > 0 {
-                let idx = crate::icem::best_indices(&host, [batch, n], c.kept().min(n), &device);
-                let best = crate::icem::gather_rows(x.clone(), idx);
+                let idx = super::icem::best_indices(&host, [batch, n], c.kept().min(n), &device);
+                let best = super::icem::gather_rows(x.clone(), idx);
                 kept = Some(best.clone());
                 extra = Some(best);
             }
@@ -516,6 +441,3 @@ impl Cem {
         })
     }
 }
-
-mod helpers;
-pub(crate) use helpers::*;
