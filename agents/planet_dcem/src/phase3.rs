@@ -227,18 +227,14 @@ pub fn finetune(config: &PlanetConfig, opts: &RunOptions, device: &Device) -> Re
         progress.wall_s = start.elapsed().as_secs_f64();
         let returns = &rollout.episode_returns;
         let mean_ret = returns.iter().sum::<f64>() / returns.len() as f64;
-        run.log_named(&[
+        let mut row = vec![
             ("ppo_step", progress.ppo_step as f64),
             ("env_steps", progress.env_steps as f64),
             ("train/return", mean_ret),
             ("eval/return", eval),
-            ("loss/policy", stats.policy_loss),
-            ("loss/value", stats.value_loss),
-            ("loss/entropy", stats.entropy),
-            ("loss/approx_kl", stats.approx_kl),
-            ("loss/clipfrac", stats.clipfrac),
-            ("loss/explained_variance", stats.explained_variance),
-            ("loss/grad_norm", stats.grad_norm),
+        ];
+        row.extend(stats.named());
+        row.extend([
             ("train/std", stats.std),
             ("perf/rollout_s", rollout_s),
             (
@@ -255,7 +251,8 @@ pub fn finetune(config: &PlanetConfig, opts: &RunOptions, device: &Device) -> Re
                 rollout.env_steps as f64 / (rollout_s + update_s),
             ),
             ("perf/wall_s", progress.wall_s),
-        ])?;
+        ]);
+        run.log_named(&row)?;
         run.bar().inc(1);
         run.bar().set_message(format!(
             "return {mean_ret:.1}  kl {:.4}  clipfrac {:.2}  rollout {rollout_s:.0}s  update {update_s:.0}s",
