@@ -84,11 +84,7 @@ impl CemPlanner {
     /// Validates `config` and builds the planner.
     pub fn new(config: CemPlannerConfig) -> Result<Self> {
         config.validate()?;
-        let cem = CemConfig {
-            lb: Some(config.action_low),
-            ub: Some(config.action_high),
-            ..config.cem.clone()
-        };
+        let cem = super::checks::clamped(&config.cem, config.action_low, config.action_high);
         Ok(Self {
             solver: Cem::new(cem)?.with_time_steps(config.horizon),
             rng: ChaCha8Rng::seed_from_u64(config.seed),

@@ -1,4 +1,5 @@
-//! The checks every planner makes: of its search box and of the start states it is given.
+//! What every planner does with its search box (check it, clamp the solver's samples to it)
+//! and with the start states it is given (check them).
 
 use burn::tensor::Tensor;
 
@@ -44,4 +45,13 @@ pub(super) fn check_states(
         ));
     }
     Ok(batch)
+}
+
+/// The solver's options with its samples clamped to the planner's search box `[low, high]`.
+pub(super) fn clamped(cem: &CemConfig, low: f64, high: f64) -> CemConfig {
+    CemConfig {
+        lb: Some(low),
+        ub: Some(high),
+        ..cem.clone()
+    }
 }

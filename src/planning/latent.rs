@@ -262,11 +262,7 @@ impl<D: ActionDecoder> LatentDcemPlanner<D> {
     /// Validates `config` and builds the planner around `decoder`.
     pub fn new(config: LatentPlannerConfig, decoder: D) -> Result<Self> {
         config.validate()?;
-        let cem = CemConfig {
-            lb: Some(config.z_low),
-            ub: Some(config.z_high),
-            ..config.cem.clone()
-        };
+        let cem = super::checks::clamped(&config.cem, config.z_low, config.z_high);
         Ok(Self {
             solver: Cem::new(cem)?,
             rng: ChaCha8Rng::seed_from_u64(config.seed),
