@@ -4,7 +4,7 @@
 use burn::tensor::{Device, Tensor};
 use dcem::nn::{Activation, Mlp, elu_and_slope, softplus_and_slope, tensor_from_f64, to_f64_vec};
 use dcem::optim::{Adam, AdamConfig, PlateauConfig, ReduceLrOnPlateau, clip_grad_norm};
-use dcem::run::{Checkpoint, Existing, MetricsCsv, RunDir};
+use dcem::run::{Checkpoint, Existing, MetricsCsv, RunDir, check_seeds};
 use rand::SeedableRng;
 use rand::rngs::ChaCha8Rng;
 
@@ -372,4 +372,13 @@ fn metrics_by_name_fill_their_columns_and_refuse_unknown_names() {
     assert_eq!(rows.len(), 1, "refused rows are not written");
     assert_eq!(&rows[0][..2], &[1.0, 0.5]);
     assert!(rows[0][2].is_nan());
+}
+
+#[test]
+fn seed_lists_must_be_non_empty_and_distinct() {
+    assert!(check_seeds(&[0, 1, 2]).is_ok());
+    let err = check_seeds(&[]).unwrap_err().to_string();
+    assert!(err.contains("`seeds`") && err.contains("empty"), "{err}");
+    let err = check_seeds(&[3, 1, 3]).unwrap_err().to_string();
+    assert!(err.contains("seed 3 is given twice"), "{err}");
 }

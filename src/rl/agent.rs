@@ -14,7 +14,9 @@ use crate::error::{Error, Result};
 
 /// A Gaussian policy around any [`PolicyMean`] acting through an [`InputFilter`]: in
 /// [`Mode::Train`] it samples, records every transition and runs a PPO update once
-/// `steps_per_update` steps are in; in [`Mode::Eval`] it returns the mean action. Actions are
+/// `steps_per_update` steps are in; in [`Mode::Eval`] it returns the mean action; in
+/// [`Mode::Seed`] it samples and records as in training, and those steps count towards the next
+/// update (the policy has not changed, so they are on-policy). Actions are
 /// clipped to the action box before they reach the environment (the stored action, whose
 /// log-probability PPO uses, is the sampled one). Multi-environment training collects with
 /// [`Collector`](super::Collector) and steps the same [`Ppo`].

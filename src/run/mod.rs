@@ -58,12 +58,21 @@ impl Default for RunOptions {
     }
 }
 
-/// Refuses an empty list of training seeds (a `seeds` command needs at least one).
+/// Refuses a list of training seeds that is empty or names a seed twice (each seed is one run
+/// folder, `<name>_s<seed>`).
 pub fn check_seeds(seeds: &[u64]) -> Result<()> {
     if seeds.is_empty() {
         return Err(Error::option(
             "seeds",
             "the list is empty: give at least one seed, e.g. --seeds 0,1,2",
+        ));
+    }
+    let mut sorted = seeds.to_vec();
+    sorted.sort_unstable();
+    if let Some(w) = sorted.windows(2).find(|w| w[0] == w[1]) {
+        return Err(Error::option(
+            "seeds",
+            format!("seed {} is given twice: the seeds must be distinct", w[0]),
         ));
     }
     Ok(())
@@ -430,13 +439,8 @@ impl Run {
         &self.dir
     }
 
-    /// Appends one row to `metrics.csv` (flushed).
-    pub fn log(&mut self, row: &[f64]) -> Result<()> {
-        self.metrics.append(row)
-    }
-
-    /// Appends a metrics row given by name ([`MetricsCsv::append_named`]): columns not named
-    /// are NaN, a name that is not a column is an error.
+    /// Appends a row to `metrics.csv` (flushed), given by name ([`MetricsCsv::append_named`]):
+    /// columns not named are NaN, a name that is not a column is an error.
     pub fn log_named(&mut self, values: &[(&str, f64)]) -> Result<()> {
         self.metrics.append_named(values)
     }

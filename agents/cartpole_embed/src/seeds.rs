@@ -11,7 +11,7 @@ use anyhow::{Context, Result, ensure};
 use burn::tensor::Device;
 use dcem::run::plot::{LineChart, Series, line_chart};
 use dcem::run::protocol::{BootstrapOptions, SeedStats};
-use dcem::run::{Stat, check_run_name, write_summary};
+use dcem::run::{Stat, check_run_name, check_seeds, write_summary};
 use serde::{Deserialize, Serialize};
 
 use crate::agent::{
@@ -98,6 +98,7 @@ pub fn seeds(
         seeds.len() >= 2,
         "a result needs at least two seeds (three for the README), got {seeds:?}"
     );
+    check_seeds(seeds)?;
     config.validate()?;
     let baselines = run_baselines(config, device)?;
     let mut runs = Vec::new();

@@ -16,7 +16,7 @@ use anyhow::{Context, Result, bail, ensure};
 pub use dcem::run::Stat;
 use dcem::run::plot::{LineChart, Series, has_outliers, line_charts};
 use dcem::run::protocol::{self, BootstrapOptions, SeedStats};
-use dcem::run::{EvalSummary, check_run_name, write_summary};
+use dcem::run::{EvalSummary, check_run_name, check_seeds, write_summary};
 use serde::{Deserialize, Serialize};
 
 use crate::report::{RunSummary, load_run};
@@ -98,13 +98,7 @@ pub fn run_seeds(opts: &SeedsOptions) -> Result<SeedsSummary> {
         opts.seeds.len() >= 2,
         "give at least two seeds (a result over one seed is an anecdote)"
     );
-    let mut sorted = opts.seeds.clone();
-    sorted.sort_unstable();
-    sorted.dedup();
-    ensure!(
-        sorted.len() == opts.seeds.len(),
-        "the seeds must be distinct"
-    );
+    check_seeds(&opts.seeds)?;
     ensure!(opts.jobs >= 1, "--jobs must be at least 1");
     let out = opts.runs_dir.join(format!("{}_seeds", opts.name));
     let logs = out.join("logs");

@@ -62,9 +62,9 @@ pub fn train_online(
         "phase = \"ppo\" runs through planet_dcem::phase3::finetune (or planet_dcem::train)"
     );
     let mut env = planet_env(config)?;
-    config.check_env(env.as_ref())?;
-    let dir = Run::open(opts, &config.name)?;
+    // Checks the config against the env before the run folder is touched.
     let mut agent = PlanetAgent::for_env(config, env.as_ref(), device)?;
+    let dir = Run::open(opts, &config.name)?;
     let total = config.total_episodes();
 
     let (mut progress, resume_at) = if opts.existing == Existing::Resume {
