@@ -136,3 +136,43 @@ impl DeviceArg {
         parse_device(&self.device)
     }
 }
+
+/// The command line of a binary whose subcommands all take the global `--device` flag:
+/// `C` is the binary's subcommand enum.
+#[derive(Debug, clap::Parser)]
+pub struct DeviceCli<C: clap::Subcommand> {
+    /// The subcommand.
+    #[command(subcommand)]
+    pub command: C,
+    /// `--device`.
+    #[command(flatten)]
+    pub device: DeviceArg,
+}
+
+impl<C: clap::Subcommand> DeviceCli<C> {
+    /// The command line's definition, named `name` (the binary) and described by `about`.
+    pub fn command(name: &'static str, about: &'static str) -> clap::Command {
+        <Self as clap::CommandFactory>::command()
+            .name(name)
+            .about(about)
+    }
+
+    /// Parses `args` (the binary's name first); errors are clap's (usage and the fix).
+    pub fn try_parse_from<I, T>(
+        name: &'static str,
+        about: &'static str,
+        args: I,
+    ) -> std::result::Result<Self, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        let mut matches = Self::command(name, about).try_get_matches_from(args)?;
+        <Self as clap::FromArgMatches>::from_arg_matches_mut(&mut matches)
+    }
+
+    /// Parses the process's arguments; on a bad command line prints clap's message and exits.
+    pub fn parse(name: &'static str, about: &'static str) -> Self {
+        Self::try_parse_from(name, about, std::env::args_os()).unwrap_or_else(|e| e.exit())
+    }
+}

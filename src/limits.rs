@@ -35,6 +35,18 @@ pub fn check_dim(field: &'static str, value: usize) -> Result<()> {
     }
 }
 
+/// Checks sizes that must be at least 1 and at most [`MAX_DIM`]: widths, layer counts, batch
+/// sizes. The error names the first bad field.
+pub fn check_sizes(fields: &[(&'static str, usize)]) -> Result<()> {
+    for &(field, value) in fields {
+        if value == 0 {
+            return Err(Error::option(field, "must be at least 1"));
+        }
+        check_dim(field, value)?;
+    }
+    Ok(())
+}
+
 /// Checks a count of iterations, steps, updates or episodes against [`MAX_COUNT`].
 pub fn check_count(field: &'static str, value: usize) -> Result<()> {
     if value <= MAX_COUNT {

@@ -319,16 +319,21 @@ fn unrolled_gd_through_mlp_energy_matches_finite_differences() {
     );
 }
 
-fn small_rssm(device: &Device, rng: &mut ChaCha8Rng, symlog: bool) -> dcem::nn::Rssm {
-    let cfg = dcem::nn::RssmConfig {
+fn small_rssm_config(symlog: bool, overshoot: usize) -> dcem::nn::RssmConfig {
+    dcem::nn::RssmConfig {
         deter: 4,
         stoch: 3,
         hidden: 5,
         free_nats: 0.0,
         symlog,
+        overshoot,
+        overshoot_scale: 0.7,
         ..Default::default()
-    };
-    dcem::nn::Rssm::new(cfg, 2, 1, device, rng).unwrap()
+    }
+}
+
+fn small_rssm(device: &Device, rng: &mut ChaCha8Rng, symlog: bool) -> dcem::nn::Rssm {
+    dcem::nn::Rssm::new(small_rssm_config(symlog, 0), 2, 1, device, rng).unwrap()
 }
 
 #[test]
@@ -388,9 +393,11 @@ fn gru_cell_gradient_matches_finite_differences() {
 fn rssm_loss_and_rollout_gradients_match_finite_differences() {
     let device = device();
     let plain = device.clone().without_autodiff();
-    for symlog in [false, true] {
+    // The one-step bound, with symlog targets, and with the open-loop loss over 2 steps.
+    for (symlog, overshoot) in [(false, 0), (true, 0), (true, 2)] {
         let mut rng = ChaCha8Rng::seed_from_u64(8);
-        let model = small_rssm(&device, &mut rng, symlog);
+        let config = small_rssm_config(symlog, overshoot);
+        let model = dcem::nn::Rssm::new(config, 2, 1, &device, &mut rng).unwrap();
         let (l, b) = (4, 2);
         let batch = |dev: &Device| dcem::nn::SequenceBatch {
             obs: tensor(
@@ -435,28 +442,30 @@ fn rssm_loss_and_rollout_gradients_match_finite_differences() {
         for (which, auto) in [
             ("posterior", tracked.posterior.layers[0].weight.grad(&grads)),
             ("gru", tracked.gru.layers[0].weight.grad(&grads)),
+            ("prior", tracked.prior.layers[0].weight.grad(&grads)),
         ] {
-            let get = |m: &dcem::nn::Rssm| {
-                if which == "posterior" {
-                    m.posterior.layers[0].weight.clone()
-                } else {
-                    m.gru.layers[0].weight.clone()
-                }
+            let get = |m: &dcem::nn::Rssm| match which {
+                "posterior" => m.posterior.layers[0].weight.clone(),
+                "gru" => m.gru.layers[0].weight.clone(),
+                _ => m.prior.layers[0].weight.clone(),
             };
             let w0 = to_vec(get(&base));
             let shape = get(&base).dims();
             let fd = fd_grad(&w0, 1e-6, |wv| {
                 let mut m = base.clone();
                 let t = tensor(wv, [shape[0], shape[1]], &plain);
-                if which == "posterior" {
-                    m.posterior.layers[0].weight = t;
-                } else {
-                    m.gru.layers[0].weight = t;
+                match which {
+                    "posterior" => m.posterior.layers[0].weight = t,
+                    "gru" => m.gru.layers[0].weight = t,
+                    _ => m.prior.layers[0].weight = t,
                 }
                 to_vec(m.loss(&batch(&plain)).unwrap().total)[0]
             });
             let err = rel_err(&to_vec(auto.unwrap()), &fd);
-            eprintln!("RSSM loss (symlog {symlog}) d/d{which}: relative error {err:.2e}");
+            eprintln!(
+                "RSSM loss (symlog {symlog}, overshoot {overshoot}) d/d{which}: relative error \
+                 {err:.2e}"
+            );
             assert!(err <= 1e-6, "RSSM loss d/d{which}: relative error {err:e}");
         }
         // The imagined cost with respect to the actions (what planning differentiates).

@@ -272,7 +272,7 @@ impl RustVecEnv {
 
 /// The CEM/DCEM solver on a Python objective: see `dcem.cem` and `dcem.dcem`.
 #[pyfunction]
-#[pyo3(signature = (f, nx, *, n_batch, n_sample, n_elite, n_iter, tau, init_mu, init_sigma, lb, ub, normalize, iter_eps, sigma_floor, seed, noise_beta=0.0, time_steps=None, keep_elites=0.0, population_decay=1.0, add_mean_last=false, return_best=false, noise=None))]
+#[pyo3(signature = (f, nx, *, n_batch, n_sample, n_elite, n_iter, tau, init_mu, init_sigma, lb, ub, normalize, iter_eps, sigma_floor, seed, noise_beta, time_steps, keep_elites, population_decay, add_mean_last, return_best, noise))]
 #[allow(clippy::too_many_arguments)]
 fn solve<'py>(
     py: Python<'py>,

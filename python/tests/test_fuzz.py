@@ -53,7 +53,8 @@ def test_a_thousand_bad_solver_calls_raise_exceptions():
         # The extension itself, without the Python wrapper's conversions.
         raw = dict(n_batch=1, n_sample=20, n_elite=4, n_iter=3, tau=0.0, init_mu=None,
                    init_sigma=1.0, lb=None, ub=None, normalize=True, iter_eps=1e-4,
-                   sigma_floor=1e-6, seed=0)
+                   sigma_floor=1e-6, seed=0, noise_beta=0.0, time_steps=None, keep_elites=0.0,
+                   population_decay=1.0, add_mean_last=False, return_best=False, noise=None)
         raw.update(kwargs)
         call(_core.solve, f, nx, **raw)
 

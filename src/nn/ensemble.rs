@@ -69,17 +69,12 @@ impl Default for EnsembleConfig {
 impl EnsembleConfig {
     /// Checks every option; the error names the first bad one.
     pub fn validate(&self) -> Result<()> {
-        for (name, v) in [
+        crate::limits::check_sizes(&[
             ("ensemble.members", self.members),
             ("ensemble.hidden", self.hidden),
             ("ensemble.layers", self.layers),
             ("ensemble.batch", self.batch),
-        ] {
-            if v == 0 {
-                return Err(Error::option(name, "must be at least 1"));
-            }
-            crate::limits::check_dim(name, v)?;
-        }
+        ])?;
         if !(self.disagreement_penalty.is_finite() && self.disagreement_penalty >= 0.0) {
             return Err(Error::option(
                 "ensemble.disagreement_penalty",

@@ -16,7 +16,11 @@
 //! Training maximises the one-step variational bound (PlaNet's eq. 3) over chunks of sequences:
 //! Gaussian log-likelihood of observations and rewards minus `KL(posterior || prior)`, the
 //! latter clamped from below at `free_nats` (its mean over the chunk; below it the KL term has
-//! no gradient).
+//! no gradient). Two options change what the model is trained for: an open-loop loss
+//! (`overshoot`: the prior's mean rolled forward several steps under the recorded actions, its
+//! predicted observations and rewards fitted, which is what planning imagines) and KL
+//! balancing (`kl_balance`, DreamerV2's: more of the KL's gradient trains the prior). Both are
+//! computed as tensor ops on the tape.
 //!
 //! As a [`Model`] the RSSM rolls action sequences forward from a batch of latent states
 //! `[h, s]` with the prior's mean as the next stochastic state, and costs each sequence minus
@@ -55,6 +59,19 @@ pub struct RssmConfig {
     /// are mapped back with `symexp`. For tasks whose observations and rewards span orders of
     /// magnitude (the swing-up's unbounded cart).
     pub symlog: bool,
+    /// Steps of the open-loop (multi-step) prediction loss; 0: off. From every posterior
+    /// state of a chunk the prior's mean is rolled this many steps forward under the chunk's
+    /// actions (as planning imagines), and the observations and rewards it predicts are fitted
+    /// like the one-step ones (gradients reach the start states' posterior too).
+    pub overshoot: usize,
+    /// Weight of the open-loop loss (its observation and reward terms averaged over the steps).
+    pub overshoot_scale: f64,
+    /// KL balancing (DreamerV2; DreamerV3's dynamics/representation split): with `b`, the
+    /// KL term is `b max(KL(sg q || p), free) + (1 - b) max(KL(q || sg p), free)`, the same
+    /// value as the plain term, but a share `b` of its gradient trains the prior towards the
+    /// posterior and `1 - b` pulls the posterior towards the prior (DreamerV2: 0.8). Unset:
+    /// the plain KL (both sides at once).
+    pub kl_balance: Option<f64>,
 }
 // ANCHOR_END: rssm_config
 
@@ -69,6 +86,9 @@ impl Default for RssmConfig {
             kl_scale: 1.0,
             reward_scale: 1.0,
             symlog: false,
+            overshoot: 0,
+            overshoot_scale: 1.0,
+            kl_balance: None,
         }
     }
 }
@@ -76,21 +96,17 @@ impl Default for RssmConfig {
 impl RssmConfig {
     /// Checks every option; the error names the first bad one.
     pub fn validate(&self) -> Result<()> {
-        for (name, v) in [
+        crate::limits::check_sizes(&[
             ("deter", self.deter),
             ("stoch", self.stoch),
             ("hidden", self.hidden),
-        ] {
-            if v == 0 {
-                return Err(Error::option(name, "must be at least 1"));
-            }
-            crate::limits::check_dim(name, v)?;
-        }
+        ])?;
         for (name, v) in [
             ("min_std", self.min_std),
             ("free_nats", self.free_nats),
             ("kl_scale", self.kl_scale),
             ("reward_scale", self.reward_scale),
+            ("overshoot_scale", self.overshoot_scale),
         ] {
             if !v.is_finite() || v < 0.0 {
                 return Err(Error::option(
@@ -99,6 +115,17 @@ impl RssmConfig {
                 ));
             }
         }
+        if let Some(b) = self.kl_balance
+            && !(b > 0.0 && b < 1.0)
+        {
+            return Err(Error::option(
+                "kl_balance",
+                format!(
+                    "must be in (0, 1) (DreamerV2: 0.8; leave it out for the plain KL), got {b}"
+                ),
+            ));
+        }
+        crate::limits::check_count("overshoot", self.overshoot)?;
         if self.min_std == 0.0 {
             return Err(Error::option(
                 "min_std",
@@ -106,6 +133,12 @@ impl RssmConfig {
             ));
         }
         Ok(())
+    }
+
+    /// Whether the loss has terms only its tensor-op path computes (the open-loop loss, KL
+    /// balancing): then [`Rssm::loss`] takes that path on every device.
+    pub fn needs_tensor_ops(&self) -> bool {
+        self.overshoot > 0 || self.kl_balance.is_some()
     }
 
     /// Length of a latent state `[h, s]`.
@@ -136,7 +169,9 @@ pub struct SequenceBatch {
 /// The terms of the training loss (tensors on the tape, scalars `[1]`).
 #[derive(Clone, Debug)]
 pub struct RssmLoss {
-    /// The loss to minimise: `obs + reward_scale * reward + kl_scale * max(kl, free_nats)`.
+    /// The loss to minimise: `obs + reward_scale * reward + kl_scale * max(kl, free_nats)`
+    /// (the KL term balanced with [`RssmConfig::kl_balance`]), plus `overshoot_scale` times the
+    /// open-loop loss with [`RssmConfig::overshoot`].
     pub total: Tensor<1>,
     /// Negative observation log-likelihood per step (constants dropped).
     pub obs: Tensor<1>,
@@ -420,7 +455,8 @@ impl Rssm {
         let on_cpu = |t: &Tensor<2>| t.device().without_autodiff() == Device::flex();
         let data = [&batch.obs, &batch.actions, &batch.rewards, &batch.noise];
         let params = self.params();
-        if data.iter().all(|t| on_cpu(t) && !t.is_tracked())
+        if !self.config.needs_tensor_ops()
+            && data.iter().all(|t| on_cpu(t) && !t.is_tracked())
             && params.iter().all(on_cpu)
             && let Some(out) = match batch.obs.dtype() {
                 DType::F32 => self.loss_host::<f32>(batch, &params),
@@ -468,18 +504,20 @@ impl Rssm {
         let mut a = Tensor::<2>::zeros([b, self.action_dim], &device);
         let mut feats = Vec::with_capacity(l);
         let mut kls = Vec::with_capacity(l);
+        let mut kls_prior = Vec::new();
         for t in 0..l {
             let r = t * b..(t + 1) * b;
             h = self.transition(h, st, a);
             let (pm, ps) = self.prior_dist(h.clone());
             let (qm, qs) = self.posterior_dist(h.clone(), embed.clone().slice(r.clone()));
             st = qm.clone() + qs.clone() * batch.noise.clone().slice(r.clone());
-            // KL(N(qm, qs) || N(pm, ps)), summed over the state's coordinates.
-            let ratio = qs.clone() / ps.clone();
-            let diff = (qm - pm) / ps;
-            let kl = (ratio.clone() * ratio.clone()).sub_scalar(1.0) + diff.clone() * diff
-                - ratio.log().mul_scalar(2.0);
-            kls.push(kl.sum_dim(1).mul_scalar(0.5));
+            if self.config.kl_balance.is_some() {
+                let (qm_, qs_) = (qm.clone().detach(), qs.clone().detach());
+                kls_prior.push(gaussian_kl(qm_, qs_, pm.clone(), ps.clone()));
+                kls.push(gaussian_kl(qm, qs, pm.detach(), ps.detach()));
+            } else {
+                kls.push(gaussian_kl(qm, qs, pm, ps));
+            }
             feats.push(Tensor::cat(vec![h.clone(), st.clone()], 1));
             a = batch.actions.clone().slice(r);
         }
@@ -493,11 +531,25 @@ impl Rssm {
         let rew_err = predicted - self.squash(batch.rewards.clone().slice(0..rows - b));
         let rew_loss = (rew_err.clone() * rew_err).mean().mul_scalar(0.5);
         let kl = Tensor::cat(kls, 0).mean();
-        let total = obs_loss.clone()
-            + rew_loss.clone().mul_scalar(self.config.reward_scale)
-            + kl.clone()
-                .clamp_min(self.config.free_nats)
-                .mul_scalar(self.config.kl_scale);
+        let c = &self.config;
+        let kl_term = match c.kl_balance {
+            // `kl` (its posterior side) and the prior side have the same value.
+            Some(b) => {
+                let prior_side = Tensor::cat(kls_prior, 0).mean().clamp_min(c.free_nats);
+                prior_side.mul_scalar(b) + kl.clone().clamp_min(c.free_nats).mul_scalar(1.0 - b)
+            }
+            None => kl.clone().clamp_min(c.free_nats),
+        };
+        let mut total = obs_loss.clone()
+            + rew_loss.clone().mul_scalar(c.reward_scale)
+            + kl_term.mul_scalar(c.kl_scale);
+        let k = c.overshoot.min(l - 1);
+        if k > 0 {
+            total = total
+                + self
+                    .open_loop_loss(batch, feats.clone(), k)
+                    .mul_scalar(c.overshoot_scale);
+        }
         Ok(RssmLoss {
             total,
             obs: obs_loss,
@@ -505,6 +557,37 @@ impl Rssm {
             kl,
             states: feats.detach(),
         })
+    }
+
+    /// The open-loop loss of [`RssmConfig::overshoot`] over `k` steps from the posterior
+    /// states `feats` (`[length * batch, state_dim]`, on the tape): every start `t` with
+    /// `t + k < length` rolls the prior's mean forward under actions `t..t + k`; step `j`'s
+    /// state predicts observation `t + j + 1` and reward `t + j`. Observation plus weighted
+    /// reward loss, averaged over the `k` steps.
+    fn open_loop_loss(&self, batch: &SequenceBatch, feats: Tensor<2>, k: usize) -> Tensor<1> {
+        let (l, b) = (batch.length, batch.batch);
+        let (d, z) = (self.config.deter, self.config.stoch);
+        let n = (l - k) * b;
+        let mut h = feats.clone().slice(s![0..n, 0..d]);
+        let mut st = feats.slice(s![0..n, d..d + z]);
+        let mut steps = Vec::with_capacity(k);
+        for j in 0..k {
+            let a = batch.actions.clone().slice(j * b..j * b + n);
+            h = self.transition(h, st, a);
+            st = self.prior.forward(h.clone()).slice(s![.., 0..z]);
+            let f = Tensor::cat(vec![h.clone(), st.clone()], 1);
+            let target = self.squash(batch.obs.clone().slice((j + 1) * b..(j + 1) * b + n));
+            let obs_err = self.obs_head.forward(f.clone()) - target;
+            let obs = (obs_err.clone() * obs_err)
+                .sum_dim(1)
+                .mean()
+                .mul_scalar(0.5);
+            let rew_target = self.squash(batch.rewards.clone().slice(j * b..j * b + n));
+            let rew_err = self.reward_head.forward(f) - rew_target;
+            let rew = (rew_err.clone() * rew_err).mean().mul_scalar(0.5);
+            steps.push(obs + rew.mul_scalar(self.config.reward_scale));
+        }
+        Tensor::cat(steps, 0).mean()
     }
 
     /// Imagines `actions: [n, horizon, action_dim]` from latent states `[n, state_dim]` with
@@ -576,6 +659,15 @@ impl Model for Rssm {
             states,
         })
     }
+}
+
+/// `KL(N(qm, qs) || N(pm, ps))` per row, summed over the state's coordinates, `[rows, 1]`.
+fn gaussian_kl(qm: Tensor<2>, qs: Tensor<2>, pm: Tensor<2>, ps: Tensor<2>) -> Tensor<2> {
+    let ratio = qs / ps.clone();
+    let diff = (qm - pm) / ps;
+    let kl = (ratio.clone() * ratio.clone()).sub_scalar(1.0) + diff.clone() * diff
+        - ratio.log().mul_scalar(2.0);
+    kl.sum_dim(1).mul_scalar(0.5)
 }
 
 /// Standard normal noise `[rows, cols]` drawn on the host from `rng` (so a seeded run draws the

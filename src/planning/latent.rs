@@ -73,16 +73,11 @@ impl Default for MlpDecoderConfig {
 impl MlpDecoderConfig {
     /// Checks every option; the error names the first bad one.
     pub fn validate(&self) -> Result<()> {
-        for (field, v) in [
+        crate::limits::check_sizes(&[
             ("decoder.latent_dim", self.latent_dim),
             ("decoder.hidden", self.hidden),
             ("decoder.hidden_layers", self.hidden_layers),
-        ] {
-            if v == 0 {
-                return Err(Error::option(field, "must be at least 1"));
-            }
-            crate::limits::check_dim(field, v)?;
-        }
+        ])?;
         Ok(())
     }
 }
@@ -305,15 +300,11 @@ impl<D: ActionDecoder> LatentDcemPlanner<D> {
         states: Tensor<2>,
         hooks: CemHooks<'_>,
     ) -> Result<Plan> {
-        plan_latent(
-            &self.solver,
-            &self.decoder,
-            &self.config,
-            model,
-            states,
-            Noise::Rng(&mut self.rng),
-            hooks,
-        )
+        // The generator is taken out for the plan (the planner is borrowed whole) and put back.
+        let mut rng = std::mem::replace(&mut self.rng, ChaCha8Rng::seed_from_u64(0));
+        let plan = self.plan_on(model, states, Noise::Rng(&mut rng), hooks);
+        self.rng = rng;
+        plan
     }
 
     /// Plans with one noise seed per start state instead of the planner's generator (see
@@ -322,15 +313,7 @@ impl<D: ActionDecoder> LatentDcemPlanner<D> {
     /// planner uses this so that the action mean it acted with can be recomputed, on the
     /// autodiff tape, inside a training batch.
     pub fn plan_seeded(&self, model: &dyn Model, states: Tensor<2>, seeds: &[u64]) -> Result<Plan> {
-        plan_latent(
-            &self.solver,
-            &self.decoder,
-            &self.config,
-            model,
-            states,
-            Noise::Seeds(seeds),
-            CemHooks::default(),
-        )
+        self.plan_on(model, states, Noise::Seeds(seeds), CemHooks::default())
     }
 }
 
@@ -339,72 +322,74 @@ enum Noise<'a> {
     Seeds(&'a [u64]),
 }
 
-fn plan_latent<D: ActionDecoder>(
-    solver: &Cem,
-    decoder: &D,
-    config: &LatentPlannerConfig,
-    model: &dyn Model,
-    states: Tensor<2>,
-    noise: Noise<'_>,
-    hooks: CemHooks<'_>,
-) -> Result<Plan> {
-    let batch = super::checks::check_states("LatentDcemPlanner::plan states", &states, model)?;
-    let sd = model.state_dim();
-    if decoder.action_dim() != model.action_dim() {
-        return Err(Error::shape(
-            "LatentDcemPlanner decoder action width",
-            format!("the model's action width {}", model.action_dim()),
-            decoder.action_dim(),
-        ));
-    }
-    let l = decoder.latent_dim();
-    let device = states.device();
-    let mid = 0.5 * (config.z_low + config.z_high);
-    let init = CemInit::scalar(batch, l, mid, config.cem.init_sigma, &device);
-    let mut failure = None;
-    let objective = |x: Tensor<3>| {
-        let n = x.dims()[1];
-        let run = || -> Result<Tensor<2>> {
-            let actions = decoder.decode(x.reshape([batch * n, l]))?;
-            let starts = states
-                .clone()
-                .unsqueeze_dim::<3>(1)
-                .expand([batch, n, sd])
-                .reshape([batch * n, sd]);
-            let cost = model.cost(starts, actions)?;
-            if cost.dims() != [batch * n] {
-                return Err(Error::shape(
-                    "Model::cost output",
-                    format!("[{}]", batch * n),
-                    cost.dims(),
-                ));
-            }
-            Ok(cost.reshape([batch, n]))
+impl<D: ActionDecoder> LatentDcemPlanner<D> {
+    /// One plan, its noise from `noise`.
+    fn plan_on(
+        &self,
+        model: &dyn Model,
+        states: Tensor<2>,
+        noise: Noise<'_>,
+        hooks: CemHooks<'_>,
+    ) -> Result<Plan> {
+        let (solver, decoder, config) = (&self.solver, &self.decoder, &self.config);
+        let batch = super::checks::check_states("LatentDcemPlanner::plan states", &states, model)?;
+        let sd = model.state_dim();
+        if decoder.action_dim() != model.action_dim() {
+            return Err(Error::shape(
+                "LatentDcemPlanner decoder action width",
+                format!("the model's action width {}", model.action_dim()),
+                decoder.action_dim(),
+            ));
+        }
+        let l = decoder.latent_dim();
+        let device = states.device();
+        let mid = 0.5 * (config.z_low + config.z_high);
+        let init = CemInit::scalar(batch, l, mid, config.cem.init_sigma, &device);
+        let mut failure = None;
+        let objective = |x: Tensor<3>| {
+            let n = x.dims()[1];
+            let run = || -> Result<Tensor<2>> {
+                let actions = decoder.decode(x.reshape([batch * n, l]))?;
+                let starts = states
+                    .clone()
+                    .unsqueeze_dim::<3>(1)
+                    .expand([batch, n, sd])
+                    .reshape([batch * n, sd]);
+                let cost = model.cost(starts, actions)?;
+                if cost.dims() != [batch * n] {
+                    return Err(Error::shape(
+                        "Model::cost output",
+                        format!("[{}]", batch * n),
+                        cost.dims(),
+                    ));
+                }
+                Ok(cost.reshape([batch, n]))
+            };
+            run().unwrap_or_else(|e| {
+                failure.get_or_insert(e);
+                Tensor::<2>::zeros([batch, n], &device)
+            })
         };
-        run().unwrap_or_else(|e| {
-            failure.get_or_insert(e);
-            Tensor::<2>::zeros([batch, n], &device)
+        let solution = match noise {
+            Noise::Rng(rng) => solver.solve_with(objective, init, rng, hooks)?,
+            Noise::Seeds(seeds) => solver.solve_seeded(objective, init, seeds, hooks)?,
+        };
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        let actions = decoder.decode(solution.mu.clone())?;
+        let cost = crate::lml::read_f64(&model.cost(states.detach(), actions.clone().detach())?)?;
+        Ok(Plan {
+            actions,
+            latent: Some(solution.mu),
+            diagnostics: PlanDiagnostics {
+                cost,
+                iterations: solution.iterations,
+                non_finite: solution.non_finite,
+                evaluations: solution.evaluations,
+            },
         })
-    };
-    let solution = match noise {
-        Noise::Rng(rng) => solver.solve_with(objective, init, rng, hooks)?,
-        Noise::Seeds(seeds) => solver.solve_seeded(objective, init, seeds, hooks)?,
-    };
-    if let Some(e) = failure {
-        return Err(e);
     }
-    let actions = decoder.decode(solution.mu.clone())?;
-    let cost = crate::lml::read_f64(&model.cost(states.detach(), actions.clone().detach())?)?;
-    Ok(Plan {
-        actions,
-        latent: Some(solution.mu),
-        diagnostics: PlanDiagnostics {
-            cost,
-            iterations: solution.iterations,
-            non_finite: solution.non_finite,
-            evaluations: solution.evaluations,
-        },
-    })
 }
 
 impl<D: ActionDecoder> Planner for LatentDcemPlanner<D> {

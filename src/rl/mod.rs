@@ -6,6 +6,7 @@
 
 pub mod agent;
 pub mod collect;
+pub mod curves;
 pub mod gae;
 pub mod input;
 pub mod policy;
@@ -13,8 +14,11 @@ pub mod ppo;
 
 pub use agent::PpoAgent;
 pub use collect::{Budget, Collected, Collector, CollectorState, PlanSeeds};
+pub use curves::write_ppo_curves;
 pub use input::{InputFilter, ObsInput};
 
 pub use gae::gae;
 pub use policy::{ControllerModel, DcemParts, DcemPolicy, MlpPolicy, PolicyMean};
-pub use ppo::{Ppo, PpoConfig, PpoLoss, PpoStats, RolloutBatch, gaussian_log_prob, ppo_loss};
+pub use ppo::{
+    PPO_LOSS_METRICS, Ppo, PpoConfig, PpoLoss, PpoStats, RolloutBatch, gaussian_log_prob, ppo_loss,
+};

@@ -106,17 +106,12 @@ impl PpoConfig {
                 return Err(Error::option(name, format!("must be in [0, 1], got {v}")));
             }
         }
-        for (name, v) in [
+        crate::limits::check_sizes(&[
             ("ppo.epochs", self.epochs),
             ("ppo.minibatches", self.minibatches),
             ("ppo.value_hidden", self.value_hidden),
             ("ppo.value_layers", self.value_layers),
-        ] {
-            if v == 0 {
-                return Err(Error::option(name, "must be at least 1"));
-            }
-            crate::limits::check_dim(name, v)?;
-        }
+        ])?;
         check_positive("ppo.clip_coef", self.clip_coef)?;
         check_positive("ppo.vf_coef", self.vf_coef)?;
         check_positive("ppo.max_grad_norm", self.max_grad_norm)?;
@@ -224,18 +219,30 @@ pub struct PpoStats {
     pub std: f64,
 }
 
+/// The metric names of [`PpoStats::named`], in its order.
+pub const PPO_LOSS_METRICS: [&str; 7] = [
+    "loss/policy",
+    "loss/value",
+    "loss/entropy",
+    "loss/approx_kl",
+    "loss/clipfrac",
+    "loss/explained_variance",
+    "loss/grad_norm",
+];
+
 impl PpoStats {
-    /// `(name, value)` pairs in the framework's metric scheme.
+    /// `(name, value)` pairs in the framework's metric scheme (names: [`PPO_LOSS_METRICS`]).
     pub fn named(&self) -> Vec<(&'static str, f64)> {
-        vec![
-            ("loss/policy", self.policy_loss),
-            ("loss/value", self.value_loss),
-            ("loss/entropy", self.entropy),
-            ("loss/approx_kl", self.approx_kl),
-            ("loss/clipfrac", self.clipfrac),
-            ("loss/explained_variance", self.explained_variance),
-            ("loss/grad_norm", self.grad_norm),
-        ]
+        let values = [
+            self.policy_loss,
+            self.value_loss,
+            self.entropy,
+            self.approx_kl,
+            self.clipfrac,
+            self.explained_variance,
+            self.grad_norm,
+        ];
+        PPO_LOSS_METRICS.into_iter().zip(values).collect()
     }
 }
 

@@ -98,9 +98,9 @@ pub fn write_summary<S: Serialize>(
     Ok(())
 }
 
-/// The command-line flags of a run's folder, the same in every agent's binary (flattened into
-/// their `train` commands with `#[command(flatten)]`): `--runs-dir DIR`, `--overwrite`,
-/// `--resume`.
+/// The command-line flags of a run, the same in every agent's binary (flattened into their
+/// `train` commands with `#[command(flatten)]`): its folder (`--runs-dir DIR`, `--overwrite`,
+/// `--resume`) and the overrides of the config's identity (`--name NAME`, `--seed N`).
 #[derive(Clone, Debug, clap::Args)]
 pub struct RunArgs {
     /// Folder that holds the run folders.
@@ -113,9 +113,25 @@ pub struct RunArgs {
     /// uninterrupted run would be).
     #[arg(long)]
     pub resume: bool,
+    /// Override the config's run name.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Override the config's seed.
+    #[arg(long)]
+    pub seed: Option<u64>,
 }
 
 impl RunArgs {
+    /// Writes `--name` and `--seed`, where given, into a config's `name` and `seed`.
+    pub fn apply_overrides(&self, name: &mut String, seed: &mut u64) {
+        if let Some(n) = &self.name {
+            name.clone_from(n);
+        }
+        if let Some(s) = self.seed {
+            *seed = s;
+        }
+    }
+
     /// What to do with an existing run folder.
     pub fn existing(&self) -> Existing {
         Existing::from_flags(self.overwrite, self.resume)

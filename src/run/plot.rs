@@ -149,6 +149,22 @@ fn plot_err<E: std::fmt::Debug>(path: &Path) -> impl FnOnce(E) -> Error + '_ {
     move |e| Error::Data(format!("drawing {}: {e:?}", path.display()))
 }
 
+/// The legend of a chart's labelled series, at `position`, in the house style.
+fn draw_legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    position: SeriesLabelPosition,
+    path: &Path,
+) -> Result<()> {
+    chart
+        .configure_series_labels()
+        .position(position)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 14))
+        .draw()
+        .map_err(plot_err(path))
+}
+
 /// Draws onto a bitmap of `size` pixels and renames it to `path` when complete.
 fn draw_png(
     path: &Path,
@@ -395,18 +411,12 @@ fn draw_line_chart(
         }
     }
     if any_label {
-        chart
-            .configure_series_labels()
-            .position(if spec.legend_left {
-                SeriesLabelPosition::UpperLeft
-            } else {
-                SeriesLabelPosition::UpperRight
-            })
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .label_font(("sans-serif", 14))
-            .draw()
-            .map_err(plot_err(path))?;
+        let position = if spec.legend_left {
+            SeriesLabelPosition::UpperLeft
+        } else {
+            SeriesLabelPosition::UpperRight
+        };
+        draw_legend(&mut chart, position, path)?;
     }
     Ok(())
 }
@@ -549,14 +559,7 @@ fn draw_heatmap(
         }
     }
     if any_label {
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerLeft)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .label_font(("sans-serif", 14))
-            .draw()
-            .map_err(plot_err(path))?;
+        draw_legend(&mut chart, SeriesLabelPosition::LowerLeft, path)?;
     }
     Ok(())
 }

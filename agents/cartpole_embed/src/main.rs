@@ -20,18 +20,15 @@ use cartpole_embed::{
     EmbedConfig, LatentSolver, TrainOptions, eval, eval_table, load_planner, load_run,
     results_table, samples_figure, seeds, summary_dir, sweep, train, val_chart,
 };
-use clap::{Parser, Subcommand};
-use dcem::device::DeviceArg;
+use clap::Subcommand;
+use dcem::device::DeviceCli;
 use dcem::run::RunArgs;
 
-#[derive(Parser)]
-#[command(about = "Latent action space for the cartpole through DCEM (paper sect. 5.2.1)")]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-    #[command(flatten)]
-    device: DeviceArg,
-}
+/// What `--help` says the binary does.
+const ABOUT: &str = "Latent action space for the cartpole through DCEM (paper sect. 5.2.1)";
+
+/// The command line: the subcommands and the global `--device`.
+type Cli = DeviceCli<Command>;
 
 #[derive(clap::Args)]
 struct Common {
@@ -40,28 +37,17 @@ struct Common {
     config: PathBuf,
     #[command(flatten)]
     run: RunArgs,
-    /// Override the config's run name.
-    #[arg(long)]
-    name: Option<String>,
     /// Override the config's number of iterations.
     #[arg(long)]
     iterations: Option<usize>,
-    /// Override the config's seed.
-    #[arg(long)]
-    seed: Option<u64>,
 }
 
 impl Common {
     fn load(&self) -> Result<(EmbedConfig, TrainOptions)> {
         let mut cfg = EmbedConfig::load(&self.config)?;
-        if let Some(n) = &self.name {
-            cfg.name = n.clone();
-        }
+        self.run.apply_overrides(&mut cfg.name, &mut cfg.seed);
         if let Some(i) = self.iterations {
             cfg.iterations = i;
-        }
-        if let Some(s) = self.seed {
-            cfg.seed = s;
         }
         cfg.validate()?;
         let opts = TrainOptions {
@@ -139,7 +125,7 @@ enum Command {
 }
 
 fn main() -> Result<()> {
-    let cli = Cli::parse();
+    let cli = Cli::parse(env!("CARGO_BIN_NAME"), ABOUT);
     let device = cli.device.parse()?.autodiff();
     match cli.command {
         Command::Train(c) => {
@@ -228,5 +214,5 @@ fn main() -> Result<()> {
 
 #[test]
 fn clap_accepts_the_command_line() {
-    <Cli as clap::CommandFactory>::command().debug_assert();
+    Cli::command(env!("CARGO_BIN_NAME"), ABOUT).debug_assert();
 }

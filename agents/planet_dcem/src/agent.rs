@@ -278,7 +278,6 @@ impl PlanetAgent {
         if self.learner.is_some() && every > 0 && self.stats.n.is_multiple_of(every) {
             let states = if self.config.decoder.recent_episodes == 0 {
                 loss.states
-                    .context("the model gave no states to plan from")?
             } else {
                 self.replayed_starts()?
             };
@@ -390,13 +389,15 @@ impl PlanetAgent {
     /// States to solve from, replayed from the last `decoder.recent_episodes` episodes of the
     /// buffer (all when 0): the model's posterior states or the observations.
     fn replayed_starts(&mut self) -> Result<Tensor<2>> {
-        self.world.replayed_states(
+        let recent = self.config.decoder.recent_episodes;
+        let (loss, _) = self.world.loss(
             &self.config,
             &self.buffer,
-            self.config.decoder.recent_episodes,
+            recent,
             &self.device,
             &mut self.rng,
-        )
+        )?;
+        Ok(loss.states.detach())
     }
 
     /// One decoder step (alg. 3's inner DCEM): solve the latent problem with DCEM from

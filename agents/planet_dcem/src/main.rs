@@ -42,18 +42,12 @@ struct TrainArgs {
     config: PathBuf,
     #[command(flatten)]
     run: RunArgs,
-    /// Override the config's run name.
-    #[arg(long)]
-    name: Option<String>,
     /// Override the number of planning episodes (`train.episodes`).
     #[arg(long)]
     episodes: Option<usize>,
     /// Override the number of PPO steps of a phase-3 run (`finetune.steps`).
     #[arg(long)]
     ppo_steps: Option<usize>,
-    /// Override the config's seed.
-    #[arg(long)]
-    seed: Option<u64>,
     /// Run on any Gymnasium environment id instead of the config's env (needs
     /// `--features dcem-envs/python`).
     #[arg(long)]
@@ -212,17 +206,12 @@ fn main() -> Result<()> {
         Command::Train(a) => {
             let device = a.device.parse()?;
             let mut cfg = PlanetConfig::load(&a.config)?;
-            if let Some(n) = a.name {
-                cfg.name = n;
-            }
+            a.run.apply_overrides(&mut cfg.name, &mut cfg.seed);
             if let Some(e) = a.episodes {
                 cfg.train.episodes = e;
             }
             if let Some(n) = a.ppo_steps {
                 cfg.finetune.steps = n;
-            }
-            if let Some(s) = a.seed {
-                cfg.seed = s;
             }
             if let Some(id) = a.gym_id {
                 cfg.env = EnvSpec::Gym { id };

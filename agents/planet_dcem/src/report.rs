@@ -2,8 +2,10 @@
 //! phase 3), the run read back, its learning curves and the evaluation table.
 
 use std::path::{Path, PathBuf};
+use std::sync::LazyLock;
 
 use anyhow::Result;
+use dcem::rl::{PPO_LOSS_METRICS, write_ppo_curves};
 use dcem::run::plot::{LineChart, Series, has_outliers, line_charts};
 use dcem::run::{EvalSummary, MetricsCsv};
 
@@ -31,29 +33,23 @@ pub const METRICS: [&str; 16] = [
 ];
 
 /// The columns of a phase-3 `metrics.csv`, one row per PPO step.
-pub const PPO_METRICS: [&str; 21] = [
-    "ppo_step",
-    "env_steps",
-    "train/return",
-    "eval/return",
-    "loss/policy",
-    "loss/value",
-    "loss/entropy",
-    "loss/approx_kl",
-    "loss/clipfrac",
-    "loss/explained_variance",
-    "loss/grad_norm",
-    "train/std",
-    "perf/rollout_s",
-    "perf/plan_ms",
-    "perf/env_s",
-    "perf/update_s",
-    "perf/forward_s",
-    "perf/backward_s",
-    "perf/optim_s",
-    "perf/env_steps_per_s",
-    "perf/wall_s",
-];
+pub static PPO_METRICS: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
+    let mut columns = vec!["ppo_step", "env_steps", "train/return", "eval/return"];
+    columns.extend(PPO_LOSS_METRICS);
+    columns.extend([
+        "train/std",
+        "perf/rollout_s",
+        "perf/plan_ms",
+        "perf/env_s",
+        "perf/update_s",
+        "perf/forward_s",
+        "perf/backward_s",
+        "perf/optim_s",
+        "perf/env_steps_per_s",
+        "perf/wall_s",
+    ]);
+    columns
+});
 
 /// A finished (or interrupted) run, read back from its folder.
 #[derive(Clone, Debug)]
@@ -213,31 +209,23 @@ fn write_ppo_plots(run: &RunSummary) -> Result<()> {
             .hlines
             .push((a.mean, format!("after PPO ({:.1})", a.mean)));
     }
-    line_charts(
-        &run.dir.join("learning_curves.png"),
-        &[
-            returns,
-            chart(
-                "approx KL and clip fraction",
-                "",
-                vec![
-                    Series::new("approx KL", pts("loss/approx_kl")),
-                    Series::new("clip fraction", pts("loss/clipfrac")),
-                ],
-            ),
-            chart(
-                "seconds per PPO step",
-                "s",
-                vec![
-                    Series::new("rollout (planning + env)", pts("perf/rollout_s")),
-                    Series::new("update: forward through DCEM", pts("perf/forward_s")),
-                    Series::new("update: backward", pts("perf/backward_s")),
-                ],
-            ),
+    let seconds = chart(
+        "seconds per PPO step",
+        "s",
+        vec![
+            Series::new("rollout (planning + env)", pts("perf/rollout_s")),
+            Series::new("update: forward through DCEM", pts("perf/forward_s")),
+            Series::new("update: backward", pts("perf/backward_s")),
         ],
-        (640, 380),
-    )?;
-    Ok(())
+    );
+    let path = run.dir.join("learning_curves.png");
+    Ok(write_ppo_curves(
+        &path,
+        returns,
+        "PPO step",
+        &pts,
+        vec![seconds],
+    )?)
 }
 
 /// The markdown table of evaluation summaries (each row's interval is Student's t over that

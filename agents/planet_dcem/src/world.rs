@@ -47,7 +47,7 @@ pub(crate) struct StepLoss {
     pub values: [f64; 4],
     /// States to plan from: the RSSM's posterior states, the ensemble's replayed observations
     /// (the decoder learner's starts).
-    pub states: Option<Tensor<2>>,
+    pub states: Tensor<2>,
 }
 
 fn to_plain_rssm(m: &Rssm, plain: &Device) -> Result<Rssm> {
@@ -232,7 +232,7 @@ impl World {
                     StepLoss {
                         total: loss.total,
                         values: [v[0], v[1], v[2], v[3]],
-                        states: Some(loss.states),
+                        states: loss.states,
                     },
                     tracked.params(),
                 ))
@@ -252,40 +252,12 @@ impl World {
                     StepLoss {
                         total: loss.total,
                         values: [v[0], v[1], v[2], f64::NAN],
-                        states: Some(batch.obs.reshape([e * n, od])),
+                        states: batch.obs.reshape([e * n, od]),
                     },
                     tracked.params(),
                 ))
             }
         }
-    }
-
-    /// States to plan from, replayed from the buffer's last `recent` episodes (0: all): the
-    /// RSSM's posterior states (filtered over sampled chunks), or the ensemble's observations
-    /// (no forward pass). Detached.
-    pub(crate) fn replayed_states(
-        &self,
-        config: &PlanetConfig,
-        buffer: &ReplayBuffer,
-        recent: usize,
-        device: &Device,
-        rng: &mut ChaCha8Rng,
-    ) -> Result<Tensor<2>> {
-        let states = match self {
-            Self::Rssm(_) => self
-                .loss(config, buffer, recent, device, rng)?
-                .0
-                .states
-                .context("the RSSM's loss gave no posterior states")?,
-            Self::Ensemble(w) => {
-                let batch =
-                    w.model
-                        .sample_recent(buffer, config.ensemble.batch, recent, device, rng)?;
-                let [e, n, od] = batch.obs.dims();
-                batch.obs.reshape([e * n, od])
-            }
-        };
-        Ok(states.detach())
     }
 
     /// Stores the parameters (and the ensemble's normalisation).

@@ -15,6 +15,7 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 use dcem::device::DeviceArg;
 use dcem::run::{Existing, RunArgs, RunOptions};
+use ppo_agent::seeds::seeds as run_seeds;
 use ppo_agent::{PpoAgentConfig, train, write_plots};
 
 #[derive(Parser)]
@@ -34,12 +35,6 @@ enum Command {
         config: PathBuf,
         #[command(flatten)]
         run: RunArgs,
-        /// Override the config's run name.
-        #[arg(long)]
-        name: Option<String>,
-        /// Override the config's seed.
-        #[arg(long)]
-        seed: Option<u64>,
         /// Override the total environment steps (a resumed run may be extended with it).
         #[arg(long)]
         total_steps: Option<usize>,
@@ -93,20 +88,13 @@ fn main() -> Result<()> {
         Command::Train {
             config,
             run,
-            name,
-            seed,
             total_steps,
             device,
             quiet,
         } => {
             let device = device.parse()?;
             let mut cfg = PpoAgentConfig::load(&config)?;
-            if let Some(n) = name {
-                cfg.name = n;
-            }
-            if let Some(s) = seed {
-                cfg.seed = s;
-            }
+            run.apply_overrides(&mut cfg.name, &mut cfg.seed);
             if let Some(t) = total_steps {
                 cfg.total_steps = t;
             }
@@ -147,14 +135,8 @@ fn main() -> Result<()> {
                 progress: false,
                 report: true,
             };
-            let out = ppo_agent::seeds::seeds(
-                &cfg,
-                &seeds,
-                &opts,
-                summarise_only,
-                summary_dir.as_deref(),
-                &device,
-            )?;
+            let summary = summary_dir.as_deref();
+            let out = run_seeds(&cfg, &seeds, &opts, summarise_only, summary, &device)?;
             print!("{}", std::fs::read_to_string(out.join("protocol.md"))?);
             println!("summary written to {}", out.display());
         }

@@ -1,28 +1,25 @@
 //! The metrics columns and the learning curves.
 
 use std::path::Path;
+use std::sync::LazyLock;
 
 use anyhow::Result;
+use dcem::rl::{PPO_LOSS_METRICS, write_ppo_curves};
 use dcem::run::MetricsCsv;
-use dcem::run::plot::{LineChart, Series, line_charts};
+use dcem::run::plot::{LineChart, Series};
 
 /// Metrics columns (the framework's scheme: `dcem::run::MetricsCsv`).
-pub const METRICS: [&str; 14] = [
-    "env_steps",
-    "train/return",
-    "train/episodes",
-    "train/lr",
-    "loss/policy",
-    "loss/value",
-    "loss/entropy",
-    "loss/approx_kl",
-    "loss/clipfrac",
-    "loss/explained_variance",
-    "train/std",
-    "perf/env_steps_per_s",
-    "train/return_last20",
-    "perf/wall_s",
-];
+pub static METRICS: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
+    let mut columns = vec!["env_steps", "train/return", "train/episodes", "train/lr"];
+    columns.extend(PPO_LOSS_METRICS);
+    columns.extend([
+        "train/std",
+        "perf/env_steps_per_s",
+        "train/return_last20",
+        "perf/wall_s",
+    ]);
+    columns
+});
 
 /// Draws `learning_curves.png` of a run folder: episodic return, losses, KL and clip fraction
 /// against environment steps.
@@ -56,33 +53,26 @@ pub fn write_plots(dir: &Path) -> Result<()> {
         false,
     );
     returns.hlines.push((450.0, "450".into()));
-    line_charts(
-        &dir.join("learning_curves.png"),
-        &[
-            returns,
-            chart(
-                "losses",
-                "loss",
-                vec![Series::new("value loss", pts("loss/value"))],
-                true,
-            ),
-            chart(
-                "approx KL and clip fraction",
-                "",
-                vec![
-                    Series::new("approx KL", pts("loss/approx_kl")),
-                    Series::new("clip fraction", pts("loss/clipfrac")),
-                ],
-                false,
-            ),
-            chart(
-                "policy std",
-                "std",
-                vec![Series::new("std", pts("train/std"))],
-                false,
-            ),
-        ],
-        (640, 380),
-    )?;
-    Ok(())
+    let more = vec![
+        chart(
+            "losses",
+            "loss",
+            vec![Series::new("value loss", pts("loss/value"))],
+            true,
+        ),
+        chart(
+            "policy std",
+            "std",
+            vec![Series::new("std", pts("train/std"))],
+            false,
+        ),
+    ];
+    let path = dir.join("learning_curves.png");
+    Ok(write_ppo_curves(
+        &path,
+        returns,
+        "environment steps",
+        &pts,
+        more,
+    )?)
 }

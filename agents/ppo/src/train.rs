@@ -186,22 +186,20 @@ pub fn train(config: &PpoAgentConfig, opts: &RunOptions, device: &Device) -> Res
             } else {
                 1.0
             };
-        metrics.append_named(&[
+        let mut row = vec![
             ("env_steps", at.global_step as f64),
             ("train/return", mean_ret),
             ("train/episodes", finished.len() as f64),
             ("train/lr", lr),
-            ("loss/policy", stats.policy_loss),
-            ("loss/value", stats.value_loss),
-            ("loss/entropy", stats.entropy),
-            ("loss/approx_kl", stats.approx_kl),
-            ("loss/clipfrac", stats.clipfrac),
-            ("loss/explained_variance", stats.explained_variance),
+        ];
+        row.extend(stats.named());
+        row.extend([
             ("train/std", stats.std),
             ("perf/env_steps_per_s", sps),
             ("train/return_last20", last20),
             ("perf/wall_s", at.wall_s),
-        ])?;
+        ]);
+        metrics.append_named(&row)?;
         bar.inc(1);
         bar.set_message(format!(
             "step {}  return {mean_ret:.1}  kl {:.4}  std {:.3}  {sps:.0} SPS",

@@ -56,18 +56,14 @@ fn a_killed_run_resumes_exactly() {
     }
     // Bit patterns (a return is NaN where no episode ended), wall-clock column aside.
     let columns = |run: &str| -> Vec<Vec<u64>> {
-        MetricsCsv::read(&dir.join(run).join("metrics.csv"))
-            .unwrap()
-            .1
-            .into_iter()
-            .map(|r| {
-                // Every column but the two wall-clock ones (`perf/env_steps_per_s`, `perf/wall_s`).
-                r[..11]
-                    .iter()
-                    .chain(&r[12..13])
-                    .map(|v| v.to_bits())
-                    .collect()
-            })
+        let (names, rows) = MetricsCsv::read(&dir.join(run).join("metrics.csv")).unwrap();
+        // Every column but the two wall-clock ones.
+        let kept: Vec<usize> = (0..names.len())
+            .filter(|&i| !["perf/env_steps_per_s", "perf/wall_s"].contains(&names[i].as_str()))
+            .collect();
+        assert_eq!(kept.len(), names.len() - 2, "{names:?}");
+        rows.into_iter()
+            .map(|r| kept.iter().map(|&i| r[i].to_bits()).collect())
             .collect()
     };
     let (resumed, straight) = (columns("k"), columns("straight"));

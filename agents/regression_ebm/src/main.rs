@@ -15,21 +15,18 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use clap::{Parser, Subcommand};
-use dcem::device::DeviceArg;
+use clap::Subcommand;
+use dcem::device::DeviceCli;
 use dcem::run::{Existing, RunArgs};
 use regression_ebm::{
     RegressionConfig, TrainOptions, load_run, report_run, train, write_comparison,
 };
 
-#[derive(Parser)]
-#[command(about = "Energy-based regression through unrolled GD or DCEM (paper sect. 5.1)")]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-    #[command(flatten)]
-    device: DeviceArg,
-}
+/// What `--help` says the binary does.
+const ABOUT: &str = "Energy-based regression through unrolled GD or DCEM (paper sect. 5.1)";
+
+/// The command line: the subcommands and the global `--device`.
+type Cli = DeviceCli<Command>;
 
 #[derive(clap::Args)]
 struct Common {
@@ -38,9 +35,6 @@ struct Common {
     /// Override the config's number of updates.
     #[arg(long)]
     updates: Option<usize>,
-    /// Override the config's seed.
-    #[arg(long)]
-    seed: Option<u64>,
 }
 
 impl Common {
@@ -52,7 +46,7 @@ impl Common {
         if let Some(u) = self.updates {
             cfg.updates = u;
         }
-        if let Some(s) = self.seed {
+        if let Some(s) = self.run.seed {
             cfg.seed = s;
         }
     }
@@ -76,19 +70,14 @@ enum Command {
         /// The experiment's config file.
         #[arg(long, default_value = "configs/regression_dcem.toml")]
         config: PathBuf,
-        /// Override the run name.
-        #[arg(long)]
-        name: Option<String>,
         #[command(flatten)]
         common: Common,
     },
-    /// Train the GD and the DCEM model for the same budget and write one table and joint plots.
+    /// Train the GD and the DCEM model for the same budget and write one table and joint plots
+    /// into runs/<name>/ (`--name`; default regression_compare).
     Compare {
         #[command(flatten)]
         pair: Pair,
-        /// Name of the comparison folder under the runs folder.
-        #[arg(long, default_value = "regression_compare")]
-        name: String,
         #[command(flatten)]
         common: Common,
     },
@@ -131,18 +120,14 @@ enum Command {
 }
 
 fn main() -> Result<()> {
-    let cli = Cli::parse();
+    let cli = Cli::parse(env!("CARGO_BIN_NAME"), ABOUT);
     let device = cli.device.parse()?.autodiff();
     match cli.command {
-        Command::Train {
-            config,
-            name,
-            common,
-        } => {
+        Command::Train { config, common } => {
             let mut cfg = RegressionConfig::load(&config)?;
             common.apply(&mut cfg);
-            if let Some(n) = name {
-                cfg.name = n;
+            if let Some(n) = &common.run.name {
+                cfg.name.clone_from(n);
             }
             cfg.validate()?;
             let opts = TrainOptions {
@@ -164,10 +149,10 @@ fn main() -> Result<()> {
                 gd_config,
                 dcem_config,
             },
-            name,
             common,
         } => {
-            let dir = common.run.runs_dir.join(&name);
+            let name = common.run.name.as_deref().unwrap_or("regression_compare");
+            let dir = common.run.runs_dir.join(name);
             // Each run's report is written from the one analysis the comparison needs.
             let opts = TrainOptions {
                 runs_dir: dir.clone(),
@@ -247,5 +232,5 @@ fn main() -> Result<()> {
 
 #[test]
 fn clap_accepts_the_command_line() {
-    <Cli as clap::CommandFactory>::command().debug_assert();
+    Cli::command(env!("CARGO_BIN_NAME"), ABOUT).debug_assert();
 }

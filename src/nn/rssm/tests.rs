@@ -122,3 +122,68 @@ fn host_loss_equals_the_tape_in_f32() {
         assert!(err <= 1e-4, "d/d{name}: relative difference {err:e}");
     }
 }
+
+#[test]
+fn kl_balancing_keeps_the_value_and_gives_the_prior_its_share_of_the_gradient() {
+    let ad = Device::flex().autodiff();
+    let cfg = RssmConfig {
+        deter: 8,
+        stoch: 3,
+        hidden: 6,
+        free_nats: 0.0,
+        ..Default::default()
+    };
+    let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(5);
+    let plain = Rssm::new(cfg, 3, 2, &ad, &mut rng).unwrap().require_grad();
+    let mut balanced = plain.clone();
+    balanced.config.kl_balance = Some(0.8);
+    let (l, b) = (6, 3);
+    let batch = SequenceBatch {
+        obs: normal_noise(l * b, 3, &ad, &mut rng).unwrap(),
+        actions: normal_noise(l * b, 2, &ad, &mut rng).unwrap(),
+        rewards: normal_noise(l * b, 1, &ad, &mut rng).unwrap(),
+        noise: normal_noise(l * b, 3, &ad, &mut rng).unwrap(),
+        length: l,
+        batch: b,
+    };
+    let (p, q) = (plain.loss(&batch).unwrap(), balanced.loss(&batch).unwrap());
+    let v = |t: Tensor<1>| crate::nn::to_f64_vec(t).unwrap()[0];
+    let (vp, vq) = (v(p.total.clone()), v(q.total.clone()));
+    assert!((vp - vq).abs() <= 1e-5 * (1.0 + vp.abs()), "{vp} vs {vq}");
+    // The prior's parameters reach the loss only through the KL term: their gradient is the
+    // balance's share of the plain one.
+    let (gp, gq) = (p.total.backward(), q.total.backward());
+    let (wp, wq) = (
+        &plain.prior.layers[0].weight,
+        &balanced.prior.layers[0].weight,
+    );
+    let a = crate::nn::to_f64_vec(wp.grad(&gp).unwrap()).unwrap();
+    let c = crate::nn::to_f64_vec(wq.grad(&gq).unwrap()).unwrap();
+    let scale = a.iter().fold(1e-9f64, |s, x| s.max(x.abs()));
+    for (x, y) in a.iter().zip(&c) {
+        assert!((0.8 * x - y).abs() <= 1e-5 * scale, "{x} x 0.8 vs {y}");
+    }
+}
+
+#[test]
+fn bad_loss_options_are_named() {
+    for (cfg, name) in [
+        (
+            RssmConfig {
+                kl_balance: Some(1.0),
+                ..Default::default()
+            },
+            "kl_balance",
+        ),
+        (
+            RssmConfig {
+                overshoot_scale: f64::NAN,
+                ..Default::default()
+            },
+            "overshoot_scale",
+        ),
+    ] {
+        let e = cfg.validate().unwrap_err().to_string();
+        assert!(e.contains(name), "{e}");
+    }
+}
