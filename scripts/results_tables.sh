@@ -42,13 +42,35 @@ if [ -d "$R/swingup_seeds" ]; then
     --summary-dir "$OUT/planet/swingup_seeds/planet_swingup_seeds" > /dev/null
 fi
 
-# The RSSM agent (configs/planet_swingup_rssm.toml) over training seeds 0-2.
-if [ -d "$R/swingup_rssm_seeds" ]; then
+# The RSSM agent over training seeds 0-9 (configs/planet_swingup_rssm.toml).
+if [ -d "$R/swingup_rssm_seeds_10" ]; then
   "$PLANET" seeds --summarise-only --config configs/planet_swingup_rssm.toml \
+    --runs-dir "$R/swingup_rssm_seeds_10" --name planet_swingup_rssm --seeds 0,1,2,3,4,5,6,7,8,9 \
+    --at 10,25,50 --true-model "$R/swingup_true_model_icem.json" \
+    --summary-dir "$OUT/planet/swingup_rssm_seeds_10/planet_swingup_rssm_seeds" > /dev/null
+fi
+
+# The RSSM agent before its lever study (CEM 500/50/5, kl_scale 1, 100 episodes) over training
+# seeds 0-2; its config is the runs' own.
+if [ -d "$R/swingup_rssm_seeds" ]; then
+  "$PLANET" seeds --summarise-only \
+    --config "$R/swingup_rssm_seeds/planet_swingup_rssm_s0/config.toml" \
     --runs-dir "$R/swingup_rssm_seeds" --name planet_swingup_rssm --seeds 0,1,2 \
     --at 25,50,100 --true-model "$R/swingup_true_model.json" \
     --summary-dir "$OUT/planet/swingup_rssm_seeds/planet_swingup_rssm_seeds" > /dev/null
 fi
+
+# The RSSM's lever study on the swing-up (docs/results/planet/rssm_levers.md): one row per
+# config over its seeds' runs (scripts/levers_table.py).
+L="$R/rssm_levers"
+mkdir -p "$OUT/planet/rssm_levers"
+python3 scripts/levers_table.py \
+  "kl_scale 1 (before)=$L/rssm_icem_s0,$L/rssm_icem_s1" \
+  "kl_scale 0.1=$L/ks01_s0,$L/ks01_s1" \
+  "kl_scale 0.01=$L/ks001_s0,$L/ks001_s1" \
+  "kl_scale 0.001=$L/ks0001_s0" \
+  "kl_scale 1, overshoot 12=$L/os12_s0" \
+  > "$OUT/planet/rssm_levers/table.md"
 
 # The main job's levers measured over the same seeds (docs/results/planet/swingup_levers.md):
 # each folder seeds_<lever>/ holds the ten runs of one config (their config.toml says which).
