@@ -67,8 +67,13 @@ mkdir -p "$OUT/planet/rssm_levers"
 python3 scripts/levers_table.py \
   "kl_scale 1 (before)=$L/rssm_icem_s0,$L/rssm_icem_s1" \
   "kl_scale 0.1=$L/ks01_s0,$L/ks01_s1" \
+  "kl_scale 0.03=$L/ks003_s0,$L/ks003_s1" \
   "kl_scale 0.01=$L/ks001_s0,$L/ks001_s1" \
+  "kl_scale 0.003=$L/ks0003_s0,$L/ks0003_s1" \
   "kl_scale 0.001=$L/ks0001_s0" \
+  "kl_scale 0.01, kl_balance 0.8=$L/ks001bal_s0,$L/ks001bal_s1" \
+  "kl_scale 0.01, overshoot 12=$L/ks001os12_s0" \
+  "kl_scale 0.01, no symlog (stopped at 25)=$L/ks001raw_s0" \
   "kl_scale 1, overshoot 12=$L/os12_s0" \
   > "$OUT/planet/rssm_levers/table.md"
 
