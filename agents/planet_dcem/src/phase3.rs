@@ -137,7 +137,8 @@ pub fn finetune(config: &PlanetConfig, opts: &RunOptions, device: &Device) -> Re
     let mut ppo = Ppo::new(f.ppo.clone(), policy, obs_dim, device, &mut rng)?;
     let dir = Run::open(opts, &config.name)?;
 
-    let (mut progress, resume_at) = if opts.existing == Existing::Resume {
+    let resuming = opts.existing == Existing::Resume;
+    let mut progress = if resuming {
         let mut saved = PlanetConfig::load(&dir.file("config.toml"))?;
         saved.finetune.steps = f.steps;
         Run::check_same_config(&dir, &saved, config, "finetune.steps")?;
@@ -163,11 +164,11 @@ pub fn finetune(config: &PlanetConfig, opts: &RunOptions, device: &Device) -> Re
             progress.ppo_step,
             f.steps
         );
-        let at = progress.ppo_step;
-        (progress, Some(at))
+        progress
     } else {
-        (Progress::default(), None)
+        Progress::default()
     };
+    let resume_at = resuming.then_some(progress.ppo_step);
     let mut run = Run::start(
         dir,
         config,

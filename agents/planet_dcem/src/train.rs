@@ -67,7 +67,8 @@ pub fn train_online(
     let dir = Run::open(opts, &config.name)?;
     let total = config.total_episodes();
 
-    let (mut progress, resume_at) = if opts.existing == Existing::Resume {
+    let resuming = opts.existing == Existing::Resume;
+    let mut progress = if resuming {
         let mut saved = PlanetConfig::load(&dir.file("config.toml"))?;
         saved.train.episodes = config.train.episodes;
         Run::check_same_config(&dir, &saved, config, "train.episodes")?;
@@ -80,16 +81,16 @@ pub fn train_online(
             progress.episode,
             progress.episode.saturating_sub(config.train.seed_episodes)
         );
-        let at = progress.episode;
-        (progress, Some(at))
+        progress
     } else {
         if !config.init_from.is_empty() {
             let from = PathBuf::from(&config.init_from);
             load_checkpoint(&from, &mut agent, false, config.keep_buffer)
                 .with_context(|| format!("starting from the run in {}", from.display()))?;
         }
-        (Progress::default(), None)
+        Progress::default()
     };
+    let resume_at = resuming.then_some(progress.episode);
     let mut run = Run::start(
         dir,
         config,

@@ -50,9 +50,10 @@ impl Ensemble {
         actions: Tensor<3>,
         keep_states: bool,
     ) -> Result<(Tensor<2>, Option<Tensor<3>>)> {
-        self.check_rollout(&states, &actions)?;
-        // Planning on the CPU (plain f32 tensors): the whole rollout on the host.
-        if crate::nn::plain_cpu(&states)
+        // Planning on the CPU (plain f32 tensors): the whole rollout on the host. Bad shapes
+        // go to the tensor ops, whose check names them.
+        if self.check_rollout(&states, &actions).is_ok()
+            && crate::nn::plain_cpu(&states)
             && crate::nn::plain_cpu(&actions)
             && self
                 .weights
@@ -64,7 +65,7 @@ impl Ensemble {
         {
             return Ok(out);
         }
-        self.tensor_ops(states, actions, keep_states)
+        self.imagine_tensor_ops(states, actions, keep_states)
     }
 
     /// [`Ensemble::imagine`] as tensor operations on any device, also on the CPU where
@@ -76,16 +77,6 @@ impl Ensemble {
         keep_states: bool,
     ) -> Result<(Tensor<2>, Option<Tensor<3>>)> {
         self.check_rollout(&states, &actions)?;
-        self.tensor_ops(states, actions, keep_states)
-    }
-
-    /// [`Ensemble::imagine_tensor_ops`] on checked shapes.
-    fn tensor_ops(
-        &self,
-        states: Tensor<2>,
-        actions: Tensor<3>,
-        keep_states: bool,
-    ) -> Result<(Tensor<2>, Option<Tensor<3>>)> {
         let (e, ad) = (self.config.members, self.action_dim);
         let od = self.obs_dim;
         let [n, _] = states.dims();
