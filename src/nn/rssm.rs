@@ -484,6 +484,16 @@ impl Rssm {
                 format!("needs length >= 2 and batch >= 1, got {l} x {b}"),
             ));
         }
+        if self.config.overshoot >= l {
+            return Err(Error::option(
+                "overshoot",
+                format!(
+                    "{} open-loop steps need chunks longer than that, got chunks of {l} steps: \
+                     lower `overshoot` or lengthen the chunks",
+                    self.config.overshoot
+                ),
+            ));
+        }
         check(&batch.obs, self.obs_dim, "SequenceBatch::obs")?;
         check(&batch.actions, self.action_dim, "SequenceBatch::actions")?;
         check(&batch.rewards, 1, "SequenceBatch::rewards")?;
@@ -543,7 +553,7 @@ impl Rssm {
         let mut total = obs_loss.clone()
             + rew_loss.clone().mul_scalar(c.reward_scale)
             + kl_term.mul_scalar(c.kl_scale);
-        let k = c.overshoot.min(l - 1);
+        let k = c.overshoot;
         if k > 0 {
             total = total
                 + self

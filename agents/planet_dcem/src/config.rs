@@ -296,6 +296,13 @@ impl PlanetConfig {
             t.chunk
         );
         ensure!(
+            self.dynamics != Dynamics::Rssm || self.model.overshoot < t.chunk,
+            "`model.overshoot` ({}) needs training chunks longer than that: lower it or raise \
+             `train.chunk` ({})",
+            self.model.overshoot,
+            t.chunk
+        );
+        ensure!(
             t.exploration_noise.is_finite() && t.exploration_noise >= 0.0,
             "`train.exploration_noise` must be finite and >= 0, got {}",
             t.exploration_noise

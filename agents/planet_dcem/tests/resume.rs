@@ -239,6 +239,14 @@ fn bad_configs_name_the_field() {
         (CONFIG.replace("chunk = 6", "chunk = 60"), "train.chunk"),
         (CONFIG.replace("batch = 4", "batch = 0"), "train.batch"),
         (CONFIG.replace("deter = 8", "deter = 0"), "deter"),
+        (
+            CONFIG.replace("deter = 8", "deter = 8\novershoot = 6"),
+            "model.overshoot",
+        ),
+        (
+            CONFIG.replace("deter = 8", "deter = 8\nkl_balance = 1.5"),
+            "kl_balance",
+        ),
         // Sizes and counts beyond their bounds, and a model too large for the memory budget:
         // errors before anything is allocated or run, never a panic or an abort.
         (

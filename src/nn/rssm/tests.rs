@@ -187,3 +187,28 @@ fn bad_loss_options_are_named() {
         assert!(e.contains(name), "{e}");
     }
 }
+
+#[test]
+fn an_open_loop_longer_than_the_chunks_is_an_error() {
+    let plain = Device::flex();
+    let cfg = RssmConfig {
+        deter: 4,
+        stoch: 2,
+        hidden: 4,
+        overshoot: 4,
+        ..Default::default()
+    };
+    let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(1);
+    let m = Rssm::new(cfg, 3, 1, &plain, &mut rng).unwrap();
+    let (l, b) = (4, 2);
+    let batch = SequenceBatch {
+        obs: normal_noise(l * b, 3, &plain, &mut rng).unwrap(),
+        actions: normal_noise(l * b, 1, &plain, &mut rng).unwrap(),
+        rewards: normal_noise(l * b, 1, &plain, &mut rng).unwrap(),
+        noise: normal_noise(l * b, 2, &plain, &mut rng).unwrap(),
+        length: l,
+        batch: b,
+    };
+    let e = m.loss(&batch).unwrap_err().to_string();
+    assert!(e.contains("overshoot") && e.contains("chunks of 4"), "{e}");
+}
