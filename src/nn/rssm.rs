@@ -19,8 +19,8 @@
 //! no gradient). Two options change what the model is trained for: an open-loop loss
 //! (`overshoot`: the prior's mean rolled forward several steps under the recorded actions, its
 //! predicted observations and rewards fitted, which is what planning imagines) and KL
-//! balancing (`kl_balance`, DreamerV2's: more of the KL's gradient trains the prior). Both are
-//! computed as tensor ops on the tape.
+//! balancing (`kl_balance`, DreamerV2's: more of the KL's gradient trains the prior). The
+//! open-loop loss is computed as tensor ops on the tape; KL balancing on either path.
 //!
 //! As a [`Model`] the RSSM rolls action sequences forward from a batch of latent states
 //! `[h, s]` with the prior's mean as the next stochastic state, and costs each sequence minus
@@ -69,8 +69,9 @@ pub struct RssmConfig {
     /// KL balancing (DreamerV2; DreamerV3's dynamics/representation split): with `b`, the
     /// KL term is `b max(KL(sg q || p), free) + (1 - b) max(KL(q || sg p), free)`, the same
     /// value as the plain term, but a share `b` of its gradient trains the prior towards the
-    /// posterior and `1 - b` pulls the posterior towards the prior (DreamerV2: 0.8). Unset:
-    /// the plain KL (both sides at once).
+    /// posterior and `1 - b` pulls the posterior towards the prior (DreamerV2: 0.8): the prior's
+    /// gradient is weighted `kl_scale * b`, the posterior's `kl_scale * (1 - b)`. Unset: the
+    /// plain KL (both sides at once, each weighted `kl_scale`).
     pub kl_balance: Option<f64>,
 }
 // ANCHOR_END: rssm_config
@@ -135,10 +136,10 @@ impl RssmConfig {
         Ok(())
     }
 
-    /// Whether the loss has terms only its tensor-op path computes (the open-loop loss, KL
-    /// balancing): then [`Rssm::loss`] takes that path on every device.
+    /// Whether the loss has terms only its tensor-op path computes (the open-loop loss): then
+    /// [`Rssm::loss`] takes that path on every device.
     pub fn needs_tensor_ops(&self) -> bool {
-        self.overshoot > 0 || self.kl_balance.is_some()
+        self.overshoot > 0
     }
 
     /// Length of a latent state `[h, s]`.

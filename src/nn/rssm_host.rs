@@ -159,12 +159,14 @@ struct Forward<F> {
 }
 
 /// The loss gradient's seeds: `d total / d obs_err`, `/ d rew_err` per unit error, and the KL
-/// term's weight per row (zero while the free nats clamp it).
+/// term's weight per row on its prior and on its posterior side (equal without KL balancing;
+/// zero while the free nats clamp it).
 #[derive(Clone, Copy)]
 struct Seeds<F> {
     obs: F,
     reward: F,
-    kl: F,
+    kl_prior: F,
+    kl_posterior: F,
 }
 
 impl<F: Real> HostRssm<F> {
@@ -185,14 +187,24 @@ impl<F: Real> HostRssm<F> {
         let rew_loss = sum(1) / rr as f64;
         let kl = sum(2) / rows as f64;
         let total = obs_loss + c.reward_scale * rew_loss + c.kl_scale * kl.max(c.free_nats);
+        // KL balancing keeps the value and splits the gradient: a share `b` to the prior, `1 - b`
+        // to the posterior (both sides have the KL's value, so one clamp decides for both).
+        let (to_prior, to_posterior) = match c.kl_balance {
+            Some(b) => (b, 1.0 - b),
+            None => (1.0, 1.0),
+        };
+        let kl_seed = |share: f64| {
+            if kl >= c.free_nats {
+                F::of(c.kl_scale * share / rows as f64)
+            } else {
+                F::ZERO
+            }
+        };
         let seeds = Seeds {
             obs: F::of(1.0 / rows as f64),
             reward: F::of(c.reward_scale / rr as f64),
-            kl: if kl >= c.free_nats {
-                F::of(c.kl_scale / rows as f64)
-            } else {
-                F::ZERO
-            },
+            kl_prior: kl_seed(to_prior),
+            kl_posterior: kl_seed(to_posterior),
         };
         let jobs: Vec<_> = split.iter().zip(&fwd).collect();
         let mut part_grads = on_parts(&jobs, |((ps, pd), f)| self.backward(ps, pd, f, seeds));
@@ -408,7 +420,7 @@ impl<F: Real> HostRssm<F> {
             }
         }
         // The KL term's gradient (zero while the free nats clamp it).
-        let ck = seeds.kl;
+        let (cp, ck) = (seeds.kl_prior, seeds.kl_posterior);
         let mut d_praw = vec![F::ZERO; rows * 2 * z];
         let mut dq_mean_kl = vec![F::ZERO; rows * z];
         let mut dq_std_kl = vec![F::ZERO; rows * z];
@@ -416,8 +428,8 @@ impl<F: Real> HostRssm<F> {
             for j in 0..z {
                 let k = row * z + j;
                 let (rho, dl, ps) = (f.ratio[k], f.delta[k], f.p_std[k]);
-                d_praw[row * 2 * z + j] = -ck * dl / ps;
-                let dps = ck * (F::ONE - rho * rho - dl * dl) / ps;
+                d_praw[row * 2 * z + j] = -cp * dl / ps;
+                let dps = cp * (F::ONE - rho * rho - dl * dl) / ps;
                 d_praw[row * 2 * z + z + j] = dps * sigmoid(p_raw[row * 2 * z + z + j]);
                 dq_mean_kl[k] = ck * dl / ps;
                 dq_std_kl[k] = ck * (rho / ps - F::ONE / f.q_std[k]);

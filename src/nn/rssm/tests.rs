@@ -75,12 +75,21 @@ fn host_gating_equals_the_tensor_ops() {
 
 #[test]
 fn host_loss_equals_the_tape_in_f32() {
+    // The plain KL and KL balancing (the host sweep splits the KL's gradient as the tape's
+    // stop-gradients do).
+    for kl_balance in [None, Some(0.7)] {
+        host_loss_equals_the_tape_with(kl_balance);
+    }
+}
+
+fn host_loss_equals_the_tape_with(kl_balance: Option<f64>) {
     let ad = Device::flex().autodiff();
     let cfg = RssmConfig {
         deter: 32,
         stoch: 6,
         hidden: 24,
         free_nats: 0.5,
+        kl_balance,
         ..Default::default()
     };
     let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(3);
@@ -119,7 +128,10 @@ fn host_loss_equals_the_tape_in_f32() {
             .zip(&o)
             .fold(0.0f64, |e, (x, y)| e.max((x - y).abs()))
             / scale;
-        assert!(err <= 1e-4, "d/d{name}: relative difference {err:e}");
+        assert!(
+            err <= 1e-4,
+            "kl_balance {kl_balance:?}: d/d{name}: relative difference {err:e}"
+        );
     }
 }
 
