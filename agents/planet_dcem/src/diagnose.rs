@@ -35,6 +35,10 @@ pub struct Diagnostics {
     pub k: Vec<usize>,
     /// Open-loop RMSE of the predicted observation `k` steps ahead (environment units).
     pub obs_rmse: Vec<f64>,
+    /// The same per observation coordinate: `obs_rmse_by_coord[c][k - 1]` (what dominates
+    /// `obs_rmse`). Empty in diagnostics written before it was measured.
+    #[serde(default)]
+    pub obs_rmse_by_coord: Vec<Vec<f64>>,
     /// Open-loop RMSE of the predicted reward `k` steps ahead.
     pub reward_rmse: Vec<f64>,
     /// Mean of the predicted minus the actual reward `k` steps ahead (over-prediction > 0).
@@ -97,22 +101,27 @@ pub fn diagnose(
     let (pred_obs, pred_rew, obs_next, rew) = (open.pred_obs, open.pred_rew, open.obs, open.rew);
     let (mut se_o, mut se_r, mut bias) =
         (vec![0.0; horizon], vec![0.0; horizon], vec![0.0; horizon]);
+    let mut se_c = vec![vec![0.0; horizon]; od];
     for i in 0..starts {
         for k in 0..horizon {
             let row = i * horizon + k;
-            let e: f64 = (0..od)
-                .map(|c| (pred_obs[row * od + c] - obs_next[row * od + c]).powi(2))
-                .sum::<f64>()
-                / od as f64;
-            se_o[k] += e;
+            let mut e = 0.0;
+            for (c, se) in se_c.iter_mut().enumerate() {
+                let sq = (pred_obs[row * od + c] - obs_next[row * od + c]).powi(2);
+                se[k] += sq;
+                e += sq;
+            }
+            se_o[k] += e / od as f64;
             let r = pred_rew[row] - rew[row];
             se_r[k] += r * r;
             bias[k] += r;
         }
     }
     let n = starts as f64;
-    d.obs_rmse = se_o.iter().map(|v| (v / n).sqrt()).collect();
-    d.reward_rmse = se_r.iter().map(|v| (v / n).sqrt()).collect();
+    let rmse = |se: &[f64]| se.iter().map(|v| (v / n).sqrt()).collect::<Vec<f64>>();
+    d.obs_rmse = rmse(&se_o);
+    d.obs_rmse_by_coord = se_c.iter().map(|se| rmse(se)).collect();
+    d.reward_rmse = rmse(&se_r);
     d.reward_bias = bias.iter().map(|v| v / n).collect();
     Ok(d)
 }

@@ -157,6 +157,18 @@ fn check_diagnostics(run: &Path) {
         assert_eq!(v.len(), 4, "{key}");
         assert!(v.iter().all(|x| x.as_f64().unwrap().is_finite()), "{key}");
     }
+    // Per coordinate (the swing-up's 5): their mean square is the observation error's square.
+    let by_coord = d["obs_rmse_by_coord"].as_array().unwrap();
+    assert_eq!(by_coord.len(), 5);
+    for k in 0..4 {
+        let ms = by_coord
+            .iter()
+            .map(|c| c[k].as_f64().unwrap().powi(2))
+            .sum::<f64>()
+            / 5.0;
+        let all = d["obs_rmse"][k].as_f64().unwrap();
+        assert!((ms.sqrt() - all).abs() <= 1e-9 * (1.0 + all), "k {k}");
+    }
     assert_eq!(d["predicted"].as_array().unwrap().len(), 24);
     assert_eq!(d["realised"].as_array().unwrap().len(), 24);
     assert!(run.join("diagnostics.png").is_file());
