@@ -75,7 +75,21 @@ python3 scripts/levers_table.py \
   "kl_scale 0.01, overshoot 12=$L/ks001os12_s0" \
   "kl_scale 0.01, no symlog (stopped at 25)=$L/ks001raw_s0" \
   "kl_scale 1, overshoot 12=$L/os12_s0" \
+  "prior 1, posterior 0.01 (kl_scale 1.01, kl_balance 0.99)=$L/bal100_s0,$L/bal100_s1" \
+  "prior 0.25, posterior 0.01 (kl_scale 0.26, kl_balance 0.96)=$L/bal25_s0,$L/bal25_s1" \
+  "prior 0.04, posterior 0.01 (kl_scale 0.05, kl_balance 0.8)=$L/bal04_s0,$L/bal04_s1" \
+  "the same, seeds 0-9=$(printf "$L/bal04_s%s," 0 1 2 3 4 5 6 7 8 9 | sed 's/,$//')" \
+  "kl_scale 0.01, seeds 0-9 (swingup_rssm_seeds_10)=$(printf "$R/swingup_rssm_seeds_10/planet_swingup_rssm_s%s," 0 1 2 3 4 5 6 7 8 9 | sed 's/,$//')" \
+  "kl_scale 0.01, 8 updates per step=$L/upd8_s0,$L/upd8_s1" \
+  "prior 0.04, posterior 0.01, 8 updates per step=$L/bal04upd8_s0,$L/bal04upd8_s1" \
+  "kl_scale 0.01, 128/8/128=$L/big128_s0,$L/big128_s1" \
+  "kl_scale 0.01, min_std 0.01=$L/minstd001_s0,$L/minstd001_s1" \
   > "$OUT/planet/rssm_levers/table.md"
+# The KL-balanced lever over training seeds 0-9, summarised as the protocol reports seeds.
+"$PLANET" seeds --summarise-only --config "$L/bal04_s0/config.toml" \
+  --runs-dir "$L" --name bal04 --seeds 0,1,2,3,4,5,6,7,8,9 \
+  --at 10,25,50 --true-model "$R/swingup_true_model_icem.json" \
+  --summary-dir "$OUT/planet/rssm_levers/bal04_seeds" > /dev/null
 
 # The main job's levers measured over the same seeds (docs/results/planet/swingup_levers.md):
 # each folder seeds_<lever>/ holds the ten runs of one config (their config.toml says which).
