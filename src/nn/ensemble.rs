@@ -490,14 +490,14 @@ impl Model for Ensemble {
 }
 
 /// Running mean and variance per coordinate.
-struct Moments {
-    n: f64,
+pub(crate) struct Moments {
+    pub(crate) n: f64,
     sum: Vec<f64>,
     sq: Vec<f64>,
 }
 
 impl Moments {
-    fn new(d: usize) -> Self {
+    pub(crate) fn new(d: usize) -> Self {
         Self {
             n: 0.0,
             sum: vec![0.0; d],
@@ -505,7 +505,7 @@ impl Moments {
         }
     }
 
-    fn add(&mut self, x: &[f64]) {
+    pub(crate) fn add(&mut self, x: &[f64]) {
         self.n += 1.0;
         for (i, v) in x.iter().enumerate() {
             self.sum[i] += v;
@@ -513,11 +513,12 @@ impl Moments {
         }
     }
 
-    fn mean(&self) -> Vec<f64> {
+    pub(crate) fn mean(&self) -> Vec<f64> {
         self.sum.iter().map(|s| s / self.n).collect()
     }
 
-    fn std(&self) -> Vec<f64> {
+    /// Floored at 1e-4.
+    pub(crate) fn std(&self) -> Vec<f64> {
         self.sum
             .iter()
             .zip(&self.sq)

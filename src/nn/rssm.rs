@@ -32,7 +32,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::model::{Model, Rollout};
+use crate::nn::ensemble::Moments;
 use crate::nn::{Activation, Mlp, tensor_from_f64};
+use crate::replay::ReplayBuffer;
 
 // ANCHOR: rssm_config
 /// Sizes and loss options of [`Rssm`]. Defaults are the paper's (PlaNet's): a 200-unit GRU,
@@ -57,8 +59,16 @@ pub struct RssmConfig {
     /// Model observations and rewards in `symlog(x) = sign(x) ln(1 + |x|)` space (DreamerV3's
     /// squashing): the encoder sees and the heads predict symlog values, and imagined rewards
     /// are mapped back with `symexp`. For tasks whose observations and rewards span orders of
-    /// magnitude (the swing-up's unbounded cart).
+    /// magnitude (the swing-up's unbounded cart). With `standardise` it applies to the
+    /// rewards only.
     pub symlog: bool,
+    /// Model observations standardised per coordinate, `(o - mean) / std`, with the mean and
+    /// standard deviation of every observation in the replay buffer (refitted at the end of
+    /// every episode, as the ensemble's normaliser is; [`Rssm::fit_obs_normaliser`]) instead
+    /// of squashing them: the encoder sees and the observation head predicts standardised
+    /// values, so an error weighs the same at every magnitude of a coordinate. Rewards still
+    /// follow `symlog`.
+    pub standardise: bool,
     /// Steps of the open-loop (multi-step) prediction loss; 0: off. From every posterior
     /// state of a chunk the prior's mean is rolled this many steps forward under the chunk's
     /// actions (as planning imagines), and the observations and rewards it predicts are fitted
@@ -87,6 +97,7 @@ impl Default for RssmConfig {
             kl_scale: 1.0,
             reward_scale: 1.0,
             symlog: false,
+            standardise: false,
             overshoot: 0,
             overshoot_scale: 1.0,
             kl_balance: None,
@@ -205,6 +216,16 @@ pub struct Rssm {
     pub obs_head: Mlp,
     /// Reward head `[h, s] -> r`.
     pub reward_head: Mlp,
+    /// Per-coordinate mean and standard deviation of the observations (used with
+    /// [`RssmConfig::standardise`]; zeros and ones until fitted).
+    obs_norm: ObsNormaliser,
+}
+
+/// The observation normaliser of [`RssmConfig::standardise`].
+#[derive(Clone, Debug, PartialEq)]
+struct ObsNormaliser {
+    mean: Vec<f64>,
+    std: Vec<f64>,
 }
 
 const PARTS: [&str; 7] = [
@@ -243,6 +264,10 @@ impl Rssm {
             posterior: Mlp::new(&[d + hd, hd, 2 * z], relu, device, rng)?,
             obs_head: Mlp::new(&[d + z, hd, hd, obs_dim], relu, device, rng)?,
             reward_head: Mlp::new(&[d + z, hd, hd, 1], relu, device, rng)?,
+            obs_norm: ObsNormaliser {
+                mean: vec![0.0; obs_dim],
+                std: vec![1.0; obs_dim],
+            },
             config,
             obs_dim,
             action_dim,
@@ -381,13 +406,46 @@ impl Rssm {
         self.gaussian(self.posterior.forward(Tensor::cat(vec![h, embed], 1)))
     }
 
-    /// The encoder's features of observations `[n, obs_dim]` (raw; squashed here when
-    /// `symlog` is set).
+    /// The encoder's features of observations `[n, obs_dim]` (in environment units; mapped
+    /// into the model's space here, [`Rssm::obs_to_model`]).
     pub fn encode(&self, obs: Tensor<2>) -> Tensor<2> {
-        activation::relu(self.encoder.forward(self.squash(obs)))
+        activation::relu(self.encoder.forward(self.obs_to_model(obs)))
     }
 
-    /// `symlog(x)` when the model works in symlog space, else `x`.
+    /// Observations `[n, obs_dim]` in the space the model sees and predicts them in:
+    /// standardised with `standardise`, else squashed as [`Rssm::squash`] does.
+    pub fn obs_to_model(&self, obs: Tensor<2>) -> Tensor<2> {
+        if self.config.standardise {
+            let (mean, std) = self.obs_norm_rows(&obs);
+            (obs - mean) / std
+        } else {
+            self.squash(obs)
+        }
+    }
+
+    /// The inverse of [`Rssm::obs_to_model`]: predicted observations (the observation head's
+    /// output) in environment units.
+    pub fn obs_from_model(&self, x: Tensor<2>) -> Tensor<2> {
+        if self.config.standardise {
+            let (mean, std) = self.obs_norm_rows(&x);
+            x * std + mean
+        } else {
+            self.unsquash(x)
+        }
+    }
+
+    /// The normaliser's mean and std as `[1, obs_dim]` rows on `like`'s device, in its dtype.
+    fn obs_norm_rows(&self, like: &Tensor<2>) -> (Tensor<2>, Tensor<2>) {
+        let (device, dtype) = (like.device(), like.dtype());
+        let row = |v: &[f64]| {
+            let data = burn::tensor::TensorData::new(v.to_vec(), [1, v.len()]);
+            Tensor::<2>::from_data(data, (&device, dtype))
+        };
+        (row(&self.obs_norm.mean), row(&self.obs_norm.std))
+    }
+
+    /// `symlog(x)` when the model works in symlog space, else `x` (rewards; observations
+    /// too unless `standardise` is set).
     pub fn squash(&self, x: Tensor<2>) -> Tensor<2> {
         if self.config.symlog {
             x.clone().sign() * x.abs().log1p()
@@ -402,6 +460,82 @@ impl Rssm {
             x.clone().sign() * x.abs().clamp_max(30.0).exp().sub_scalar(1.0)
         } else {
             x
+        }
+    }
+
+    /// The observation normaliser of [`RssmConfig::standardise`]: per-coordinate mean and
+    /// standard deviation.
+    pub fn obs_normaliser(&self) -> (&[f64], &[f64]) {
+        (&self.obs_norm.mean, &self.obs_norm.std)
+    }
+
+    /// Replaces the observation normaliser (a checkpoint's): `obs_dim` means and `obs_dim`
+    /// finite standard deviations above 0.
+    pub fn set_obs_normaliser(&mut self, mean: Vec<f64>, std: Vec<f64>) -> Result<()> {
+        if mean.len() != self.obs_dim || std.len() != self.obs_dim {
+            return Err(Error::shape(
+                "Rssm::set_obs_normaliser mean/std",
+                format!("{} values each", self.obs_dim),
+                (mean.len(), std.len()),
+            ));
+        }
+        if mean.iter().any(|v| !v.is_finite()) || std.iter().any(|v| !(v.is_finite() && *v > 0.0)) {
+            return Err(Error::Data(format!(
+                "the RSSM's observation normaliser must have finite means and finite standard \
+                 deviations above 0, got mean {mean:?}, std {std:?}"
+            )));
+        }
+        self.obs_norm = ObsNormaliser { mean, std };
+        Ok(())
+    }
+
+    /// Fits the observation normaliser to every observation in `buffer`: the mean and
+    /// standard deviation (floored at 1e-4) of each coordinate.
+    pub fn fit_obs_normaliser(&mut self, buffer: &ReplayBuffer) -> Result<()> {
+        let od = self.obs_dim;
+        if buffer.obs_dim() != od {
+            return Err(Error::shape(
+                "Rssm::fit_obs_normaliser buffer",
+                format!("observations of {od}"),
+                buffer.obs_dim(),
+            ));
+        }
+        let mut moments = Moments::new(od);
+        let mut x = vec![0.0; od];
+        for ep in buffer.episodes() {
+            for o in ep.obs.chunks_exact(od) {
+                for (xi, v) in x.iter_mut().zip(o) {
+                    *xi = f64::from(*v);
+                }
+                moments.add(&x);
+            }
+        }
+        if moments.n == 0.0 {
+            return Err(Error::Data(
+                "the replay buffer holds no observation to normalise with".into(),
+            ));
+        }
+        self.set_obs_normaliser(moments.mean(), moments.std())
+    }
+
+    /// Observations (row-major, `obs_dim` per row) mapped into the model's space on the host,
+    /// as [`Rssm::obs_to_model`] does.
+    pub(crate) fn obs_to_model_host<F: super::host_kernels::Real>(&self, obs: &mut [F]) {
+        let c = &self.config;
+        if c.standardise {
+            for row in obs.chunks_exact_mut(self.obs_dim) {
+                for ((v, m), s) in row
+                    .iter_mut()
+                    .zip(&self.obs_norm.mean)
+                    .zip(&self.obs_norm.std)
+                {
+                    *v = F::of((v.to_f64() - m) / s);
+                }
+            }
+        } else {
+            for v in obs.iter_mut() {
+                *v = super::host_kernels::squash(*v, c.symlog);
+            }
         }
     }
 
@@ -533,7 +667,7 @@ impl Rssm {
             a = batch.actions.clone().slice(r);
         }
         let feats = Tensor::cat(feats, 0);
-        let obs_err = self.obs_head.forward(feats.clone()) - self.squash(batch.obs.clone());
+        let obs_err = self.obs_head.forward(feats.clone()) - self.obs_to_model(batch.obs.clone());
         let obs_loss = (obs_err.clone() * obs_err)
             .sum_dim(1)
             .mean()
@@ -587,7 +721,7 @@ impl Rssm {
             h = self.transition(h, st, a);
             st = self.prior.forward(h.clone()).slice(s![.., 0..z]);
             let f = Tensor::cat(vec![h.clone(), st.clone()], 1);
-            let target = self.squash(batch.obs.clone().slice((j + 1) * b..(j + 1) * b + n));
+            let target = self.obs_to_model(batch.obs.clone().slice((j + 1) * b..(j + 1) * b + n));
             let obs_err = self.obs_head.forward(f.clone()) - target;
             let obs = (obs_err.clone() * obs_err)
                 .sum_dim(1)

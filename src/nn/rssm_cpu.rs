@@ -38,8 +38,10 @@ impl Rssm {
             obs_head: net(&self.obs_head)?,
             reward_head: net(&self.reward_head)?,
         };
+        let mut obs = read(&batch.obs)?;
+        self.obs_to_model_host(&mut obs);
         let data = HostBatch {
-            obs: read(&batch.obs)?,
+            obs,
             actions: read(&batch.actions)?,
             rewards: read(&batch.rewards)?,
             noise: read(&batch.noise)?,

@@ -45,6 +45,7 @@ pub(crate) struct Shape<'a> {
 
 /// The sequence batch on the host (row-major, time-major rows as in `SequenceBatch`).
 pub(crate) struct HostBatch<F> {
+    /// Observations already in the model's space (`Rssm::obs_to_model`).
     pub obs: Vec<F>,
     pub actions: Vec<F>,
     pub rewards: Vec<F>,
@@ -239,7 +240,7 @@ impl<F: Real> HostRssm<F> {
         let (d, z, hd, na) = (c.deter, c.stoch, c.hidden, s.action);
         let rows = l * b;
         let min_std = F::of(c.min_std);
-        let obs_sq: Vec<F> = data.obs.iter().map(|v| squash(*v, c.symlog)).collect();
+        let obs_sq = data.obs.clone();
 
         // Forward. The encoder over every observation at once (its output also goes through a
         // ReLU).

@@ -50,13 +50,15 @@ fn host_rssm_loss_matches_finite_differences_and_the_tape() {
     let device = device();
     let plain = device.clone().without_autodiff();
     // Free nats 0: the KL term has a gradient; 1e3: the clamp holds it at zero. 9 sequences are
-    // swept as two halves (4 and 5) and summed; 3 in one part.
-    for (l, b, symlog, free_nats) in [
-        (4, 3, false, 0.0),
-        (4, 3, true, 0.0),
-        (4, 3, false, 1e3),
-        (3, 9, true, 0.0),
-        (3, 9, false, 1e3),
+    // swept as two halves (4 and 5) and summed; 3 in one part. Observations standardised
+    // (rewards in symlog) in the last.
+    for (l, b, symlog, free_nats, standardise) in [
+        (4, 3, false, 0.0, false),
+        (4, 3, true, 0.0, false),
+        (4, 3, false, 1e3, false),
+        (3, 9, true, 0.0, false),
+        (3, 9, false, 1e3, false),
+        (4, 3, true, 0.0, true),
     ] {
         let cfg = RssmConfig {
             deter: 4,
@@ -66,10 +68,17 @@ fn host_rssm_loss_matches_finite_differences_and_the_tape() {
             symlog,
             kl_scale: 0.7,
             reward_scale: 1.3,
+            standardise,
             ..Default::default()
         };
-        let label = format!("batch {b}, symlog {symlog}, free nats {free_nats}");
-        let model = Rssm::new(cfg, 2, 1, &device, &mut ChaCha8Rng::seed_from_u64(9)).unwrap();
+        let label =
+            format!("batch {b}, symlog {symlog}, free nats {free_nats}, standardise {standardise}");
+        let mut model = Rssm::new(cfg, 2, 1, &device, &mut ChaCha8Rng::seed_from_u64(9)).unwrap();
+        if standardise {
+            model
+                .set_obs_normaliser(vec![0.4, -1.2], vec![1.7, 0.6])
+                .unwrap();
+        }
         let tracked = model.clone().require_grad();
         let host = tracked.loss(&sequence_batch(l, b, &device)).unwrap();
         let ops = tracked

@@ -194,7 +194,7 @@ fn open_loop(
             let feats = visited
                 .slice(s![.., 1..horizon + 1, ..])
                 .reshape([starts * horizon, sd]);
-            let pred_obs: Tensor<2> = model.unsquash(model.obs_head.forward(feats));
+            let pred_obs: Tensor<2> = model.obs_from_model(model.obs_head.forward(feats));
             (to_f64_vec(pred_obs)?, to_f64_vec(pred_rew)?)
         }
         World::Ensemble(w) => {

@@ -181,11 +181,19 @@ impl World {
         }
     }
 
-    /// The end of an episode: the ensemble re-fits its normalisation to the whole buffer.
+    /// The end of an episode: the ensemble (and the RSSM with `model.standardise`) re-fits
+    /// its normalisation to the whole buffer.
     pub fn end_episode(&mut self, buffer: &ReplayBuffer, plain: &Device) -> Result<()> {
-        if let Self::Ensemble(w) = self {
-            w.model.fit_normaliser(buffer)?;
-            w.plain = w.model.to_device(plain);
+        match self {
+            Self::Ensemble(w) => {
+                w.model.fit_normaliser(buffer)?;
+                w.plain = w.model.to_device(plain);
+            }
+            Self::Rssm(w) if w.model.config().standardise => {
+                w.model.fit_obs_normaliser(buffer)?;
+                w.filter.set_model(to_plain_rssm(&w.model, plain)?);
+            }
+            Self::Rssm(_) => {}
         }
         Ok(())
     }
@@ -260,12 +268,18 @@ impl World {
         }
     }
 
-    /// Stores the parameters (and the ensemble's normalisation).
+    /// Stores the parameters (and the ensemble's or the standardising RSSM's normalisation).
     pub fn put(&self, ck: &mut Checkpoint) -> Result<()> {
         match self {
             Self::Rssm(w) => {
                 for (name, p) in w.model.param_names().iter().zip(w.model.params()) {
                     ck.put_tensor(&format!("model.{name}"), &p)?;
+                }
+                if w.model.config().standardise {
+                    // As bits: a resumed run continues with exactly the same normaliser.
+                    let (mean, std) = w.model.obs_normaliser();
+                    let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<u64>>();
+                    ck.put_meta("model.obs_norm", &(bits(mean), bits(std)))?;
                 }
             }
             Self::Ensemble(w) => {
@@ -292,7 +306,16 @@ impl World {
                 .with_context(|| format!("loading the model ({hint})"))
         };
         let params = match self {
-            Self::Rssm(w) => load("model", w.model.param_names())?,
+            Self::Rssm(w) => {
+                if w.model.config().standardise {
+                    let (mean, std): (Vec<u64>, Vec<u64>) = ck
+                        .meta("model.obs_norm")
+                        .with_context(|| format!("loading the observation normaliser ({hint})"))?;
+                    let floats = |v: Vec<u64>| v.into_iter().map(f64::from_bits).collect();
+                    w.model.set_obs_normaliser(floats(mean), floats(std))?;
+                }
+                load("model", w.model.param_names())?
+            }
             Self::Ensemble(w) => {
                 let norm = load("ensemble.norm", (0..4).map(|i| i.to_string()).collect())?;
                 let norm: [Tensor<2>; 4] = norm

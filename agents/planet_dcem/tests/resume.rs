@@ -118,7 +118,8 @@ fn killed_run_with_a_terminal_value_resumes_with_nothing_lost() {
 }
 
 /// The same on DeepMind Control cheetah.run (1000 steps per episode, action repeat 4), with
-/// periodic evaluations, whose returns must come out the same too.
+/// periodic evaluations, whose returns must come out the same too, and standardised
+/// observations (the normaliser, refitted every episode, is in the checkpoints).
 #[test]
 fn killed_cheetah_run_resumes_with_the_same_curve() {
     if let Err(e) = dcem_envs::make_env(&dcem_envs::EnvSpec::CheetahRun {}) {
@@ -133,7 +134,8 @@ fn killed_cheetah_run_resumes_with_the_same_curve() {
             "kind = \"cheetah_run\"",
         )
         .replace("action_repeat = 1", "action_repeat = 4")
-        .replace("eval_every = 0", "eval_every = 2\neval_episodes = 1");
+        .replace("eval_every = 0", "eval_every = 2\neval_episodes = 1")
+        .replace("symlog = true", "symlog = true\nstandardise = true");
     resumes_with_nothing_lost(&text, "cheetah", 250);
 }
 

@@ -78,11 +78,13 @@ fn host_loss_equals_the_tape_in_f32() {
     // The plain KL and KL balancing (the host sweep splits the KL's gradient as the tape's
     // stop-gradients do).
     for kl_balance in [None, Some(0.7)] {
-        host_loss_equals_the_tape_with(kl_balance);
+        host_loss_equals_the_tape_with(kl_balance, false);
     }
+    // Standardised observations (a normaliser away from zeros and ones).
+    host_loss_equals_the_tape_with(None, true);
 }
 
-fn host_loss_equals_the_tape_with(kl_balance: Option<f64>) {
+fn host_loss_equals_the_tape_with(kl_balance: Option<f64>, standardise: bool) {
     let ad = Device::flex().autodiff();
     let cfg = RssmConfig {
         deter: 32,
@@ -90,10 +92,19 @@ fn host_loss_equals_the_tape_with(kl_balance: Option<f64>) {
         hidden: 24,
         free_nats: 0.5,
         kl_balance,
+        symlog: true,
+        standardise,
         ..Default::default()
     };
     let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(3);
-    let m = Rssm::new(cfg, 5, 2, &ad, &mut rng).unwrap().require_grad();
+    let mut m = Rssm::new(cfg, 5, 2, &ad, &mut rng).unwrap().require_grad();
+    if standardise {
+        m.set_obs_normaliser(
+            vec![0.5, -1.0, 0.0, 2.0, 0.1],
+            vec![2.0, 0.5, 1.0, 3.0, 0.25],
+        )
+        .unwrap();
+    }
     // 9 sequences: swept as two halves.
     let (l, b) = (10, 9);
     let batch = SequenceBatch {
@@ -130,7 +141,8 @@ fn host_loss_equals_the_tape_with(kl_balance: Option<f64>) {
             / scale;
         assert!(
             err <= 1e-4,
-            "kl_balance {kl_balance:?}: d/d{name}: relative difference {err:e}"
+            "kl_balance {kl_balance:?}, standardise {standardise}: d/d{name}: relative \
+             difference {err:e}"
         );
     }
 }
@@ -223,4 +235,61 @@ fn an_open_loop_longer_than_the_chunks_is_an_error() {
     };
     let e = m.loss(&batch).unwrap_err().to_string();
     assert!(e.contains("overshoot") && e.contains("chunks of 4"), "{e}");
+}
+
+#[test]
+fn the_observation_normaliser_fits_the_buffer_and_maps_both_ways() {
+    let plain = Device::flex();
+    let cfg = RssmConfig {
+        deter: 8,
+        stoch: 2,
+        hidden: 6,
+        standardise: true,
+        ..Default::default()
+    };
+    let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(5);
+    let mut m = Rssm::new(cfg, 2, 1, &plain, &mut rng).unwrap();
+    let mut buf = ReplayBuffer::new(2, 1);
+    let mut ep = crate::replay::EpisodeRecord::default();
+    // Coordinate 0: 1, 3, 5 (mean 3, std sqrt(8/3)); coordinate 1: constant 7 (std floored).
+    for x in [1.0, 3.0, 5.0] {
+        ep.push(&[x, 7.0], &[0.0], 0.0).unwrap();
+    }
+    buf.push(ep).unwrap();
+    m.fit_obs_normaliser(&buf).unwrap();
+    let (mean, std) = m.obs_normaliser();
+    assert!((mean[0] - 3.0).abs() < 1e-12 && (mean[1] - 7.0).abs() < 1e-12);
+    assert!((std[0] - (8.0f64 / 3.0).sqrt()).abs() < 1e-12 && std[1] == 1e-4);
+    let obs = tensor_from_f64(&[5.0, 7.0, 1.0, 7.5], [2, 2], &plain).unwrap();
+    let z = m.obs_to_model(obs.clone());
+    let zv = crate::nn::to_f64_vec(z.clone()).unwrap();
+    let s0 = (8.0f64 / 3.0).sqrt();
+    for (a, b) in zv.iter().zip([2.0 / s0, 0.0, -2.0 / s0, 0.5 / 1e-4]) {
+        assert!((a - b).abs() <= 1e-3 * (1.0 + b.abs()), "{a} vs {b}");
+    }
+    let back = crate::nn::to_f64_vec(m.obs_from_model(z)).unwrap();
+    for (a, b) in back.iter().zip([5.0, 7.0, 1.0, 7.5]) {
+        assert!((a - b).abs() <= 1e-4, "{a} vs {b}");
+    }
+    // The host mapping is the same.
+    let mut host = vec![5.0f64, 7.0, 1.0, 7.5];
+    m.obs_to_model_host(&mut host);
+    for (a, b) in host.iter().zip(&zv) {
+        assert!((a - b).abs() <= 1e-3 * (1.0 + b.abs()), "{a} vs {b}");
+    }
+    // Bad normalisers and buffers are named.
+    let e = m.set_obs_normaliser(vec![0.0], vec![1.0]).unwrap_err();
+    assert!(e.to_string().contains("set_obs_normaliser"), "{e}");
+    let e = m
+        .set_obs_normaliser(vec![0.0, 0.0], vec![1.0, 0.0])
+        .unwrap_err();
+    assert!(e.to_string().contains("standard deviations above 0"), "{e}");
+    let e = m
+        .set_obs_normaliser(vec![f64::NAN, 0.0], vec![1.0, 1.0])
+        .unwrap_err();
+    assert!(e.to_string().contains("finite means"), "{e}");
+    let e = m.fit_obs_normaliser(&ReplayBuffer::new(2, 1)).unwrap_err();
+    assert!(e.to_string().contains("no observation"), "{e}");
+    let e = m.fit_obs_normaliser(&ReplayBuffer::new(3, 1)).unwrap_err();
+    assert!(e.to_string().contains("fit_obs_normaliser"), "{e}");
 }
