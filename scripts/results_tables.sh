@@ -85,6 +85,7 @@ python3 scripts/levers_table.py \
   "kl_scale 0.01, 128/8/128=$L/big128_s0,$L/big128_s1" \
   "kl_scale 0.01, min_std 0.01=$L/minstd001_s0,$L/minstd001_s1" \
   "kl_scale 0.01, standardised observations=$L/std_s0,$L/std_s1" \
+  "kl_scale 0.01, standardised observations, 8 updates per step=$L/stdupd8_s0,$L/stdupd8_s1" \
   > "$OUT/planet/rssm_levers/table.md"
 # The KL-balanced lever over training seeds 0-9, summarised as the protocol reports seeds.
 "$PLANET" seeds --summarise-only --config "$L/bal04_s0/config.toml" \
