@@ -90,6 +90,7 @@ python3 scripts/levers_table.py \
   "kl_scale 0.01, standardised observations, 8 updates per step=$L/stdupd8_s0,$L/stdupd8_s1" \
   "the same, seeds 0-9 (configs/planet_swingup_rssm.toml)=$(printf "$L/stdupd8_s%s," 0 1 2 3 4 5 6 7 8 9 | sed 's/,$//')" \
   "the same at Adam's learning rate 3e-4 (1e-3 elsewhere)=$L/stdupd8lr3_s0,$L/stdupd8lr3_s1" \
+  "the same at kl_scale 0.003=$L/stdupd8kl003_s0,$L/stdupd8kl003_s1" \
   > "$OUT/planet/rssm_levers/table.md"
 # The KL-balanced lever over training seeds 0-9, summarised as the protocol reports seeds.
 "$PLANET" seeds --summarise-only --config "$L/bal04_s0/config.toml" \
@@ -120,6 +121,7 @@ done
 "$PLANET" compare --task cheetah_run \
   --run "$R/cheetah_run_100k_ensemble" --run "$R/cheetah_run_100k_ensemble_run2" \
   --run "$R/cheetah_run_100k_rssm" \
+  --run "$R/cheetah_run_100k_rssm_std" \
   --seeds "$R/seeds_50k/cheetah_run_ens_50k_s0,$R/seeds_50k/cheetah_run_ens_50k_s1,$R/seeds_50k/cheetah_run_ens_50k_s2" \
   --seeds "$R/seeds_50k/cheetah_run_value_50k_s0,$R/seeds_50k/cheetah_run_value_50k_s1,$R/seeds_50k/cheetah_run_value_50k_s2" \
   --seeds "$R/cheetah_run_100k_value,$R/seeds_100k/cheetah_run_value_100k_s1,$R/seeds_100k/cheetah_run_value_100k_s2" \
