@@ -10,8 +10,9 @@ tools="$PWD/target/tools"
 mdbook="$tools/bin/mdbook"
 if [[ "$("$mdbook" --version 2>/dev/null)" != "mdbook v$version" ]]; then
   echo "installing mdbook $version into $tools (once)"
+  # --debug: compiled unoptimised (a few times faster to build); it renders this book in seconds.
   cargo install mdbook --version "=$version" --locked --no-default-features --features search \
-    --root "$tools" --quiet
+    --debug --root "$tools" --quiet
 fi
 "$mdbook" build docs/book
 echo "book: $PWD/target/book/index.html"

@@ -7,8 +7,10 @@
 #                                         # profile, fast to compile): `.venv/bin/python -c
 #                                         # "import dcem"` then works, .py edits need no rebuild
 #   scripts/build_python.sh --wheel       # the release wheel, target/wheels/dcem-*.whl
-#   scripts/build_python.sh --test-wheel  # the same wheel from the debug profile,
-#                                         # target/wheels-test/ (what scripts/test_wheel.sh tests)
+#   scripts/build_python.sh --test-wheel  # the same wheel from the `wheel-test` profile (the
+#                                         # debug profile, dependencies at opt-level 1: see
+#                                         # Cargo.toml), target/wheels-test/ (what
+#                                         # scripts/test_wheel.sh tests)
 #
 # Wheels are linked with zig (the pinned PyPI `ziglang`) against glibc 2.28, tagged
 # manylinux_2_28, and checked by scripts/check_wheel.py: no rpath, glibc symbols <= 2.28, only
@@ -21,7 +23,7 @@ maturin=(.venv/bin/maturin)
 case "$mode" in
   "") profile=dev; zig=() ;;
   --wheel) profile=release; out=target/wheels ;;
-  --test-wheel) profile=dev; out=target/wheels-test ;;
+  --test-wheel) profile=wheel-test; out=target/wheels-test ;;
   *) echo "usage: scripts/build_python.sh [--wheel | --test-wheel]" >&2; exit 2 ;;
 esac
 if [ -n "$mode" ]; then
