@@ -91,6 +91,7 @@ python3 scripts/levers_table.py \
   "the same, seeds 0-9 (configs/planet_swingup_rssm.toml)=$(printf "$L/stdupd8_s%s," 0 1 2 3 4 5 6 7 8 9 | sed 's/,$//')" \
   "the same at Adam's learning rate 3e-4 (1e-3 elsewhere)=$L/stdupd8lr3_s0,$L/stdupd8lr3_s1" \
   "kl_scale 0.003, standardised observations, 8 updates per step=$L/stdupd8kl003_s0,$L/stdupd8kl003_s1" \
+  "kl_scale 0.002, standardised observations, 8 updates per step=$L/stdupd8kl002_s0,$L/stdupd8kl002_s1" \
   > "$OUT/planet/rssm_levers/table.md"
 # The KL-balanced lever over training seeds 0-9, summarised as the protocol reports seeds.
 "$PLANET" seeds --summarise-only --config "$L/bal04_s0/config.toml" \
